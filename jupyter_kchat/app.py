@@ -1,0 +1,79 @@
+"""The jupyter-kchat server extension: reads ``KChat`` config, builds the services, adds routes."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Int
+
+from ._version import __version__
+from .config import KChat
+from .handlers import default_handlers
+from .llm import ModelClient
+from .store import HistoryStore
+from .tools import KubeClients, default_registry
+from .turns import TurnManager
+
+
+class KChatApp(ExtensionApp):
+    """Serves ``{base_url}ws/chat`` and ``{base_url}api/kchat/*``; settings live on ``KChat``."""
+
+    name = "jupyter_kchat"
+    version = __version__
+    description = "Chat with your Kubernetes cluster from inside Jupyter."
+    load_other_extensions = True
+    classes = [KChat]
+
+    tool_threads = Int(
+        32,
+        help="""Worker threads for tool calls (Kubernetes requests block). Sized so that a slow
+        cluster answering a few conversations never starves the others.""",
+    ).tag(config=True)
+
+    def initialize_settings(self) -> None:
+        self.kchat = KChat(parent=self)
+        self.executor = ThreadPoolExecutor(self.tool_threads, thread_name_prefix="kchat-tool")
+        self.store = HistoryStore(self.kchat.db_path)
+        self.model_client = ModelClient(
+            api_key=self.kchat.api_key,
+            base_url=self.kchat.base_url,
+            extra_headers=self.kchat.extra_headers,
+            max_retries=self.kchat.model_max_retries,
+            timeout=self.kchat.model_timeout,
+        )
+        self.kube = KubeClients(kubeconfig=self.kchat.kubeconfig, context=self.kchat.context)
+        self.turns = TurnManager(
+            self.kchat,
+            store=self.store,
+            model=self.model_client,
+            tools=default_registry(),
+            kube=self.kube,
+            executor=self.executor,
+        )
+        self.settings.update(
+            kchat_config=self.kchat, kchat_turns=self.turns, kchat_store=self.store
+        )
+        self.log.info(
+            "kchat: model %s at %s, cluster %s, %s",
+            self.kchat.model,
+            self.kchat.base_url or "api.openai.com",
+            self.kchat.kubeconfig or "in-cluster",
+            "read-only" if self.kchat.read_only else "changes need approval",
+        )
+        for problem in self.kchat.problems():
+            self.log.warning("kchat: %s", problem)
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(default_handlers)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        await self.store.open()
+
+    async def stop_extension(self) -> None:
+        await self.turns.shutdown()
+        await self.store.close()
+        await self.model_client.close()
+        self.kube.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)

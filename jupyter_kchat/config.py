@@ -1,0 +1,197 @@
+"""``KChat``: every setting of jupyter-kchat, as traitlets users write as ``c.KChat.<name>``.
+
+The same class configures the server extension and the kernel (magics, widget), so one
+``jupyter_server_config.py`` serves both. Defaults come from the standard environment
+(``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``KUBECONFIG``) and are read here only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_config_path, jupyter_data_dir
+from traitlets import Bool, Dict, Float, Int, Unicode, default, validate
+from traitlets.config import Config, Configurable
+from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
+
+DEFAULT_SYSTEM_PROMPT = """\
+You are kchat, a Kubernetes assistant inside Jupyter. Answer questions about the user's cluster \
+by calling the tools; never invent cluster state. Prefer one precise call (a namespace, a label \
+selector) over a broad one. When something is unhealthy, say what is wrong, show the evidence \
+(reason, message, exit code, log line) and suggest the next step. Answer in concise Markdown; \
+use tables for lists. Values that look like secrets are masked by the server as ***; never ask \
+for them. Changes to the cluster need the user's approval and only exist when enabled."""
+
+
+class KChat(Configurable):
+    """Settings for the chat engine, the model endpoint and the cluster connection."""
+
+    model = Unicode(
+        help="""Model name sent to the OpenAI-compatible endpoint (e.g. gpt-4o-mini, a vLLM or
+        Ollama model tag, an Azure deployment name). Default: $KCHAT_MODEL, else gpt-4o-mini.""",
+    ).tag(config=True)
+
+    base_url = Unicode(
+        None,
+        allow_none=True,
+        help="""Base URL of the OpenAI-compatible API, ending in /v1 for most servers
+        (Ollama: http://localhost:11434/v1, vLLM: http://host:8000/v1, Azure OpenAI:
+        https://<resource>.openai.azure.com/openai/v1/). Default: $OPENAI_BASE_URL; None means
+        OpenAI's own endpoint.""",
+    ).tag(config=True)
+
+    api_key = Unicode(
+        None,
+        allow_none=True,
+        help="""API key for the model endpoint. Default: $OPENAI_API_KEY. Never logged and never
+        sent to clients. Local servers that need no key accept any value.""",
+    ).tag(config=True)
+
+    extra_headers = Dict(
+        {},
+        help="""Extra HTTP headers for every model request, e.g. {"api-key": "..."} for Azure
+        OpenAI keys. Empty by default.""",
+    ).tag(config=True)
+
+    model_max_retries = Int(
+        2,
+        help="""How many times a model request that failed with 429, 5xx or a connection error
+        is retried (with the openai client's exponential backoff, honouring Retry-After) before
+        the user sees an error. 0 disables retries.""",
+    ).tag(config=True)
+
+    model_timeout = Float(
+        120.0,
+        help="Seconds to wait for the model endpoint to answer or send the next chunk.",
+    ).tag(config=True)
+
+    kubeconfig = Unicode(
+        None,
+        allow_none=True,
+        help="""Path of the kubeconfig file. Default: $KUBECONFIG, else ~/.kube/config when it
+        exists; None means the pod's service account (in-cluster config).""",
+    ).tag(config=True)
+
+    context = Unicode(
+        None,
+        allow_none=True,
+        help="Kubeconfig context to use. None means the kubeconfig's current context.",
+    ).tag(config=True)
+
+    namespace = Unicode(
+        None,
+        allow_none=True,
+        help="""Default namespace for tools when the question names none. None means the
+        context's namespace (or the pod's, in-cluster), else 'default'.""",
+    ).tag(config=True)
+
+    read_only = Bool(
+        True,
+        help="""When True (the default) tools that change the cluster are not offered to the
+        model at all. When False, each change waits for the user's approval.""",
+    ).tag(config=True)
+
+    approval_timeout = Float(
+        300.0,
+        help="Seconds a change waits for the user's approval; no answer in time is a denial.",
+    ).tag(config=True)
+
+    max_tool_rounds = Int(
+        20,
+        help="""How many model -> tools rounds one turn may take before kchat stops the loop and
+        asks the model for an answer with what it has.""",
+    ).tag(config=True)
+
+    tool_timeout = Float(
+        30.0,
+        help="Seconds one tool call may take (including the Kubernetes API requests it makes).",
+    ).tag(config=True)
+
+    tool_result_budget = Int(
+        12_000,
+        help="""Characters of one tool result the model sees. Larger results are summarised
+        (counts, every unhealthy item, a sample of the rest) with advice on how to narrow down;
+        the structured rows for tables stay complete.""",
+    ).tag(config=True)
+
+    system_prompt = Unicode(
+        DEFAULT_SYSTEM_PROMPT,
+        help="The system message that starts every conversation with the model.",
+    ).tag(config=True)
+
+    db_path = Unicode(
+        help="""SQLite file holding conversation history. Default:
+        <jupyter data dir>/kchat/history.sqlite3 (see `jupyter --data-dir`).""",
+    ).tag(config=True)
+
+    max_history_messages = Int(
+        80,
+        help="""How many earlier messages of a conversation the model is sent with a new
+        question (older ones stay in history but are not sent).""",
+    ).tag(config=True)
+
+    max_message_chars = Int(
+        256 * 1024,
+        help="Longest user message accepted, in characters; longer ones get an error.",
+    ).tag(config=True)
+
+    @default("model")
+    def _default_model(self) -> str:
+        return os.environ.get("KCHAT_MODEL") or "gpt-4o-mini"
+
+    @default("base_url")
+    def _default_base_url(self) -> str | None:
+        return os.environ.get("OPENAI_BASE_URL") or None
+
+    @default("api_key")
+    def _default_api_key(self) -> str | None:
+        return os.environ.get("OPENAI_API_KEY") or None
+
+    @default("kubeconfig")
+    def _default_kubeconfig(self) -> str | None:
+        env = os.environ.get("KUBECONFIG")
+        if env:
+            return env
+        home = Path("~/.kube/config").expanduser()
+        return str(home) if home.exists() else None
+
+    @default("db_path")
+    def _default_db_path(self) -> str:
+        return str(Path(jupyter_data_dir()) / "kchat" / "history.sqlite3")
+
+    @validate("max_tool_rounds", "tool_result_budget", "max_message_chars")
+    def _positive(self, proposal: Any) -> int:
+        value = int(proposal["value"])
+        if value < 1:
+            raise ValueError(f"{proposal['trait'].name} must be at least 1")
+        return value
+
+    def problems(self) -> list[str]:
+        """What is missing for a real model; empty when a request could be attempted."""
+        if self.base_url or self.api_key:
+            return []
+        return [
+            "No model endpoint is configured: set OPENAI_API_KEY (OpenAI), or OPENAI_BASE_URL for "
+            "an OpenAI-compatible server (Ollama, vLLM, LiteLLM, Azure), or c.KChat.api_key / "
+            "c.KChat.base_url in jupyter_server_config.py."
+        ]
+
+
+def load_jupyter_config() -> Config:
+    """Read the ``jupyter_server_config`` files the server reads, for use in a kernel.
+
+    Later paths in ``jupyter_config_path()`` have lower priority, so they are loaded first.
+    """
+    merged = Config()
+    for directory in reversed(jupyter_config_path()):
+        for loader_cls, name in (
+            (JSONFileConfigLoader, "jupyter_server_config.json"),
+            (PyFileConfigLoader, "jupyter_server_config.py"),
+        ):
+            if not (Path(directory) / name).exists():
+                continue
+            loader = loader_cls(name, path=directory)
+            merged.merge(loader.load_config())
+    return merged

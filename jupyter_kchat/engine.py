@@ -1,0 +1,304 @@
+"""The chat engine: one user message in, a stream of protocol events out.
+
+``process_message_stream`` drives the model <-> tools loop. It knows nothing of Tornado or of
+who listens: the server's turn runner, the HTTP fallback and the kernel all consume the same
+generator. Persistence and approval are callbacks, so the engine stays a plain function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+import orjson
+
+from .llm import Completion, ModelClient, ModelError, ToolCallRequest
+from .protocol import Event
+from .tools.base import ToolContext, ToolError, ToolRegistry, ToolResult, ToolSpec
+from .tools.redact import redact_text
+
+log = logging.getLogger(__name__)
+
+Approver = Callable[[str, str, dict[str, Any], str], Awaitable[bool]]
+"""``approve(tool_call_id, tool_name, arguments, reason) -> approved``; owns its own timeout."""
+
+Recorder = Callable[[dict[str, Any], dict[str, Any] | None], Awaitable[None]]
+"""``record(model_message, tool_view)``: persist one message as soon as it is final."""
+
+CACHE_NOTE = "(Same call as earlier in this turn: answered from that result. Don't repeat it.)\n"
+ROUNDS_NOTE = (
+    "You have used every tool round this turn allows. Answer now with what the tool results "
+    "show, and say what is still unknown."
+)
+
+
+@dataclass
+class TurnOptions:
+    """Per-turn choices, resolved by the caller from configuration and the chat frame."""
+
+    model: str
+    system_prompt: str = ""
+    read_only: bool = True
+    max_tool_rounds: int = 20
+    tool_timeout: float = 30.0
+
+
+def user_content(message: str, cell: dict[str, str] | None) -> str:
+    """The user's message as the model reads it, with the active notebook cell as context."""
+    if not cell or not cell.get("source", "").strip():
+        return message
+    fence = "````" if "```" in cell["source"] else "```"
+    return (
+        f"{message}\n\nContext: the active notebook cell ({cell.get('language') or 'text'}):\n"
+        f"{fence}{cell.get('language', '')}\n{cell['source']}\n{fence}"
+    )
+
+
+async def process_message_stream(
+    message: str,
+    *,
+    model: ModelClient,
+    tools: ToolRegistry,
+    tool_context: Callable[[], ToolContext],
+    options: TurnOptions,
+    history: Sequence[dict[str, Any]] = (),
+    approve: Approver | None = None,
+    record: Recorder | None = None,
+    executor: Executor | None = None,
+    cell: dict[str, str] | None = None,
+) -> AsyncIterator[Event]:
+    """Answer ``message``: stream text, run the tools the model asks for, loop, then complete.
+
+    Always ends with exactly one ``complete`` event unless the consumer cancels it, in which
+    case the partial answer and interrupted tool calls are still recorded.
+    """
+    turn = _Turn(tools, tool_context, options, approve, record, executor)
+    yield Event("thinking", {"message": "Thinking..."})
+    user_message = {"role": "user", "content": user_content(message, cell)}
+    await turn.save(user_message)
+    messages: list[dict[str, Any]] = [*history, user_message]
+    if options.system_prompt:
+        messages.insert(0, {"role": "system", "content": options.system_prompt})
+    offered = tools.openai_tools(read_only=options.read_only)
+    try:
+        for round_number in range(options.max_tool_rounds + 1):
+            last_round = round_number == options.max_tool_rounds
+            if last_round and round_number > 0:
+                messages.append({"role": "system", "content": ROUNDS_NOTE})
+            completion: Completion | None = None
+            separated = not turn.text
+            async for item in model.stream(
+                model=options.model, messages=messages, tools=None if last_round else offered
+            ):
+                if isinstance(item, Completion):
+                    completion = item
+                    continue
+                if not separated:
+                    separated = True
+                    turn.text.append("\n\n")
+                    yield Event("text", {"text": "\n\n"})
+                turn.round_text.append(item)
+                turn.text.append(item)
+                yield Event("text", {"text": item})
+            assert completion is not None
+            turn.add_usage(completion.usage)
+            assistant: dict[str, Any] = {"role": "assistant", "content": completion.text or None}
+            if completion.tool_calls:
+                assistant["tool_calls"] = [_openai_call(call) for call in completion.tool_calls]
+            turn.round_text = []
+            messages.append(assistant)
+            await turn.save(assistant)
+            if not completion.tool_calls:
+                break
+            turn.pending = [call.id for call in completion.tool_calls]
+            for call in completion.tool_calls:
+                async for event in turn.run_tool(call):
+                    yield event
+                messages.append(turn.last_tool_message)
+            turn.pending = []
+            yield Event("thinking", {"message": "Reading the results..."})
+    except ModelError as exc:
+        await turn.save_partial()
+        yield Event(
+            "error", {"message": exc.message, "code": exc.code, "retryable": exc.retryable}
+        )
+    except asyncio.CancelledError:
+        await asyncio.shield(turn.save_partial())
+        raise
+    yield Event("complete", turn.complete_data())
+
+
+def _openai_call(call: ToolCallRequest) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+@lru_cache(maxsize=256)
+def _validator(schema_json: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(orjson.loads(schema_json))
+
+
+def _argument_problem(spec: ToolSpec, args: dict[str, Any]) -> str | None:
+    schema_json = orjson.dumps(spec.parameters, option=orjson.OPT_SORT_KEYS).decode()
+    errors = sorted(_validator(schema_json).iter_errors(args), key=lambda e: list(e.path))
+    if not errors:
+        return None
+    return "; ".join(
+        f"{'.'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors[:5]
+    )
+
+
+class _Turn:
+    """The mutable state of one turn, so the generator above reads as the protocol."""
+
+    def __init__(
+        self,
+        tools: ToolRegistry,
+        tool_context: Callable[[], ToolContext],
+        options: TurnOptions,
+        approve: Approver | None,
+        record: Recorder | None,
+        executor: Executor | None,
+    ) -> None:
+        self.tools = tools
+        self.make_context = tool_context
+        self.context: ToolContext | None = None
+        self.options = options
+        self.approve = approve
+        self.record = record
+        self.executor = executor
+        self.text: list[str] = []
+        self.round_text: list[str] = []
+        self.ended: list[dict[str, Any]] = []
+        self.pending: list[str] = []
+        self.usage: dict[str, int] = {}
+        self.cache: dict[tuple[str, bytes], ToolResult] = {}
+        self.last_tool_message: dict[str, Any] = {}
+
+    async def save(self, message: dict[str, Any], tool: dict[str, Any] | None = None) -> None:
+        if self.record is not None:
+            await self.record(message, tool)
+
+    async def save_partial(self) -> None:
+        """Keep what the user already saw when a turn stops early (error, cancel)."""
+        if self.round_text:
+            await self.save({"role": "assistant", "content": "".join(self.round_text)})
+            self.round_text = []
+        for call_id in self.pending:
+            if any(end["tool_call_id"] == call_id for end in self.ended):
+                continue
+            await self.save(
+                {"role": "tool", "tool_call_id": call_id, "content": "Cancelled."},
+                {"tool_call_id": call_id, "status": "cancelled", "result": "Cancelled."},
+            )
+        self.pending = []
+
+    def add_usage(self, usage: dict[str, int] | None) -> None:
+        for key, value in (usage or {}).items():
+            self.usage[key] = self.usage.get(key, 0) + int(value or 0)
+
+    def complete_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"message": "".join(self.text), "tool_calls": self.ended}
+        if self.usage:
+            data["usage"] = self.usage
+        return data
+
+    async def run_tool(self, call: ToolCallRequest) -> AsyncIterator[Event]:
+        """Run one requested tool and yield its events; leaves the tool message for the model."""
+        started = time.monotonic()
+        spec = self.tools.get(call.name)
+        args, problem = self._parse_arguments(call, spec)
+        base = {"tool_call_id": call.id, "tool_name": call.name, "arguments": args}
+        yield Event("tool_call_start", dict(base))
+        result, status = None, "completed"
+        if problem is not None:
+            result, status = ToolResult(text=f"Error: {problem}"), "error"
+        else:
+            assert spec is not None
+            if spec.writes:
+                reason = spec.describe_change(args)
+                yield Event("approval_required", {**base, "reason": reason})
+                approved = self.approve is not None and await self.approve(
+                    call.id, call.name, args, reason
+                )
+                if not approved:
+                    result, status = ToolResult(
+                        text="The user denied this change (or did not answer in time); nothing "
+                        "was sent to the cluster. Do not retry it unless the user asks again."
+                    ), "denied"
+            if result is None:
+                result, status = await self._execute(spec, args)
+        end: dict[str, Any] = {
+            **base,
+            "result": redact_text(result.text),
+            "status": status,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1),
+        }
+        if result.data is not None:
+            end["data"] = result.data
+        if result.truncated:
+            end["truncated"] = True
+        self.ended.append(end)
+        self.last_tool_message = {"role": "tool", "tool_call_id": call.id, "content": end["result"]}
+        await self.save(self.last_tool_message, end)
+        yield Event("tool_call_end", end)
+
+    def _parse_arguments(
+        self, call: ToolCallRequest, spec: ToolSpec | None
+    ) -> tuple[dict[str, Any], str | None]:
+        available = ", ".join(self.tools.names(read_only=self.options.read_only))
+        if spec is None or (spec.writes and self.options.read_only):
+            why = "changes to the cluster are disabled (read-only mode)" if spec else "unknown"
+            return {}, f"there is no tool named {call.name!r} ({why}). Available: {available}."
+        try:
+            args = orjson.loads(call.arguments or "{}")
+        except orjson.JSONDecodeError as exc:
+            excerpt = call.arguments[:200]
+            return {}, (
+                f"the arguments for {call.name} were not valid JSON ({exc}): {excerpt!r}. "
+                "Call the tool again with a JSON object that matches its schema."
+            )
+        if not isinstance(args, dict):
+            return {}, f"the arguments for {call.name} must be a JSON object, not {args!r:.80}."
+        invalid = _argument_problem(spec, args)
+        if invalid:
+            return args, f"invalid arguments for {call.name}: {invalid}. Fix them and call again."
+        return args, None
+
+    async def _execute(self, spec: ToolSpec, args: dict[str, Any]) -> tuple[ToolResult, str]:
+        key = (spec.name, orjson.dumps(args, option=orjson.OPT_SORT_KEYS))
+        if not spec.writes and key in self.cache:
+            cached = self.cache[key]
+            return ToolResult(CACHE_NOTE + cached.text, cached.data, cached.truncated), "completed"
+        loop = asyncio.get_running_loop()
+        timeout = self.options.tool_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                if self.context is None:
+                    self.context = await loop.run_in_executor(self.executor, self.make_context)
+                result = await loop.run_in_executor(self.executor, spec.func, self.context, args)
+        except ToolError as exc:
+            return ToolResult(text=f"Error: {exc}"), "error"
+        except TimeoutError:
+            return ToolResult(
+                text=f"Error: {spec.name} did not finish within {timeout:g} s (the cluster is slow "
+                "or unreachable). Try a narrower request (one namespace, a label selector)."
+            ), "error"
+        except Exception as exc:
+            log.exception("tool %s failed", spec.name)
+            return ToolResult(
+                text=f"Error: {spec.name} failed unexpectedly ({type(exc).__name__}: {exc})."
+            ), "error"
+        if not spec.writes:
+            self.cache[key] = result
+        return result, "completed"

@@ -1,0 +1,237 @@
+"""Conversation history in SQLite: what was said survives restarts and is shared with kernels.
+
+One connection per process through aiosqlite (its own thread), WAL so the server and kernels
+can read while another writes. Writes are per message, never per streamed chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import orjson
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    model TEXT
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    content TEXT,
+    tool_calls TEXT,
+    tool_call_id TEXT,
+    tool TEXT,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
+CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations(updated DESC);
+"""
+
+INTERRUPTED_TOOL_RESULT = "(no result: the call was cancelled or interrupted before it finished)"
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value, default=str).decode()
+
+
+def _loads(value: str | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+class HistoryStore:
+    """Async access to the history database; open once, share, close on shutdown."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db: aiosqlite.Connection | None = None
+        self._opening: asyncio.Lock | None = None
+
+    async def open(self) -> None:
+        """Connect and create the schema; safe to call again (and called by every method)."""
+        if self._db is not None:
+            return
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._db is None:
+                self._db = await self._connect()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self.path)
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.executescript(SCHEMA)
+        await db.commit()
+        return db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def _ready(self) -> aiosqlite.Connection:
+        await self.open()
+        assert self._db is not None
+        return self._db
+
+    async def create_conversation(self, conversation_id: str, title: str, model: str) -> None:
+        db = await self._ready()
+        now = time.time()
+        await db.execute(
+            "INSERT INTO conversations (id, title, created, updated, model) VALUES (?, ?, ?, ?, ?)",
+            (conversation_id, title[:120], now, now, model),
+        )
+        await db.commit()
+
+    async def exists(self, conversation_id: str) -> bool:
+        db = await self._ready()
+        async with db.execute(
+            "SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)
+        ) as cursor:
+            return await cursor.fetchone() is not None
+
+    async def last_seq(self, conversation_id: str) -> int:
+        db = await self._ready()
+        async with db.execute(
+            "SELECT last_seq FROM conversations WHERE id = ?", (conversation_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def append_message(
+        self, conversation_id: str, message: dict[str, Any], tool: dict[str, Any] | None = None
+    ) -> None:
+        """Keep one model message (user, assistant, tool) with the UI's view of a tool call."""
+        db = await self._ready()
+        now = time.time()
+        await db.execute(
+            "INSERT INTO messages (conversation_id, role, content, tool_calls, tool_call_id, tool,"
+            " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                conversation_id,
+                message["role"],
+                message.get("content"),
+                _dumps(message.get("tool_calls")),
+                message.get("tool_call_id"),
+                _dumps(tool),
+                now,
+            ),
+        )
+        await db.execute(
+            "UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id)
+        )
+        await db.commit()
+
+    async def set_last_seq(self, conversation_id: str, seq: int) -> None:
+        db = await self._ready()
+        await db.execute(
+            "UPDATE conversations SET last_seq = ? WHERE id = ?", (seq, conversation_id)
+        )
+        await db.commit()
+
+    async def list_conversations(self, limit: int = 200) -> list[dict[str, Any]]:
+        db = await self._ready()
+        async with db.execute(
+            "SELECT id, title, created, updated, model FROM conversations"
+            " ORDER BY updated DESC LIMIT ?",
+            (limit,),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            {"id": r[0], "title": r[1], "created": r[2], "updated": r[3], "model": r[4]}
+            for r in rows
+        ]
+
+    async def _messages(self, conversation_id: str) -> list[dict[str, Any]]:
+        db = await self._ready()
+        async with db.execute(
+            "SELECT role, content, tool_calls, tool_call_id, tool FROM messages"
+            " WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        messages = []
+        for role, content, tool_calls, tool_call_id, tool in rows:
+            message: dict[str, Any] = {"role": role, "content": content}
+            if tool_calls:
+                message["tool_calls"] = _loads(tool_calls)
+            if tool_call_id:
+                message["tool_call_id"] = tool_call_id
+            if tool:
+                message["tool"] = _loads(tool)
+            messages.append(message)
+        return messages
+
+    async def get_conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        """A conversation as UIs show it: messages with each tool call's result and rows."""
+        db = await self._ready()
+        async with db.execute(
+            "SELECT id, title, created, updated, model, last_seq FROM conversations WHERE id = ?",
+            (conversation_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return {
+            "id": row[0],
+            "title": row[1],
+            "created": row[2],
+            "updated": row[3],
+            "model": row[4],
+            "last_seq": row[5],
+            "messages": await self._messages(conversation_id),
+        }
+
+    async def delete_conversation(self, conversation_id: str) -> bool:
+        db = await self._ready()
+        cursor = await db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+        await db.commit()
+        return cursor.rowcount > 0
+
+    async def model_history(self, conversation_id: str, max_messages: int) -> list[dict[str, Any]]:
+        """Earlier messages as the model expects them, repaired and trimmed.
+
+        A turn cut short (cancel, crash) can leave an assistant tool call without its result;
+        the API rejects that, so the missing results are filled in. Trimming starts at a user
+        message so no tool result is separated from its call.
+        """
+        history: list[dict[str, Any]] = []
+        pending: list[str] = []
+        for message in await self._messages(conversation_id):
+            message.pop("tool", None)
+            if message["role"] != "tool" and pending:
+                history.extend(_interrupted(pending))
+                pending = []
+            if message["role"] == "tool":
+                if message.get("tool_call_id") not in pending:
+                    continue
+                pending.remove(message["tool_call_id"])
+            elif message.get("tool_calls"):
+                pending = [call["id"] for call in message["tool_calls"]]
+            history.append(message)
+        history.extend(_interrupted(pending))
+        if len(history) > max_messages:
+            history = history[-max_messages:]
+            while history and history[0]["role"] != "user":
+                history.pop(0)
+        return history
+
+
+def _interrupted(tool_call_ids: list[str]) -> list[dict[str, Any]]:
+    return [
+        {"role": "tool", "tool_call_id": call_id, "content": INTERRUPTED_TOOL_RESULT}
+        for call_id in tool_call_ids
+    ]

@@ -1,0 +1,357 @@
+"""Running turns: each conversation's numbered event log, fan-out, resume, cancel and approval.
+
+A turn runs as its own task, independent of any socket: a client that drops and comes back
+``resume``s from the last ``seq`` it saw, and several clients may follow one turn. Every turn
+ends with exactly one ``complete``, whatever happens inside the engine. No Tornado here, so
+the kernel (magics, widget) runs turns exactly as the server does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from .config import KChat
+from .engine import TurnOptions, process_message_stream
+from .llm import ModelClient
+from .protocol import ChatFrame, Event, ProtocolError, encode_event
+from .store import HistoryStore
+from .tools.base import ToolContext, ToolRegistry
+from .tools.kube import KubeClients
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoggedEvent:
+    """One numbered event, encoded once for every follower.
+
+    A compacted text event stands for the text events ``first_seq..seq``; ``ends`` holds the
+    offset where each of them ended, so a follower resuming inside the range gets only the rest.
+    """
+
+    seq: int
+    type: str
+    data: dict[str, Any]
+    wire: str
+    first_seq: int = 0
+    ends: tuple[int, ...] = ()
+
+    def after(self, seq: int, conversation_id: str) -> LoggedEvent:
+        """This event as seen by a follower that already has everything up to ``seq``."""
+        if seq < self.first_seq or not self.ends:
+            return self
+        rest = {"text": self.data["text"][self.ends[seq - self.first_seq] :]}
+        wire = encode_event("text", rest, conversation_id=conversation_id, seq=self.seq)
+        return LoggedEvent(self.seq, "text", rest, wire)
+
+
+class Turn:
+    """One user message being answered: its events so far and who is waiting for more."""
+
+    def __init__(self, conversation_id: str, first_seq: int, max_events: int) -> None:
+        self.conversation_id = conversation_id
+        self.first_seq = first_seq
+        self.next_seq = first_seq
+        self.events: list[LoggedEvent] = []
+        self.max_events = max_events
+        self.done = False
+        self.task: asyncio.Task[None] | None = None
+        self.approvals: dict[str, asyncio.Future[bool]] = {}
+        self._wakeup = asyncio.Event()
+        self._text: list[str] = []
+        self._started: dict[str, dict[str, Any]] = {}
+        self._ended: list[dict[str, Any]] = []
+
+    @property
+    def last_seq(self) -> int:
+        return self.next_seq - 1
+
+    def publish(self, event_type: str, data: dict[str, Any]) -> LoggedEvent:
+        """Number an event, keep it for resume, and wake every follower."""
+        seq = self.next_seq
+        self.next_seq += 1
+        logged = LoggedEvent(
+            seq,
+            event_type,
+            data,
+            encode_event(event_type, data, conversation_id=self.conversation_id, seq=seq),
+        )
+        self.events.append(logged)
+        self._track(logged)
+        if len(self.events) > self.max_events:
+            self._compact()
+        wakeup, self._wakeup = self._wakeup, asyncio.Event()
+        wakeup.set()
+        return logged
+
+    def _track(self, event: LoggedEvent) -> None:
+        if event.type == "text":
+            self._text.append(event.data["text"])
+        elif event.type == "tool_call_start":
+            self._started[event.data["tool_call_id"]] = event.data
+        elif event.type == "tool_call_end":
+            self._started.pop(event.data["tool_call_id"], None)
+            self._ended.append(event.data)
+        elif event.type == "complete":
+            self.done = True
+
+    def _compact(self) -> None:
+        """Merge runs of text events so a very long answer keeps a bounded log."""
+        merged: list[LoggedEvent] = []
+        for event in self.events:
+            previous = merged[-1] if merged else None
+            if event.type != "text" or previous is None or previous.type != "text":
+                merged.append(event)
+                continue
+            first = previous.first_seq if previous.ends else previous.seq
+            ends = previous.ends or (len(previous.data["text"]),)
+            data = {"text": previous.data["text"] + event.data["text"]}
+            ends = (*ends, *(len(previous.data["text"]) + end for end in
+                             (event.ends or (len(event.data["text"]),))))
+            wire = encode_event("text", data, conversation_id=self.conversation_id, seq=event.seq)
+            merged[-1] = LoggedEvent(event.seq, "text", data, wire, first, ends)
+        self.events = merged
+        self.max_events = max(self.max_events, 2 * len(merged))
+
+    async def follow(self, after_seq: int = 0) -> AsyncIterator[list[LoggedEvent]]:
+        """Yield batches of events with ``seq > after_seq`` as they come, until ``complete``."""
+        while True:
+            start = bisect.bisect_right(self.events, after_seq, key=lambda e: e.seq)
+            if start < len(self.events):
+                batch = self.events[start:]
+                if batch[0].ends and batch[0].first_seq <= after_seq:
+                    batch[0] = batch[0].after(after_seq, self.conversation_id)
+                after_seq = batch[-1].seq
+                yield batch
+                continue
+            if self.done:
+                return
+            await self._wakeup.wait()
+
+    def finish_cancelled(self) -> None:
+        """End the turn as the user asked: close open tool cards, then ``complete``."""
+        for data in list(self._started.values()):
+            self.publish(
+                "tool_call_end",
+                {**data, "result": "Cancelled by the user.", "status": "cancelled",
+                 "duration_ms": None},
+            )
+        self.publish(
+            "complete",
+            {"message": "".join(self._text), "tool_calls": self._ended, "cancelled": True},
+        )
+
+    def finish_failed(self, message: str) -> None:
+        """The engine broke: say so, and still end with ``complete``."""
+        self.publish("error", {"message": message, "code": "internal_error", "retryable": True})
+        self.publish("complete", {"message": "".join(self._text), "tool_calls": self._ended})
+
+
+class TurnManager:
+    """Starts turns from chat frames and routes cancel / approve / resume to them."""
+
+    def __init__(
+        self,
+        settings: KChat,
+        *,
+        store: HistoryStore,
+        model: ModelClient,
+        tools: ToolRegistry,
+        kube: KubeClients,
+        executor: Executor | None = None,
+        max_retained_turns: int = 256,
+        max_events_per_turn: int = 20_000,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.model = model
+        self.tools = tools
+        self.kube = kube
+        self.executor = executor
+        self.max_retained_turns = max_retained_turns
+        self.max_events_per_turn = max_events_per_turn
+        self._turns: OrderedDict[str, Turn] = OrderedDict()
+        self._approval_owner: dict[str, Turn] = {}
+        self._starting: set[str] = set()
+
+    def turn(self, conversation_id: str) -> Turn | None:
+        return self._turns.get(conversation_id)
+
+    def running(self, conversation_id: str) -> bool:
+        turn = self._turns.get(conversation_id)
+        return turn is not None and not turn.done
+
+    async def start(self, frame: ChatFrame) -> Turn:
+        """Create or continue the conversation, then run the turn in the background."""
+        ids = {"conversation_id": frame.conversation_id, "client_id": frame.client_id}
+        model = frame.model or self.settings.model
+        conversation_id = frame.conversation_id
+        if conversation_id is None:
+            conversation_id = str(uuid.uuid4())
+            title = " ".join(frame.message.split())[:80]
+            await self.store.create_conversation(conversation_id, title, model)
+            first_seq = 1
+        else:
+            if self.running(conversation_id) or conversation_id in self._starting:
+                raise ProtocolError(
+                    "turn_in_progress",
+                    "this conversation is still answering; wait for 'complete' or send 'cancel'",
+                    **ids,
+                )
+            self._starting.add(conversation_id)
+            try:
+                if not await self.store.exists(conversation_id):
+                    raise ProtocolError(
+                        "unknown_conversation",
+                        f"no conversation {conversation_id!r}; send conversation_id null to start "
+                        "a new one",
+                        **ids,
+                    )
+                previous = self._turns.get(conversation_id)
+                stored_seq = await self.store.last_seq(conversation_id)
+                first_seq = max(previous.next_seq if previous else 1, stored_seq + 1)
+            finally:
+                self._starting.discard(conversation_id)
+        turn = Turn(conversation_id, first_seq, self.max_events_per_turn)
+        self._retain(turn)
+        turn.task = asyncio.create_task(self._run(turn, frame, model))
+        return turn
+
+    def _retain(self, turn: Turn) -> None:
+        self._turns.pop(turn.conversation_id, None)
+        self._turns[turn.conversation_id] = turn
+        while len(self._turns) > self.max_retained_turns:
+            oldest_id, oldest = next(iter(self._turns.items()))
+            if not oldest.done:
+                break
+            del self._turns[oldest_id]
+
+    def _tool_context(self, frame: ChatFrame) -> Callable[[], ToolContext]:
+        def build() -> ToolContext:
+            return ToolContext(
+                cluster=self.kube.cluster(frame.context or self.settings.context),
+                namespace=frame.namespace or self.settings.namespace,
+                budget=self.settings.tool_result_budget,
+                timeout=self.settings.tool_timeout,
+            )
+
+        return build
+
+    async def _run(self, turn: Turn, frame: ChatFrame, model: str) -> None:
+        conversation_id = turn.conversation_id
+        settings = self.settings
+
+        async def record(message: dict[str, Any], tool: dict[str, Any] | None) -> None:
+            await self.store.append_message(conversation_id, message, tool)
+
+        async def approve(call_id: str, name: str, args: dict[str, Any], reason: str) -> bool:
+            future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            turn.approvals[call_id] = future
+            self._approval_owner[call_id] = turn
+            try:
+                return await asyncio.wait_for(future, settings.approval_timeout)
+            except TimeoutError:
+                return False
+            finally:
+                turn.approvals.pop(call_id, None)
+                self._approval_owner.pop(call_id, None)
+
+        try:
+            history = await self.store.model_history(
+                conversation_id, settings.max_history_messages
+            )
+            stream = process_message_stream(
+                frame.message,
+                model=self.model,
+                tools=self.tools,
+                tool_context=self._tool_context(frame),
+                options=TurnOptions(
+                    model=model,
+                    system_prompt=settings.system_prompt,
+                    read_only=settings.read_only,
+                    max_tool_rounds=settings.max_tool_rounds,
+                    tool_timeout=settings.tool_timeout,
+                ),
+                history=history,
+                approve=approve,
+                record=record,
+                executor=self.executor,
+                cell=frame.cell,
+            )
+            async for event in stream:
+                self._publish(turn, event, frame)
+            if not turn.done:
+                turn.finish_failed("the engine stopped without completing the turn")
+        except asyncio.CancelledError:
+            turn.finish_cancelled()
+        except Exception as exc:
+            log.exception("turn of conversation %s failed", conversation_id)
+            turn.finish_failed(f"kchat failed while answering ({type(exc).__name__}: {exc})")
+        finally:
+            for future in turn.approvals.values():
+                future.cancel()
+            try:
+                await asyncio.shield(self.store.set_last_seq(conversation_id, turn.last_seq))
+            except Exception:
+                log.exception("could not save the last seq of %s", conversation_id)
+
+    @staticmethod
+    def _publish(turn: Turn, event: Event, frame: ChatFrame) -> None:
+        data = event.data
+        if frame.client_id and event.type in ("thinking", "error", "complete"):
+            data = {**data, "client_id": frame.client_id}
+        turn.publish(event.type, data)
+
+    def cancel(self, conversation_id: str) -> None:
+        turn = self._turns.get(conversation_id)
+        if turn is None or turn.done or turn.task is None:
+            raise ProtocolError(
+                "no_running_turn",
+                f"conversation {conversation_id!r} has no running turn to cancel",
+                conversation_id=conversation_id,
+            )
+        turn.task.cancel()
+
+    def approve(self, tool_call_id: str, approved: bool) -> None:
+        turn = self._approval_owner.get(tool_call_id)
+        future = turn.approvals.get(tool_call_id) if turn else None
+        if future is None or future.done():
+            raise ProtocolError(
+                "unknown_tool_call",
+                f"no change is waiting for approval with tool_call_id {tool_call_id!r}",
+            )
+        future.set_result(approved)
+
+    def resumable(self, conversation_id: str) -> Turn:
+        turn = self._turns.get(conversation_id)
+        if turn is None:
+            raise ProtocolError(
+                "not_resumable",
+                f"conversation {conversation_id!r} has no running or recent turn on this server; "
+                "load it from api/kchat/conversations instead",
+                conversation_id=conversation_id,
+            )
+        return turn
+
+    async def wait_idle(self) -> None:
+        """Wait for every running turn (used on shutdown, after cancelling them)."""
+        tasks = [t.task for t in self._turns.values() if t.task is not None and not t.done]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        for turn in self._turns.values():
+            if turn.task is not None and not turn.done:
+                turn.task.cancel()
+        try:
+            await asyncio.wait_for(self.wait_idle(), timeout)
+        except TimeoutError:
+            log.warning("some kchat turns did not stop within %s s", timeout)
