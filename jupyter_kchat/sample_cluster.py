@@ -1,0 +1,76 @@
+"""``python -m jupyter_kchat.sample_cluster``: serve the sample cluster's Kubernetes API locally.
+
+Generates a :class:`~jupyter_kchat.sample.cluster.SampleCluster`, serves it on loopback,
+writes a kubeconfig pointing at it, prints one banner line (``kchat sample cluster: <url> (N
+pods) kubeconfig=<path>``) and serves until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from .sample.cluster import SampleCluster
+from .sample.kube_api import KubeAPIServer
+
+BANNER = "kchat sample cluster: "
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m jupyter_kchat.sample_cluster",
+        description="Serve kchat's sample Kubernetes cluster on loopback for offline use.",
+    )
+    parser.add_argument("--pods", type=int, default=60, help="about how many pods (default 60)")
+    parser.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
+    parser.add_argument("--kubeconfig", help="where to write the kubeconfig (default: a temp file)")
+    parser.add_argument(
+        "--token",
+        default="admin",
+        help='user of the kubeconfig\'s current context: "admin", "readonly" or a literal token',
+    )
+    parser.add_argument("--admin-token", help="fix the admin bearer token (default: random)")
+    parser.add_argument("--readonly-token", help="fix the read-only bearer token (default: random)")
+    parser.add_argument("--context", default="sample", help="kubeconfig context name")
+    parser.add_argument("--namespace", default="default", help="the context's namespace")
+    return parser.parse_args(argv)
+
+
+async def serve(options: argparse.Namespace) -> None:
+    """Run until a stop signal; the banner is printed only once the port is listening."""
+    cluster = SampleCluster(pods=options.pods, seed=options.seed)
+    api = KubeAPIServer(
+        cluster, admin_token=options.admin_token, readonly_token=options.readonly_token
+    )
+    url = await api.start(host=options.host, port=options.port)
+    kubeconfig = options.kubeconfig or str(
+        Path(tempfile.mkdtemp(prefix="kchat-sample-")) / "kubeconfig.yaml"
+    )
+    api.write_kubeconfig(
+        kubeconfig, token=options.token, context=options.context, namespace=options.namespace
+    )
+    print(f"{BANNER}{url} ({cluster.pod_count} pods) kubeconfig={kubeconfig}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await api.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    asyncio.run(serve(parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
