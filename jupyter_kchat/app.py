@@ -77,3 +77,6 @@ class KChatApp(ExtensionApp):
         await self.model_client.close()
         self.kube.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+main = launch_new_instance = KChatApp.launch_instance

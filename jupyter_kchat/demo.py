@@ -13,10 +13,18 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 from .config import KChat
+
+
+def _drain(stream: IO[str]) -> None:
+    """Keep reading a child's output so it never blocks on a full pipe."""
+    for line in stream:
+        print(line, end="", flush=True)
 
 
 def _start(module: str, args: list[str], banner: str) -> tuple[subprocess.Popen[str], str]:
@@ -30,6 +38,7 @@ def _start(module: str, args: list[str], banner: str) -> tuple[subprocess.Popen[
     for line in process.stdout:
         if line.startswith(banner):
             print(line.rstrip(), flush=True)
+            threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
             return process, line[len(banner) :].strip().split()[0]
     process.wait()
     raise SystemExit(f"{module} exited before it was ready (exit code {process.returncode})")

@@ -80,9 +80,9 @@ async def process_message_stream(
     case the partial answer and interrupted tool calls are still recorded.
     """
     turn = _Turn(tools, tool_context, options, approve, record, executor)
-    yield Event("thinking", {"message": "Thinking..."})
     user_message = {"role": "user", "content": user_content(message, cell)}
     await turn.save(user_message)
+    yield Event("thinking", {"message": "Thinking..."})
     messages: list[dict[str, Any]] = [*history, user_message]
     if options.system_prompt:
         messages.insert(0, {"role": "system", "content": options.system_prompt})

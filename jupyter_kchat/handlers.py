@@ -219,7 +219,13 @@ class ConversationHandler(KChatMixin, APIHandler):
             raise web.HTTPError(404, f"no conversation {conversation_id!r}")
         turn = self.turns.turn(conversation_id)
         conversation["running"] = turn is not None and not turn.done
-        if turn is not None:
+        if conversation["running"]:
+            # The running turn is rebuilt from its events: keep its question, then resume.
+            messages = conversation["messages"]
+            asked = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
+            conversation["messages"] = messages[: asked + 1]
+            conversation["last_seq"] = turn.first_seq - 1
+        elif turn is not None:
             conversation["last_seq"] = turn.last_seq
         self.finish(orjson.dumps(conversation, default=str))
 

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import openai
 from openai import AsyncOpenAI
 
@@ -104,7 +103,7 @@ class ModelClient:
             request["tools"] = tools
         try:
             stream = await self._client.chat.completions.create(**request)
-        except (openai.APIError, httpx.HTTPError) as exc:
+        except openai.APIError as exc:
             raise self._translate(exc, model) from exc
         text: list[str] = []
         calls: dict[int, ToolCallRequest] = {}
@@ -131,7 +130,7 @@ class ModelClient:
                                 call.arguments += fragment.function.arguments or ""
                         if choice.finish_reason:
                             finish_reason = choice.finish_reason
-        except (openai.APIError, httpx.HTTPError) as exc:
+        except openai.APIError as exc:
             raise self._interrupted(exc) from exc
         if finish_reason is None:
             raise self._interrupted(None)

@@ -136,6 +136,11 @@ class Turn:
                 return
             await self._wakeup.wait()
 
+    async def started(self) -> None:
+        """Wait for the first event: by then the question is in the history store."""
+        while not self.events:
+            await self._wakeup.wait()
+
     def finish_cancelled(self) -> None:
         """End the turn as the user asked: close open tool cards, then ``complete``."""
         for data in list(self._started.values()):
@@ -223,6 +228,7 @@ class TurnManager:
         turn = Turn(conversation_id, first_seq, self.max_events_per_turn)
         self._retain(turn)
         turn.task = asyncio.create_task(self._run(turn, frame, model))
+        await turn.started()
         return turn
 
     def _retain(self, turn: Turn) -> None:

@@ -1,0 +1,111 @@
+"""Model faults are events, not crashes: the user sees what happened and nothing said is lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from jupyter_kchat.sample.model_server import Fault
+
+
+@pytest.fixture
+def jp_server_config(kchat_server_config):
+    return kchat_server_config
+
+
+def only(events, kind):
+    return [e for e in events if e["type"] == kind]
+
+
+async def test_429_is_retried_with_backoff_then_answers(kchat_ws, kchat_model):
+    kchat_model.faults.push(Fault.status(429), Fault.status(429))
+    sock = await kchat_ws()
+    events = await sock.turn({"message": "say made it"})
+    assert only(events, "error") == []
+    assert events[-1]["data"]["message"] == "made it"
+    assert [r.status for r in kchat_model.requests] == [429, 429, 200]
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retryable", "attempts"),
+    [(500, "model_unavailable", True, 3), (429, "rate_limited", True, 3),
+     (401, "model_auth", False, 1), (404, "model_not_found", False, 1)],
+)
+async def test_persistent_model_failure_is_an_error_then_complete(
+    kchat_ws, kchat_model, status, code, retryable, attempts
+):
+    kchat_model.faults.push(*[Fault.status(status)] * 3)
+    sock = await kchat_ws()
+    events = await sock.turn({"message": "say unreachable"})
+    assert [e["type"] for e in events] == ["thinking", "error", "complete"]
+    error = events[1]["data"]
+    assert error["code"] == code and error["retryable"] is retryable
+    assert error["message"]
+    assert len(kchat_model.requests) == attempts, "429 and 5xx are retried; 4xx are not"
+    # The socket and the conversation go on; the question was kept.
+    conversation_id = events[-1]["data"]["conversation_id"]
+    kchat_model.faults.clear()
+    again = await sock.turn({"message": "say recovered", "conversation_id": conversation_id})
+    assert again[-1]["data"]["message"] == "recovered"
+    sent = [m["content"] for m in kchat_model.requests[-1].body["messages"] if m["role"] == "user"]
+    assert sent == ["say unreachable", "say recovered"]
+
+
+async def test_stream_cut_mid_answer_keeps_what_arrived(kchat_ws, kchat_model, jp_fetch):
+    kchat_model.faults.push(Fault.cut_after(20))
+    sock = await kchat_ws()
+    events = await sock.turn({"message": "stream 200 chunks"})
+    errors = only(events, "error")
+    assert [e["data"]["code"] for e in errors] == ["model_stream_interrupted"]
+    assert errors[0]["data"]["retryable"] is True
+    partial = "".join(e["data"]["text"] for e in only(events, "text"))
+    assert partial and events[-1]["data"]["message"] == partial
+    conversation_id = events[-1]["data"]["conversation_id"]
+    stored = orjson.loads((await jp_fetch("api", "kchat", "conversations", conversation_id)).body)
+    assert stored["messages"][-1] == {"role": "assistant", "content": partial}
+
+
+async def test_broken_tool_arguments_end_the_tool_in_error_and_the_model_is_told(
+    kchat_ws, kchat_model
+):
+    kchat_model.faults.push(Fault.bad_tool_arguments())
+    sock = await kchat_ws()
+    events = await sock.turn({"message": "list all pods"})
+    end = only(events, "tool_call_end")[0]["data"]
+    assert end["status"] == "error"
+    assert "not valid JSON" in end["result"]
+    assert only(events, "tool_call_start")[0]["data"]["arguments"] == {}
+    told = [m for m in kchat_model.requests[1].body["messages"] if m["role"] == "tool"]
+    assert "not valid JSON" in told[0]["content"]
+    assert events[-1]["type"] == "complete" and only(events, "error") == []
+
+
+async def test_unknown_and_disabled_tools_are_refused_with_the_available_list(kchat_ws):
+    sock = await kchat_ws()
+    events = await sock.turn({"message": 'call tool delete_pod with {"name": "x", "namespace": "y"}'})
+    end = only(events, "tool_call_end")[0]["data"]
+    assert end["status"] == "error"
+    assert "read-only" in end["result"] and "list_pods" in end["result"]
+    assert only(events, "approval_required") == [], "read-only never asks to change anything"
+
+
+async def test_invalid_arguments_are_checked_against_the_schema(kchat_ws):
+    sock = await kchat_ws()
+    events = await sock.turn({"message": 'call tool get_pod_logs with {"tail_lines": "many"}'})
+    end = only(events, "tool_call_end")[0]["data"]
+    assert end["status"] == "error"
+    assert "tail_lines" in end["result"] and "name" in end["result"]
+
+
+async def test_cancel_while_the_model_hangs_closes_the_request(kchat_ws, kchat_model):
+    kchat_model.faults.push(Fault.hang())
+    sock = await kchat_ws()
+    await sock.send({"message": "say never"})
+    thinking = await sock.event()
+    request = await kchat_model.wait_for_request(1, timeout=10)
+    await sock.send({"type": "cancel", "conversation_id": thinking["data"]["conversation_id"]})
+    events = await sock.until(lambda e: e["type"] == "complete")
+    assert events[-1]["data"]["cancelled"] is True
+    await asyncio.wait_for(request.disconnected.wait(), 10)

@@ -1,0 +1,43 @@
+"""History repair: a turn cut short never leaves the model a history it would reject."""
+
+from __future__ import annotations
+
+from jupyter_kchat.store import INTERRUPTED_TOOL_RESULT, HistoryStore
+
+
+def call(call_id: str) -> dict:
+    return {"id": call_id, "type": "function", "function": {"name": "list_pods", "arguments": "{}"}}
+
+
+async def test_missing_tool_results_are_filled_and_trimming_starts_at_a_user(tmp_path):
+    store = HistoryStore(tmp_path / "h.sqlite3")
+    await store.create_conversation("c", "title", "m")
+    for message in [
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": None, "tool_calls": [call("a"), call("b")]},
+        {"role": "tool", "tool_call_id": "a", "content": "result a"},
+        {"role": "user", "content": "two"},
+        {"role": "assistant", "content": "answer"},
+    ]:
+        await store.append_message("c", message)
+    history = await store.model_history("c", max_messages=100)
+    assert [m["role"] for m in history] == ["user", "assistant", "tool", "tool", "user", "assistant"]
+    assert history[3] == {"role": "tool", "tool_call_id": "b", "content": INTERRUPTED_TOOL_RESULT}
+
+    trimmed = await store.model_history("c", max_messages=3)
+    assert trimmed == [{"role": "user", "content": "two"}, {"role": "assistant", "content": "answer"}]
+    await store.close()
+
+
+async def test_history_is_shared_between_two_connections(tmp_path):
+    """The server and a kernel each open the file; WAL lets both read and write."""
+    server, kernel = HistoryStore(tmp_path / "h.sqlite3"), HistoryStore(tmp_path / "h.sqlite3")
+    await kernel.create_conversation("from-kernel", "asked in a notebook", "m")
+    await kernel.append_message("from-kernel", {"role": "user", "content": "hi"})
+    listing = await server.list_conversations()
+    assert [c["id"] for c in listing] == ["from-kernel"]
+    assert (await server.get_conversation("from-kernel"))["messages"][0]["content"] == "hi"
+    assert await server.delete_conversation("from-kernel")
+    assert await kernel.get_conversation("from-kernel") is None
+    await server.close()
+    await kernel.close()
