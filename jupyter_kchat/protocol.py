@@ -195,12 +195,6 @@ def parse_frame(raw: str | bytes, *, max_message_chars: int) -> ClientFrame:
     """Decode and validate one WebSocket text frame."""
     if isinstance(raw, bytes):
         raise ProtocolError("invalid_frame", "frames must be JSON text, not binary")
-    if len(raw) > 4 * max_message_chars + 4096:
-        raise ProtocolError(
-            "message_too_large",
-            f"the frame has {len(raw):,} characters; messages are limited to "
-            f"{max_message_chars:,} characters",
-        )
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

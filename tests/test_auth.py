@@ -32,7 +32,7 @@ def ws_url(port: int, base_url: str) -> str:
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES)
 @pytest.mark.parametrize("authorization", [None, "token wrong-token"])
 async def test_http_routes_refuse_missing_or_wrong_token(
-    jp_serverapp, jp_http_port, jp_base_url, method, path, body, authorization
+    jp_serverapp, http_server_client, jp_http_port, jp_base_url, method, path, body, authorization
 ):
     headers = {"Authorization": authorization} if authorization else {}
     request = HTTPRequest(
@@ -45,7 +45,7 @@ async def test_http_routes_refuse_missing_or_wrong_token(
 
 @pytest.mark.parametrize("authorization", [None, "token wrong-token"])
 async def test_websocket_refuses_missing_or_wrong_token(
-    jp_serverapp, jp_http_port, jp_base_url, kchat_model, authorization
+    jp_serverapp, http_server_client, jp_http_port, jp_base_url, kchat_model, authorization
 ):
     headers = {"Authorization": authorization} if authorization else {}
     with pytest.raises(HTTPClientError) as refused:
@@ -65,7 +65,7 @@ async def login_cookie(port: int, base_url: str, token: str) -> str:
 
 
 async def test_cookie_websocket_from_a_foreign_origin_is_refused(
-    jp_serverapp, jp_http_port, jp_base_url, kchat_model
+    jp_serverapp, http_server_client, jp_http_port, jp_base_url, kchat_model
 ):
     token = jp_serverapp.identity_provider.token
     cookie = await login_cookie(jp_http_port, jp_base_url, token)
@@ -86,7 +86,9 @@ async def test_cookie_websocket_from_a_foreign_origin_is_refused(
     connection.close()
 
 
-async def test_cookie_post_without_xsrf_is_refused(jp_serverapp, jp_http_port, jp_base_url):
+async def test_cookie_post_without_xsrf_is_refused(
+    jp_serverapp, http_server_client, jp_http_port, jp_base_url
+):
     token = jp_serverapp.identity_provider.token
     cookie = await login_cookie(jp_http_port, jp_base_url, token)
     request = HTTPRequest(
