@@ -127,7 +127,7 @@ async def main() -> int:
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_DATA_DIR": str(tmp / "data")}
     server, _ = start(
-        [sys.executable, "-m", "jupyter", "server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp}",
          "--ServerApp.jpserver_extensions={'jupyter_kchat': True}",
          f"--KChat.base_url={model_url}", "--KChat.api_key=bench", "--KChat.model=kchat-demo",

@@ -9,6 +9,7 @@ go to ``jupyter lab`` (or ``jupyter server`` with ``--server``).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -89,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if options.allow_changes:
             extra.append("--KChat.read_only=False")
         command = [sys.executable, "-m", "jupyter", "server" if options.server else "lab"]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            command.append("--allow-root")
         lab = subprocess.Popen([*command, *extra, *passthrough])
         children.append(lab)  # type: ignore[arg-type]
         signal.signal(signal.SIGTERM, lambda *_: lab.terminate())

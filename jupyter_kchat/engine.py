@@ -108,6 +108,8 @@ async def process_message_stream(
                 turn.text.append(item)
                 yield Event("text", {"text": item})
             assert completion is not None
+            if last_round:
+                completion.tool_calls = []
             turn.add_usage(completion.usage)
             assistant: dict[str, Any] = {"role": "assistant", "content": completion.text or None}
             if completion.tool_calls:

@@ -93,6 +93,7 @@ class ChatWebSocketHandler(WebSocketMixin, WebSocketHandler, KChatMixin, Jupyter
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open()
+        self.set_nodelay(True)  # small frames go out at once, not after a delayed ACK
         self._followers: dict[str, asyncio.Task[None]] = {}
 
     async def on_message(self, message: str | bytes) -> None:
@@ -182,6 +183,9 @@ class ChatHandler(KChatMixin, APIHandler):
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            stream.set_nodelay(True)
         try:
             async for batch in turn.follow(turn.first_seq - 1):
                 for event in batch:

@@ -65,7 +65,7 @@ class Turn:
         self.done = False
         self.task: asyncio.Task[None] | None = None
         self.approvals: dict[str, asyncio.Future[bool]] = {}
-        self._wakeup = asyncio.Event()
+        self._waiters: list[asyncio.Future[None]] = []
         self._text: list[str] = []
         self._started: dict[str, dict[str, Any]] = {}
         self._ended: list[dict[str, Any]] = []
@@ -88,9 +88,18 @@ class Turn:
         self._track(logged)
         if len(self.events) > self.max_events:
             self._compact()
-        wakeup, self._wakeup = self._wakeup, asyncio.Event()
-        wakeup.set()
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
         return logged
+
+    async def _changed(self) -> None:
+        """Wait for the next event (cheap: no object per event when nobody waits)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        await waiter
 
     def _track(self, event: LoggedEvent) -> None:
         if event.type == "text":
@@ -134,12 +143,12 @@ class Turn:
                 continue
             if self.done:
                 return
-            await self._wakeup.wait()
+            await self._changed()
 
     async def started(self) -> None:
         """Wait for the first event: by then the question is in the history store."""
         while not self.events:
-            await self._wakeup.wait()
+            await self._changed()
 
     def finish_cancelled(self) -> None:
         """End the turn as the user asked: close open tool cards, then ``complete``."""

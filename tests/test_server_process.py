@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_port(port: int, process: subprocess.Popen[str], deadline: float = 60.0) -> None:
+    """The server logs its URL before its socket listens; wait until it accepts connections."""
+    give_up = time.monotonic() + deadline
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > give_up:
+                raise RuntimeError(f"jupyter server is not listening on {port}") from None
+            time.sleep(0.05)
+
+
 class JupyterServer:
     """``jupyter server`` in a subprocess; started and stopped like a user would."""
 
@@ -38,7 +52,7 @@ class JupyterServer:
         self.token = secrets.token_hex(16)
         self.tmp = tmp
         self.args = [
-            sys.executable, "-m", "jupyter", "server", "--no-browser",
+            sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root",
             f"--port={self.port}", "--ip=127.0.0.1", f"--ServerApp.base_url={BASE_URL}",
             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={tmp}",
             f"--KChat.base_url={model_url}", "--KChat.api_key=test", "--KChat.model=kchat-demo",
@@ -51,6 +65,7 @@ class JupyterServer:
             "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
         }
         self.process: subprocess.Popen[str] | None = None
+        self.log: list[str] = []
 
     def start(self) -> None:
         self.process = subprocess.Popen(
@@ -62,12 +77,23 @@ class JupyterServer:
                 break
         else:
             raise RuntimeError("jupyter server exited before it was ready")
-        threading.Thread(target=self.process.stderr.read, daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
+        wait_for_port(self.port, self.process)
+
+    def _drain(self) -> None:
+        """Keep the server's log flowing (a full pipe would block it) and keep it for failures."""
+        assert self.process is not None and self.process.stderr is not None
+        for line in self.process.stderr:
+            self.log.append(line)
 
     def stop(self) -> None:
         assert self.process is not None
         self.process.terminate()
         self.process.wait(timeout=30)
+        self._drainer.join(timeout=30)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
 
     def get(self, path: str) -> Any:
         request = urllib.request.Request(

@@ -1,0 +1,258 @@
+import { describe, expect, it } from 'vitest';
+
+import { ChatSession } from '../session';
+import { IMarkdownRenderer } from '../ui/view';
+import { compareCells, sortRows } from '../ui/table';
+import { FakeTransport, Script } from './fakes';
+
+class CountingMarkdown implements IMarkdownRenderer {
+  calls = 0;
+  chars = 0;
+  render(host: HTMLElement, markdown: string): void {
+    this.calls += 1;
+    this.chars += markdown.length;
+    const fence = /```(\w*)\n([\s\S]*?)```/.exec(markdown);
+    if (fence) {
+      host.innerHTML = '<pre><code></code></pre>';
+      host.querySelector('code')!.textContent = fence[2];
+    } else {
+      host.textContent = markdown;
+    }
+  }
+}
+
+function setup(options: { insert?: boolean } = {}) {
+  const transport = new FakeTransport();
+  const markdown = new CountingMarkdown();
+  const frames: (() => void)[] = [];
+  const inserted: [string, string][] = [];
+  const session = new ChatSession({
+    transport,
+    markdown,
+    requestFrame: callback => frames.push(callback),
+    extras: () => ({ model: 'm1', namespace: '', cell: null }),
+    insertCell: options.insert ? (kind, source) => inserted.push([kind, source]) : undefined
+  });
+  document.body.replaceChildren(session.view.node);
+  const frame = (): void => {
+    const pending = frames.splice(0);
+    pending.forEach(callback => callback());
+  };
+  const q = <T extends Element = HTMLElement>(selector: string): T | null =>
+    session.view.node.querySelector<T>(selector) as T | null;
+  return { transport, markdown, session, frame, frames, inserted, q };
+}
+
+function type(session: ChatSession, text: string, init: KeyboardEventInit = {}): void {
+  session.view.input.value = text;
+  session.view.input.dispatchEvent(new Event('input'));
+  session.view.input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true, ...init }));
+}
+
+describe('ChatSession and ChatView', () => {
+  it('Enter sends a chat frame with the settings; Shift+Enter does not', () => {
+    const { session, transport, frame, q } = setup();
+    type(session, 'line one', { shiftKey: true });
+    expect(transport.sent).toEqual([]);
+    type(session, 'list all pods');
+    expect(transport.sent).toHaveLength(1);
+    expect(transport.sent[0]).toMatchObject({
+      type: 'chat',
+      message: 'list all pods',
+      conversation_id: null,
+      model: 'm1'
+    });
+    expect(transport.sent[0]).not.toHaveProperty('namespace');
+    expect(session.view.input.value).toBe('');
+    frame();
+    expect(q('.jp-kchat-user')?.textContent).toContain('list all pods');
+    expect(q('.jp-kchat-input')?.getAttribute('aria-label')).toBe('Message');
+  });
+
+  it('shows Stop while a turn runs and sends cancel for the conversation', () => {
+    const { session, transport, frame, q } = setup();
+    type(session, 'stream 3000 chunks');
+    const clientId = (transport.sent[0] as { client_id: string }).client_id;
+    frame();
+    const stop = q<HTMLButtonElement>('.jp-kchat-stop')!;
+    expect(stop.hidden).toBe(false);
+    stop.click();
+    // The conversation id is not known yet: the cancel goes out with the first event.
+    expect(transport.sent).toHaveLength(1);
+    const s = new Script('conv-1');
+    transport.emit(s.thinking('Thinking…', clientId));
+    expect(transport.sent[1]).toEqual({ type: 'cancel', conversation_id: 'conv-1' });
+    transport.emit(s.complete('', { cancelled: true }));
+    frame();
+    expect(stop.hidden).toBe(true);
+    expect(q('.jp-kchat-notice')?.textContent).toBe('Stopped.');
+    // Usable again after complete.
+    type(session, 'next question');
+    expect(transport.sent[2]).toMatchObject({ message: 'next question', conversation_id: 'conv-1' });
+  });
+
+  it('Escape stops a running turn from the message box', () => {
+    const { session, transport, frame } = setup();
+    type(session, 'stream 3000 chunks');
+    transport.emit(new Script('conv-e').thinking());
+    frame();
+    session.view.input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', cancelable: true }));
+    expect(transport.sent[1]).toEqual({ type: 'cancel', conversation_id: 'conv-e' });
+  });
+
+  it('does not send while busy', () => {
+    const { session, transport } = setup();
+    type(session, 'one');
+    type(session, 'two');
+    expect(transport.sent).toHaveLength(1);
+    expect(session.view.input.value).toBe('two');
+  });
+
+  it('renders a tool card with a sortable, collapsed table', () => {
+    const { transport, frame, q } = setup({ insert: true });
+    const s = new Script();
+    transport.emit(s.thinking());
+    transport.emit(s.toolStart('t1', 'list_pods', { namespace: 'default' }));
+    frame();
+    const running = q('.jp-kchat-tool-call')!;
+    expect(running.dataset.status).toBe('running');
+    expect(running.querySelector('.jp-kchat-spinner')).not.toBeNull();
+    expect(running.querySelector('.jp-kchat-tool-name')?.textContent).toBe('list_pods');
+    const rows = Array.from({ length: 25 }, (_, i) => ({ name: `pod-${i}`, restarts: 25 - i }));
+    transport.emit(s.toolEnd('t1', 'list_pods', { data: rows, truncated: true, duration_ms: 1500, arguments: { namespace: 'default' } }));
+    frame();
+    const card = q('.jp-kchat-tool-call')!;
+    expect(card.dataset.status).toBe('completed');
+    expect(card.querySelector('.jp-kchat-spinner')).toBeNull();
+    expect(card.querySelector('.jp-kchat-tool-duration')?.textContent).toBe('1.5 s');
+    expect(card.querySelector('.jp-kchat-truncated')).not.toBeNull();
+    expect(card.querySelectorAll('tbody tr')).toHaveLength(20);
+    const showAll = card.querySelector<HTMLButtonElement>('.jp-kchat-show-all')!;
+    expect(showAll.textContent).toBe('Show all 25 rows');
+    showAll.click();
+    expect(card.querySelectorAll('tbody tr')).toHaveLength(25);
+    card.querySelector<HTMLButtonElement>('th[data-column="restarts"] button')!.click();
+    expect(card.querySelector('tbody tr td')?.textContent).toBe('pod-24');
+    expect(card.querySelector('th[data-column="restarts"]')?.getAttribute('aria-sort')).toBe('ascending');
+    card.querySelector<HTMLButtonElement>('th[data-column="restarts"] button')!.click();
+    expect(card.querySelector('tbody tr td')?.textContent).toBe('pod-0');
+    expect(card.querySelector('.jp-kchat-insert')).not.toBeNull();
+  });
+
+  it('shows a failed tool result as readable text', () => {
+    const { transport, frame, q } = setup();
+    const s = new Script();
+    transport.emit(s.thinking());
+    transport.emit(s.toolEnd('t1', 'get_pod_logs', { status: 'error', result: 'Forbidden: pods "x" is forbidden' }));
+    frame();
+    expect(q('.jp-kchat-tool-call')?.dataset.status).toBe('error');
+    expect(q('.jp-kchat-tool-result.jp-mod-error pre')?.textContent).toContain('Forbidden');
+  });
+
+  it('approval buttons send approve frames and disable themselves', () => {
+    const { transport, frame, q } = setup();
+    const s = new Script();
+    transport.emit(s.thinking());
+    transport.emit(s.approval('t7', 'delete_pod', 'Delete pod y/x', { name: 'x', namespace: 'y' }));
+    frame();
+    expect(q('.jp-kchat-approval-reason')?.textContent).toBe('Delete pod y/x');
+    q<HTMLButtonElement>('.jp-kchat-deny')!.click();
+    expect(transport.sent).toEqual([{ type: 'approve', tool_call_id: 't7', approved: false }]);
+    frame();
+    expect(q<HTMLButtonElement>('.jp-kchat-approve')!.disabled).toBe(true);
+    expect(q('.jp-kchat-tool-status')?.textContent).toContain('Denied');
+  });
+
+  it('shows errors with a hint and a Retry that sends the question again', () => {
+    const { session, transport, frame, q } = setup();
+    type(session, 'why is web crashlooping?');
+    const s = new Script();
+    transport.emit(s.thinking());
+    transport.emit(s.error('The model endpoint answered 429', 'rate_limited', true));
+    transport.emit(s.complete(''));
+    frame();
+    expect(q('.jp-kchat-error')?.getAttribute('role')).toBe('alert');
+    expect(q('.jp-kchat-error-hint')?.textContent).toMatch(/rate limiting/);
+    q<HTMLButtonElement>('.jp-kchat-retry')!.click();
+    expect(transport.sent[1]).toMatchObject({ message: 'why is web crashlooping?', conversation_id: 'conv-1' });
+  });
+
+  it('shows the offline banner while the transport is offline', () => {
+    const { transport, frame, q } = setup();
+    frame();
+    expect(q('.jp-kchat-banner')!.hidden).toBe(true);
+    transport.setStatus('offline');
+    frame();
+    expect(q('.jp-kchat-banner')!.hidden).toBe(false);
+    transport.setStatus('online');
+    frame();
+    expect(q('.jp-kchat-banner')!.hidden).toBe(true);
+  });
+
+  it('streams 3,000 chunks with one draw per frame, rendering only the unfinished block', () => {
+    const { transport, frame, frames, markdown, q } = setup();
+    const s = new Script();
+    transport.emit(s.thinking());
+    let text = '';
+    let drawn = 0;
+    for (let i = 0; i < 3000; i++) {
+      // Paragraphs of 10 chunks, so the answer has ~300 blocks.
+      const chunk = i % 10 === 9 ? `w${i}.\n\n` : `w${i} `;
+      text += chunk;
+      transport.emit(s.text(chunk));
+      expect(frames.length).toBeLessThanOrEqual(1);
+      if (i % 30 === 29) {
+        frame();
+        drawn += 1;
+      }
+    }
+    transport.emit(s.complete(text));
+    frame();
+    drawn += 1;
+    const answer = q('.jp-kchat-assistant')!;
+    expect(answer.getAttribute('data-rendered-length')).toBe(String(text.length));
+    expect(answer.textContent).toBe(text);
+    // Each block is rendered about once as the tail and once when finished: never per chunk.
+    expect(markdown.calls).toBeLessThanOrEqual(drawn + 300 + 2);
+    expect(markdown.chars).toBeLessThan(text.length * 3);
+  });
+
+  it('offers "Insert into notebook" on finished code blocks', () => {
+    const { transport, frame, inserted, q } = setup({ insert: true });
+    const s = new Script();
+    transport.emit(s.thinking());
+    transport.emit(s.text('Run this:\n\n```python\nprint(1)\n```\n'));
+    frame();
+    expect(q('.jp-kchat-insert')).toBeNull();
+    transport.emit(s.complete('x'));
+    frame();
+    q<HTMLButtonElement>('.jp-kchat-insert')!.click();
+    expect(inserted).toEqual([['code', 'print(1)']]);
+  });
+
+  it('loads a conversation and follows its running turn', () => {
+    const { session, transport, frame, q } = setup();
+    session.load({
+      id: 'conv-4',
+      title: 't',
+      running: true,
+      last_seq: 9,
+      messages: [{ role: 'user', content: 'list all pods' }]
+    });
+    expect(transport.followed).toEqual([['conv-4', 9]]);
+    frame();
+    expect(q('.jp-kchat-user')?.textContent).toBe('list all pods');
+    expect(q<HTMLButtonElement>('.jp-kchat-stop')!.hidden).toBe(false);
+  });
+});
+
+describe('table sorting', () => {
+  it('sorts numbers numerically, text naturally, empties last, stably', () => {
+    expect(compareCells(2, 10)).toBeLessThan(0);
+    expect(compareCells('pod-2', 'pod-10')).toBeLessThan(0);
+    expect(compareCells('', 'a')).toBeGreaterThan(0);
+    const rows = [{ a: 1, k: 'x' }, { a: 1, k: 'y' }, { a: 0, k: 'z' }];
+    expect(sortRows(rows, 'a', 'ascending').map(r => r.k)).toEqual(['z', 'x', 'y']);
+    expect(sortRows(rows, 'a', 'descending').map(r => r.k)).toEqual(['x', 'y', 'z']);
+  });
+});

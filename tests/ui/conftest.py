@@ -1,0 +1,100 @@
+"""Browser fixtures: one real JupyterLab with kchat per session, Debian's Chromium, a fresh page
+(own browser context, own JupyterLab workspace) per test with the kchat panel open."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kchat_lab import CHROMIUM, CHROMIUM_ARGS, RECORDER_JS, SCREENSHOTS, KChatLab
+from playwright.sync_api import Browser, Page, sync_playwright
+
+UI_TIMEOUT_MS = 60_000
+_workspaces = itertools.count(1)
+
+
+# Playwright's sync API runs its event loop in this thread for the whole session, so
+# pytest-jupyter's autouse fixtures would find it as "the running loop" and close or reuse it.
+# Browser tests start no in-process ServerApp (Jupyter is a subprocess): give them their own
+# loop and nothing to clean up.
+@pytest.fixture
+def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture
+def jp_server_cleanup() -> None:
+    return None
+
+
+@pytest.fixture(scope="session")
+def kchat_ui_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KChatLab]:
+    """Write tools enabled (each change still waits for approval), app exposed for commands."""
+    lab = KChatLab(
+        tmp_path_factory.mktemp("kchat-ui"),
+        read_only=False,
+        extra_args=["--LabApp.expose_app_in_browser=True"],
+    )
+    try:
+        lab.start()
+    except Exception:
+        lab.stop()
+        raise
+    yield lab
+    lab.stop()
+
+
+@pytest.fixture(scope="session")
+def kchat_browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make browser)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def kchat_workspace() -> str:
+    """A JupyterLab workspace of its own, so no test restores another's conversation."""
+    return f"lab/workspaces/kchat-ui-{next(_workspaces)}"
+
+
+@pytest.fixture
+def kchat_page(
+    kchat_browser: Browser, kchat_ui_lab: KChatLab, kchat_workspace: str
+) -> Iterator[Page]:
+    context = kchat_browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    context.add_init_script(RECORDER_JS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(kchat_ui_lab.lab_url(kchat_workspace))
+    open_panel(page)
+    yield page
+    context.close()
+    kchat_errors = [e for e in errors if "kchat" in e.lower()]
+    assert not kchat_errors, kchat_errors
+
+
+def open_panel(page: Page) -> None:
+    """Click the sidebar tab unless the panel is already showing (a restored layout)."""
+    tab = page.locator('[data-id="jp-kchat-panel"]')
+    tab.wait_for()
+    panel = page.locator("#jp-kchat-panel")
+    if not panel.is_visible():
+        tab.click()
+    page.locator("#jp-kchat-panel textarea[aria-label='Message']").wait_for()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    page.screenshot(path=str(path))
+    return path
