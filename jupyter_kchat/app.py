@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -11,6 +13,7 @@ from traitlets import Int
 from ._version import __version__
 from .config import KChat
 from .handlers import default_handlers
+from .kernel import CONFIG_ENV
 from .llm import ModelClient
 from .store import HistoryStore
 from .tools import KubeClients, default_registry
@@ -64,6 +67,9 @@ class KChatApp(ExtensionApp):
         )
         for problem in self.kchat.problems():
             self.log.warning("kchat: %s", problem)
+        # Kernels started by this server inherit its environment: hand them the KChat settings
+        # given on the command line too, so %kchat and the widget use the same model and cluster.
+        os.environ[CONFIG_ENV] = json.dumps(dict(self.config.get("KChat", {})), default=str)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(default_handlers)

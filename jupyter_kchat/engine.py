@@ -272,6 +272,7 @@ class _Turn:
             )
         if not isinstance(args, dict):
             return {}, f"the arguments for {call.name} must be a JSON object, not {args!r:.80}."
+        args = {key: value for key, value in args.items() if value is not None}
         invalid = _argument_problem(spec, args)
         if invalid:
             return args, f"invalid arguments for {call.name}: {invalid}. Fix them and call again."

@@ -2,7 +2,8 @@
 
 The kernel's own loop is busy running the cell, so turns run on a private loop in a daemon
 thread; the magics and the widget receive events through a thread-safe queue or a callback.
-Configuration is the server's: the ``KChat`` section of the Jupyter config files, then the same
+Configuration is the server's: the ``KChat`` section of the Jupyter config files (and of the
+server's command line, when the server exports it in ``JUPYTER_KCHAT_CONFIG``), then the same
 environment defaults, then per-call overrides. History goes to the same SQLite file, so a
 conversation started in a notebook shows up in the side panel.
 """
@@ -10,11 +11,15 @@ conversation started in a notebook shows up in the side panel.
 from __future__ import annotations
 
 import asyncio
+import copy
+import json
+import logging
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from traitlets.config import Config
@@ -24,12 +29,48 @@ from .llm import ModelClient
 from .protocol import ChatFrame, ProtocolError
 from .store import HistoryStore
 from .tools import KubeClients, default_registry
-from .turns import Turn, TurnManager
+from .turns import LoggedEvent, Turn, TurnManager
 
-EventCallback = Callable[[dict[str, Any]], None]
+log = logging.getLogger(__name__)
+
+EventsCallback = Callable[[list[dict[str, Any]]], None]
+"""Receives each batch of a turn's events, in order, on the kchat thread."""
+
+CONFIG_ENV = "JUPYTER_KCHAT_CONFIG"
+"""JSON of the server's ``KChat`` config section; kernels the server starts inherit it."""
+
+START_TIMEOUT = 60.0
+"""Seconds to wait for a turn to be recorded and started (a locked history file, at worst)."""
+
+CANCEL_GRACE = 10.0
+"""Seconds to wait for ``complete`` after an interrupt cancelled the turn."""
+
+OFFLINE_HINT = (
+    "To try kchat offline instead, run: "
+    "from jupyter_kchat.sample.offline import use_offline_demo; use_offline_demo()"
+)
 
 
-@dataclass
+def kernel_config() -> Config:
+    """The server's ``KChat`` configuration as a kernel can read it.
+
+    The ``jupyter_server_config`` files first, then what the server exported in
+    ``JUPYTER_KCHAT_CONFIG`` (its command line included), which wins like it does in the server.
+    """
+    config = load_jupyter_config()
+    raw = os.environ.get(CONFIG_ENV)
+    if raw:
+        try:
+            section = json.loads(raw)
+        except ValueError:
+            log.warning("ignoring %s: not valid JSON", CONFIG_ENV)
+        else:
+            if isinstance(section, dict):
+                config.merge(Config({"KChat": section}))
+    return config
+
+
+@dataclass(repr=False)
 class ToolCall:
     """One tool call of an answer, as a notebook wants it."""
 
@@ -55,8 +96,25 @@ class ToolCall:
             truncated=bool(data.get("truncated")),
         )
 
+    def to_dataframe(self) -> Any:
+        """This call's rows as a pandas DataFrame."""
+        import pandas as pd
 
-@dataclass
+        if self.rows is None:
+            raise ValueError(f"{self.name} returned no rows (status {self.status})")
+        return pd.DataFrame.from_records(self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __repr__(self) -> str:
+        """Short: a call's rows can be thousands of pods."""
+        args = ", ".join(f"{k}={v!r}" for k, v in self.arguments.items())
+        rows = "" if self.rows is None else f", {len(self.rows)} rows"
+        return f"<ToolCall {self.name}({args}) {self.status}{rows}>"
+
+
+@dataclass(repr=False)
 class ChatResult:
     """The outcome of one question: the answer's text, its tool calls and their rows."""
 
@@ -66,13 +124,14 @@ class ChatResult:
     usage: dict[str, int] | None = None
     cancelled: bool = False
     errors: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    question: str = ""
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def rows(self) -> list[dict[str, Any]] | None:
         """The rows of the last tool call that returned rows."""
         for call in reversed(self.tool_calls):
-            if call.rows:
+            if call.rows is not None:
                 return call.rows
         return None
 
@@ -88,11 +147,47 @@ class ChatResult:
             )
         return pd.DataFrame.from_records(rows)
 
+    def messages(self) -> list[dict[str, Any]]:
+        """This turn as chat messages: the question, then the answer with its tool calls."""
+        answer: dict[str, Any] = {
+            "role": "assistant",
+            "content": self.text,
+            "tool_calls": [call.to_dict() for call in self.tool_calls],
+        }
+        if self.cancelled:
+            answer["cancelled"] = True
+        if self.errors:
+            answer["errors"] = [dict(e) for e in self.errors]
+        return [{"role": "user", "content": self.question}, answer]
+
     def _repr_markdown_(self) -> str:
         text = self.text or "_(no answer)_"
         if self.errors:
             text += "\n\n" + "\n".join(f"> **Error:** {e['message']}" for e in self.errors)
+        if self.cancelled:
+            text += "\n\n_Stopped._"
         return text
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Plain-text front ends (a terminal) show the answer itself."""
+        printer.text(self._repr_markdown_())
+
+    def __repr__(self) -> str:
+        tools = ", ".join(call.name for call in self.tool_calls)
+        excerpt = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        return (
+            f"<ChatResult conversation={self.conversation_id} tools=[{tools}] "
+            f"text={excerpt!r}{' cancelled' if self.cancelled else ''}>"
+        )
+
+
+def event_dict(event: LoggedEvent, conversation_id: str) -> dict[str, Any]:
+    """A logged event in its wire shape (``conversation_id`` inside ``data``)."""
+    return {
+        "type": event.type,
+        "data": {**event.data, "conversation_id": conversation_id},
+        "seq": event.seq,
+    }
 
 
 class KernelChat:
@@ -102,10 +197,13 @@ class KernelChat:
     _instance_lock = threading.Lock()
 
     def __init__(self, config: Config | None = None) -> None:
-        self.settings = KChat(config=config if config is not None else load_jupyter_config())
+        self.settings = KChat(config=config if config is not None else kernel_config())
+        self.conversation_id: str | None = None
+        """The conversation ``%kchat`` continues (one per kernel)."""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="kchat", daemon=True)
         self._thread.start()
+        self._relays: set[asyncio.Task[None]] = set()
         self.executor = ThreadPoolExecutor(8, thread_name_prefix="kchat-tool")
         self.store = HistoryStore(self.settings.db_path)
         self.model = ModelClient(
@@ -133,12 +231,26 @@ class KernelChat:
             return cls._instance
 
     @classmethod
+    def configure(cls, config: Config | None = None, **settings: Any) -> KernelChat:
+        """Replace the kernel's instance: ``config`` (default: the server's configuration)
+        with ``settings`` (``KChat`` trait values) on top. Running turns are stopped."""
+        merged = kernel_config() if config is None else copy.deepcopy(config)
+        if settings:
+            merged.merge(Config({"KChat": settings}))
+        chat = cls(merged)
+        with cls._instance_lock:
+            previous, cls._instance = cls._instance, chat
+        if previous is not None:
+            previous.close()
+        return chat
+
+    @classmethod
     def reset(cls) -> None:
         """Forget the shared instance (after a configuration change)."""
         with cls._instance_lock:
-            if cls._instance is not None:
-                cls._instance.close()
-            cls._instance = None
+            previous, cls._instance = cls._instance, None
+        if previous is not None:
+            previous.close()
 
     def problems(self) -> list[str]:
         """What a user must set before asking: a model endpoint and a cluster."""
@@ -151,25 +263,74 @@ class KernelChat:
             )
         return problems
 
+    def problem_message(self) -> str | None:
+        """The configuration problems as one message a user can act on, or None."""
+        problems = self.problems()
+        if not problems:
+            return None
+        return (
+            "kchat is not configured yet:\n- "
+            + "\n- ".join(problems)
+            + "\nSet them in Jupyter's environment or config, or in this kernel (for example "
+            + "%env OPENAI_API_KEY=...), then ask again.\n"
+            + OFFLINE_HINT
+        )
+
     def _submit(self, coroutine: Any) -> Future[Any]:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
-    def start(self, frame: ChatFrame, on_event: EventCallback) -> Turn:
-        """Start a turn and call ``on_event`` (from the kchat thread) for each event."""
+    def _relay(self, turn: Turn, after_seq: int, on_events: EventsCallback) -> None:
+        """Deliver ``turn``'s events after ``after_seq`` to ``on_events`` (on the loop)."""
 
+        async def relay() -> None:
+            async for batch in turn.follow(after_seq):
+                try:
+                    on_events([event_dict(e, turn.conversation_id) for e in batch])
+                except Exception:
+                    log.exception("a kchat event listener failed")
+
+        task = self._loop.create_task(relay())
+        self._relays.add(task)
+        task.add_done_callback(self._relays.discard)
+
+    def start(self, frame: ChatFrame, on_events: EventsCallback) -> Turn:
+        """Start a turn and call ``on_events`` (from the kchat thread) with its events.
+
+        Raises ``ProtocolError`` when the turn cannot start (another turn of the conversation
+        is running, an unknown conversation). Interrupted while waiting, the turn is cancelled
+        as soon as it has started.
+        """
+        future = self._start(frame, on_events)
+        try:
+            return future.result(START_TIMEOUT)
+        except KeyboardInterrupt:
+            self._cancel_when_started(future)
+            raise
+
+    def _start(self, frame: ChatFrame, on_events: EventsCallback) -> Future[Turn]:
         async def run() -> Turn:
             turn = await self.turns.start(frame)
-
-            async def relay() -> None:
-                async for batch in turn.follow(turn.first_seq - 1):
-                    for event in batch:
-                        on_event({"type": event.type, "data": {**event.data,
-                                  "conversation_id": turn.conversation_id}, "seq": event.seq})
-
-            asyncio.create_task(relay())
+            self._relay(turn, turn.first_seq - 1, on_events)
             return turn
 
-        return self._submit(run()).result()
+        return self._submit(run())
+
+    def _cancel_when_started(self, future: Future[Turn]) -> None:
+        def cancel(done: Future[Turn]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                self.cancel(done.result().conversation_id)
+
+        future.add_done_callback(cancel)
+
+    def resume(self, conversation_id: str, after_seq: int, on_events: EventsCallback) -> Turn:
+        """Replay the running or last turn of a conversation after ``after_seq``, then follow."""
+
+        async def run() -> Turn:
+            turn = self.turns.resumable(conversation_id)
+            self._relay(turn, after_seq, on_events)
+            return turn
+
+        return self._submit(run()).result(START_TIMEOUT)
 
     def ask(
         self,
@@ -182,7 +343,9 @@ class KernelChat:
     ) -> Iterator[dict[str, Any]]:
         """Yield the events of one turn in the caller's thread, ending with ``complete``.
 
-        Closing the iterator early (KeyboardInterrupt in a cell) cancels the turn.
+        An interrupt (the kernel's stop button) cancels the turn and still yields up to its
+        ``complete``, so the partial answer is kept; a second interrupt gives up at once.
+        Closing the iterator early cancels the turn too.
         """
         events: queue.Queue[dict[str, Any]] = queue.Queue()
         frame = ChatFrame(
@@ -192,11 +355,37 @@ class KernelChat:
             namespace=namespace,
             context=context,
         )
-        turn = self.start(frame, events.put)
+
+        def put(batch: list[dict[str, Any]]) -> None:
+            for event in batch:
+                events.put(event)
+
+        future = self._start(frame, put)
+        cancelled = False
+        while True:
+            try:
+                turn = future.result(START_TIMEOUT)
+                break
+            except KeyboardInterrupt:
+                if cancelled:
+                    self._cancel_when_started(future)
+                    raise
+                cancelled = True
+        if cancelled:
+            self.cancel(turn.conversation_id)
         finished = False
         try:
             while not finished:
-                event = events.get()
+                try:
+                    event = events.get(timeout=CANCEL_GRACE) if cancelled else events.get()
+                except KeyboardInterrupt:
+                    if cancelled:
+                        raise
+                    cancelled = True
+                    self.cancel(turn.conversation_id)
+                    continue
+                except queue.Empty:
+                    raise KeyboardInterrupt from None
                 finished = event["type"] == "complete"
                 yield event
         finally:
@@ -204,6 +393,8 @@ class KernelChat:
                 self.cancel(turn.conversation_id)
 
     def cancel(self, conversation_id: str) -> None:
+        """Stop the running turn of a conversation, if any (from any thread)."""
+
         def cancel() -> None:
             try:
                 self.turns.cancel(conversation_id)
@@ -213,6 +404,8 @@ class KernelChat:
         self._loop.call_soon_threadsafe(cancel)
 
     def approve(self, tool_call_id: str, approved: bool) -> None:
+        """Answer an ``approval_required`` (from any thread); unknown ids are ignored."""
+
         def approve() -> None:
             try:
                 self.turns.approve(tool_call_id, approved)
@@ -222,23 +415,32 @@ class KernelChat:
         self._loop.call_soon_threadsafe(approve)
 
     def history(self, conversation_id: str) -> dict[str, Any] | None:
-        return self._submit(self.store.get_conversation(conversation_id)).result()
+        """A stored conversation as the side panel shows it."""
+        return self._submit(self.store.get_conversation(conversation_id)).result(START_TIMEOUT)
 
     def close(self) -> None:
+        """Stop running turns, close the history file and the clients, end the thread."""
+
         async def shutdown() -> None:
             await self.turns.shutdown()
+            for task in list(self._relays):
+                task.cancel()
             await self.store.close()
             await self.model.close()
 
         if self._loop.is_running():
-            self._submit(shutdown()).result(timeout=30)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
+            try:
+                self._submit(shutdown()).result(timeout=30)
+            finally:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                self._thread.join(timeout=10)
+        if not self._loop.is_running() and not self._loop.is_closed():
+            self._loop.close()
         self.kube.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def result_from_events(events: list[dict[str, Any]]) -> ChatResult:
+def result_from_events(events: list[dict[str, Any]], question: str = "") -> ChatResult:
     """Fold one turn's events into a ``ChatResult``."""
     complete = next(e["data"] for e in reversed(events) if e["type"] == "complete")
     return ChatResult(
@@ -248,5 +450,20 @@ def result_from_events(events: list[dict[str, Any]]) -> ChatResult:
         usage=complete.get("usage"),
         cancelled=bool(complete.get("cancelled")),
         errors=[e["data"] for e in events if e["type"] == "error"],
+        question=question,
         events=events,
     )
+
+
+def prompt_approval(data: dict[str, Any]) -> bool:
+    """Ask the user in the cell (``input()``); a front end without stdin means no."""
+    from IPython.core.error import StdinNotImplementedError
+
+    try:
+        answer = input(
+            f"kchat wants to change the cluster: {data.get('reason') or data['tool_name']}\n"
+            "Approve? [y/N] "
+        )
+    except (StdinNotImplementedError, EOFError):
+        return False
+    return answer.strip().lower() in ("y", "yes")

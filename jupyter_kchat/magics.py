@@ -8,6 +8,7 @@ Successive magics continue one conversation per kernel.
 from __future__ import annotations
 
 import ast
+import re
 import time
 from typing import Any
 
@@ -16,13 +17,55 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from .kernel import ChatResult, KernelChat, result_from_events
+from .kernel import ChatResult, KernelChat, prompt_approval, result_from_events
 from .protocol import ProtocolError
 
 UPDATE_INTERVAL = 0.1
 """Seconds between display updates while text streams (tool events update at once)."""
 
 _OPTIONS_WITH_VALUES = {"--model", "-m", "--namespace", "-n", "--context", "-c"}
+
+_ENDS_IN_QUESTION_MARK = re.compile(
+    r"^(?P<indent>[ \t]*)(?:(?P<target>[A-Za-z_][\w.]*)[ \t]*=[ \t]*)?%kchat"
+    r"(?P<rest>[ \t]+[^ \t?].*\?)[ \t]*$"
+)
+
+HELP = """\
+%kchat [options] QUESTION
+%%kchat [options]
+QUESTION (the cell body, any number of lines)
+
+Ask kchat about your Kubernetes cluster. The answer and every tool call stream into the cell's
+output; the value returned is a ChatResult:
+  .text              the answer (Markdown; it is also how the result displays)
+  .tool_calls        ToolCall(name, arguments, status, result, rows) for each tool kchat ran
+  .conversation_id   the conversation (it also appears in the kchat side panel)
+  .to_dataframe()    the rows of the last tool that returned rows, as a pandas DataFrame
+                     (for "list all pods": namespace, name, phase, ready, restarts, node, ...)
+
+  pods = %kchat list all pods
+  pods.to_dataframe().groupby("namespace").size()
+
+Successive questions continue one conversation per kernel, so follow-ups can say "it" or
+"those pods". In a %kchat line, {name} and $name are replaced by Python variables (IPython's
+usual expansion); the body of a %%kchat cell is sent as written.
+
+Options (before the question):
+  --new              start a new conversation
+  -m, --model NAME   model for this question (default: c.KChat.model)
+  -n, --namespace NS default namespace for the tools in this question
+  -c, --context CTX  kubeconfig context for this question
+  -h, --help         this help
+  --                 end of options (for a question that starts with "-")
+
+Configuration is the Jupyter server's: c.KChat.* in jupyter_server_config.py, then
+OPENAI_API_KEY / OPENAI_BASE_URL / KCHAT_MODEL for the model and KUBECONFIG (or ~/.kube/config,
+or the pod's service account) for the cluster. Changes to the cluster are offered only with
+c.KChat.read_only = False, and each one asks for your approval here first.
+Offline demo (sample cluster and scripted model):
+  from jupyter_kchat.sample.offline import use_offline_demo; use_offline_demo()
+A chat in the output area instead: from jupyter_kchat import ChatWidget; ChatWidget()
+"""
 
 
 def split_options(line: str) -> tuple[list[str], str]:
@@ -31,13 +74,38 @@ def split_options(line: str) -> tuple[list[str], str]:
     rest = line.strip()
     while rest.startswith("-"):
         head, _, tail = rest.partition(" ")
-        tokens.append(head)
         rest = tail.lstrip()
+        if head == "--":
+            break
+        tokens.append(head)
         if head in _OPTIONS_WITH_VALUES:
             value, _, tail = rest.partition(" ")
             tokens.append(value)
             rest = tail.lstrip()
     return tokens, rest
+
+
+def keep_question_marks(lines: list[str]) -> list[str]:
+    """IPython reads a line ending in ``?`` as a help request, so ``%kchat what's wrong?``
+    would show help for ``wrong``: such lines become the call IPython makes for the others.
+
+    An input transformer of the "cleanup" stage, which sees the cell before IPython's own; a
+    ``%%`` cell magic's body is left alone.
+    """
+    first = next((line for line in lines if line.strip()), "")
+    if first.lstrip().startswith("%%"):
+        return lines
+    transformed: list[str] = []
+    for line in lines:
+        match = _ENDS_IN_QUESTION_MARK.match(line.rstrip("\r\n"))
+        if match is None:
+            transformed.append(line)
+            continue
+        target = f"{match['target']} = " if match["target"] else ""
+        call = f"get_ipython().run_line_magic('kchat', {match['rest'].strip()!r})"
+        ending = line[len(line.rstrip("\r\n")):]
+        transformed.append(f"{match['indent']}{target}{call}{ending}")
+    return transformed
 
 
 def tool_line(call: dict[str, Any]) -> str:
@@ -50,6 +118,8 @@ def tool_line(call: dict[str, Any]) -> str:
     if call.get("data") is not None:
         detail += f", {len(call['data']):,} rows"
     line = f"- \N{WRENCH} `{call['tool_name']}({args})` **{status}**{detail}"
+    if status == "awaiting approval" and call.get("reason"):
+        line += f"\n\n  > {call['reason']}"
     if status in ("error", "denied"):
         line += "\n\n  > " + call.get("result", "").replace("\n", "\n  > ")
     return line
@@ -85,10 +155,17 @@ class LiveAnswer:
         elif kind == "thinking":
             self.status = data.get("message", "")
         elif kind in ("tool_call_start", "tool_call_end", "approval_required"):
-            self.calls[data["tool_call_id"]] = {**self.calls.get(data["tool_call_id"], {}), **data}
+            call = {**self.calls.get(data["tool_call_id"], {}), **data}
+            if kind == "approval_required":
+                call["status"] = "awaiting approval"
+            self.calls[data["tool_call_id"]] = call
             self.status = "Waiting for your approval..." if kind == "approval_required" else ""
         elif kind == "error":
             self.errors.append(data["message"])
+        elif kind == "complete":
+            if data.get("cancelled"):
+                self.errors.append("Stopped.")
+            return
         now = time.monotonic()
         if urgent or now - self._last_update >= UPDATE_INTERVAL:
             self._last_update = now
@@ -108,8 +185,12 @@ class LiveAnswer:
 class KChatMagics(Magics):
     """Ask your Kubernetes cluster from a notebook."""
 
-    conversation_id: str | None = None
     last: ChatResult | None = None
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell, **kwargs)
+        if shell is not None and keep_question_marks not in shell.input_transformers_cleanup:
+            shell.input_transformers_cleanup.append(keep_question_marks)
 
     @magic_arguments()
     @argument("--new", action="store_true", help="start a new conversation")
@@ -119,7 +200,7 @@ class KChatMagics(Magics):
     @argument("question", nargs="*", help="the question (or the cell body, for %%%%kchat)")
     @line_cell_magic
     def kchat(self, line: str, cell: str | None = None) -> ChatResult | None:
-        """Ask kchat a question about your Kubernetes cluster.
+        """Ask kchat a question about your Kubernetes cluster (``%kchat --help`` for more).
 
         %kchat list all pods
         %%kchat --namespace payments
@@ -131,44 +212,60 @@ class KChatMagics(Magics):
         """
         tokens, question = split_options(line)
         if "-h" in tokens or "--help" in tokens:
-            parse_argstring(self.kchat, "--help")
+            print(HELP)
+            return None
         args = parse_argstring(self.kchat, " ".join(tokens))
         if cell is not None:
             question = f"{question}\n{cell}".strip()
         if not question.strip():
             raise UsageError("Ask a question: %kchat list all pods   (see %kchat --help)")
         chat = KernelChat.instance()
-        problems = chat.problems()
-        if problems:
-            raise UsageError("kchat is not configured yet:\n- " + "\n- ".join(problems))
+        problem = chat.problem_message()
+        if problem:
+            KernelChat.reset()
+            raise UsageError(problem)
         if args.new:
-            self.conversation_id = None
+            chat.conversation_id = None
         live = LiveAnswer()
         events: list[dict[str, Any]] = []
-        try:
-            for event in chat.ask(
-                question,
-                conversation_id=self.conversation_id,
-                model=args.model,
-                namespace=args.namespace,
-                context=args.context,
-            ):
-                events.append(event)
-                live.update(event)
-                if event["type"] == "approval_required":
-                    chat.approve(event["data"]["tool_call_id"], self._ask_approval(event["data"]))
-        except ProtocolError as exc:
-            raise UsageError(exc.message) from None
-        result = result_from_events(events)
-        self.conversation_id = result.conversation_id
+        stream = chat.ask(
+            question,
+            conversation_id=chat.conversation_id,
+            model=args.model,
+            namespace=args.namespace,
+            context=args.context,
+        )
+        interrupted = False
+        while not events or events[-1]["type"] != "complete":
+            try:
+                for event in stream:
+                    events.append(event)
+                    live.update(event)
+                    if event["type"] == "approval_required":
+                        data = event["data"]
+                        chat.approve(data["tool_call_id"], prompt_approval(data))
+            except KeyboardInterrupt:
+                if interrupted or not events:
+                    raise
+                interrupted = True
+                chat.cancel(events[0]["data"]["conversation_id"])
+            except ProtocolError as exc:
+                live.finish(keep_text=True)
+                if exc.code == "unknown_conversation":
+                    chat.conversation_id = None
+                    raise UsageError(
+                        f"{exc.message}\nThe next %kchat starts a new conversation."
+                    ) from None
+                raise UsageError(exc.message) from None
+            else:
+                if not events or events[-1]["type"] != "complete":
+                    raise KeyboardInterrupt
+        result = result_from_events(events, question)
+        chat.conversation_id = result.conversation_id
         KChatMagics.last = result
-        shown_as_output = cell is not None or self._is_last_expression()
+        shown_as_output = self._is_last_expression()
         live.finish(keep_text=not shown_as_output)
         return result
-
-    def _ask_approval(self, data: dict[str, Any]) -> bool:
-        answer = input(f"kchat wants to change the cluster: {data['reason']}\nApprove? [y/N] ")
-        return answer.strip().lower() in ("y", "yes")
 
     def _is_last_expression(self) -> bool:
         """Whether IPython will show our return value as the cell's output (so the live view

@@ -1,0 +1,318 @@
+"""``ChatWidget``: the kchat chat inside a notebook's output area, running in the kernel.
+
+An anywidget, so it renders wherever Jupyter widgets do (JupyterLab, Notebook 7, VS Code). The
+front end is the panel's chat view (``static/widget.js``); it sends the protocol's client
+frames as custom messages and receives the protocol's events the same way. Turns run through
+the kernel's ``KernelChat`` (the server's engine, tools, configuration and history store), and
+the Python side keeps the conversation (``.messages``, ``.last``) for the next cell to analyse.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import orjson
+from traitlets import Bool, List, Unicode
+
+from .kernel import CANCEL_GRACE, ChatResult, KernelChat, prompt_approval, result_from_events
+from .protocol import (
+    ApproveFrame,
+    CancelFrame,
+    ChatFrame,
+    ProtocolError,
+    ResumeFrame,
+    error_event,
+    parse_body,
+)
+
+WIDGET_JS = Path(__file__).parent / "static" / "widget.js"
+
+Approver = Callable[[dict[str, Any]], bool]
+"""Decides an ``approval_required`` (its ``data``) during a blocking ``ask()``."""
+
+
+class FrontEndMissingError(ImportError):
+    """The package was installed without its built front end (``static/widget.js``)."""
+
+
+def front_end(path: Path = WIDGET_JS) -> Path:
+    """The widget's bundled ESM, or a clear error when the package was built without it."""
+    if not path.is_file():
+        raise FrontEndMissingError(
+            f"jupyter-kchat was installed without its front end: {path} is missing, so "
+            "ChatWidget cannot render (the %kchat magic still works). Install a released "
+            "wheel (pip install jupyter-kchat), or build the front end from a source checkout "
+            "(cd labextension && jlpm install && jlpm build) and reinstall."
+        )
+    return path
+
+
+def merge_text(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive ``text`` events as one (with the last one's ``seq``): fewer, larger messages
+    for the front end, which appends text and dedupes by ``seq`` alone."""
+    merged: list[dict[str, Any]] = []
+    run: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if len(run) == 1:
+            merged.append(run[0])
+        elif run:
+            text = "".join(e["data"]["text"] for e in run)
+            merged.append({"type": "text", "data": {**run[-1]["data"], "text": text},
+                           "seq": run[-1]["seq"]})
+        run.clear()
+
+    for event in events:
+        if event["type"] == "text":
+            run.append(event)
+            continue
+        flush()
+        merged.append(event)
+    flush()
+    return merged
+
+
+def user_entry(message: str, client_id: str | None = None) -> dict[str, Any]:
+    """The question of a turn the front end did not send itself (asked from Python)."""
+    data: dict[str, Any] = {"message": message}
+    if client_id:
+        data["client_id"] = client_id
+    return {"type": "user", "data": data}
+
+
+@dataclass
+class _Pending:
+    """A turn of this widget: its events so far, and how a blocking ``ask`` waits on it."""
+
+    question: str
+    conversation_id: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    approvals: queue.Queue[dict[str, Any] | None] = field(default_factory=queue.Queue)
+    done: threading.Event = field(default_factory=threading.Event)
+    result: ChatResult | None = None
+
+
+class ChatWidget(anywidget.AnyWidget):
+    """Chat with your cluster in the output area; ``.messages`` and ``.last`` keep what it found.
+
+    ``ChatWidget()`` shows an empty chat; ``ChatWidget("list all pods")`` asks at once.
+    ``model``, ``namespace`` and ``context`` apply to every question asked here.
+    """
+
+    _esm = front_end()
+
+    conversation_id = Unicode(None, allow_none=True).tag(sync=True)
+    busy = Bool(False).tag(sync=True)
+    message = Unicode("").tag(sync=True)
+    """The conversation's first question; the front end shows it first when a view renders."""
+    events = List().tag(sync=True)
+    """What a view rendered later replays: finished turns' events (text merged), and a ``user``
+    entry before each later turn."""
+
+    def __init__(
+        self,
+        question: str | None = None,
+        *,
+        model: str | None = None,
+        namespace: str | None = None,
+        context: str | None = None,
+        chat: KernelChat | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model = model
+        self.namespace = namespace
+        self.context = context
+        self.results: list[ChatResult] = []
+        self._chat = chat
+        self._lock = threading.Lock()
+        self._pending: _Pending | None = None
+        self.on_msg(self._on_frame)
+        if question:
+            self.ask(question, wait=False)
+
+    @property
+    def chat(self) -> KernelChat:
+        """The kernel's chat runtime (the one ``%kchat`` uses, unless one was given)."""
+        return self._chat if self._chat is not None else KernelChat.instance()
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The conversation so far: ``{"role", "content"}`` dicts; answers carry ``tool_calls``."""
+        return [message for result in self.results for message in result.messages()]
+
+    @property
+    def last(self) -> ChatResult | None:
+        """The last finished answer (``.text``, ``.tool_calls``, ``.to_dataframe()``)."""
+        return self.results[-1] if self.results else None
+
+    def ask(
+        self,
+        question: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        approve: bool | Approver | None = None,
+    ) -> ChatResult | None:
+        """Ask from Python; the answer streams into every view of this widget.
+
+        With ``wait`` (the default) block until the answer is complete and return it. Changes
+        that need approval are decided by ``approve`` (a bool, or a function of the request),
+        else asked with ``input()``: while a cell waits here, the widget's buttons cannot
+        reach the kernel. ``wait=False`` returns at once; ``wait()`` or ``.last`` later.
+        """
+        frame = ChatFrame(
+            message=question,
+            conversation_id=self.conversation_id,
+            client_id=f"py-{uuid.uuid4().hex[:12]}",
+        )
+        pending = self._start(frame, from_python=True)
+        if not wait:
+            return None
+        return self._wait(pending, timeout, approve)
+
+    def wait(self, timeout: float | None = None) -> ChatResult | None:
+        """Wait for the running answer (if any) and return the last one."""
+        pending = self._pending
+        if pending is not None:
+            self._wait(pending, timeout, None)
+        return self.last
+
+    def cancel(self) -> None:
+        """Stop the running answer (like the Stop button)."""
+        pending = self._pending
+        if pending is not None and pending.conversation_id and not pending.done.is_set():
+            self.chat.cancel(pending.conversation_id)
+
+    def approve(self, tool_call_id: str, approved: bool) -> None:
+        """Answer a change waiting for approval (like the Approve / Deny buttons)."""
+        self.chat.approve(tool_call_id, approved)
+
+    def close(self) -> None:
+        self.cancel()
+        super().close()
+
+    def _wait(
+        self, pending: _Pending, timeout: float | None, approve: bool | Approver | None
+    ) -> ChatResult:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not pending.done.is_set():
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                request = pending.approvals.get(timeout=remaining)
+            except queue.Empty:
+                raise TimeoutError(f"no answer within {timeout} s; it is still running") from None
+            except KeyboardInterrupt:
+                self.cancel()
+                if not pending.done.wait(CANCEL_GRACE):
+                    raise
+                break
+            if request is None:
+                continue
+            if callable(approve):
+                decision = bool(approve(request))
+            elif approve is not None:
+                decision = bool(approve)
+            else:
+                decision = prompt_approval(request)
+            self.approve(request["tool_call_id"], decision)
+        assert pending.result is not None
+        return pending.result
+
+    def _on_frame(self, widget: Any, content: Any, buffers: list[bytes]) -> None:
+        """A client frame from a view (the comm's custom message), as the socket takes them."""
+        chat = self.chat
+        try:
+            frame = parse_body(content, max_message_chars=chat.settings.max_message_chars)
+            if isinstance(frame, ChatFrame):
+                self._start(frame, from_python=False)
+            elif isinstance(frame, CancelFrame):
+                chat.cancel(frame.conversation_id)
+            elif isinstance(frame, ApproveFrame):
+                chat.approve(frame.tool_call_id, frame.approved)
+            elif isinstance(frame, ResumeFrame):
+                chat.resume(frame.conversation_id, frame.after_seq, self._forward)
+        except ProtocolError as exc:
+            self._to_views(orjson.loads(error_event(exc)))
+
+    def _start(self, frame: ChatFrame, *, from_python: bool) -> _Pending:
+        ids = {"conversation_id": frame.conversation_id, "client_id": frame.client_id}
+        chat = self.chat
+        problem = chat.problem_message()
+        if problem:
+            raise ProtocolError("not_configured", problem, **ids)
+        frame = replace(
+            frame,
+            model=frame.model or self.model,
+            namespace=frame.namespace or self.namespace,
+            context=frame.context or self.context,
+        )
+        with self._lock:
+            if self._pending is not None and not self._pending.done.is_set():
+                raise ProtocolError(
+                    "turn_in_progress",
+                    "this chat is still answering; wait for it or cancel it",
+                    **ids,
+                )
+            pending = self._pending = _Pending(frame.message)
+        first = not self.message and not self.events
+        if first:
+            self.message = frame.message
+        else:
+            self.events = [*self.events, user_entry(frame.message)]
+        if from_python:
+            self._to_views(user_entry(frame.message, frame.client_id))
+        self.busy = True
+        try:
+            turn = chat.start(frame, lambda batch: self._on_events(pending, batch))
+        except BaseException as exc:
+            with self._lock:
+                self._pending = None
+            pending.done.set()
+            self.busy = False
+            if first:
+                self.message = ""
+            else:
+                self.events = self.events[:-1]
+            if from_python and isinstance(exc, ProtocolError):
+                self._to_views(orjson.loads(error_event(exc)))
+            raise
+        pending.conversation_id = turn.conversation_id
+        self.conversation_id = turn.conversation_id
+        return pending
+
+    def _on_events(self, pending: _Pending, batch: list[dict[str, Any]]) -> None:
+        """On the kchat thread: keep the events, finish the turn on ``complete``, forward."""
+        pending.events.extend(batch)
+        if pending.conversation_id is None:
+            pending.conversation_id = batch[0]["data"]["conversation_id"]
+        for event in batch:
+            if event["type"] == "approval_required":
+                pending.approvals.put(event["data"])
+        if batch[-1]["type"] == "complete":
+            result = result_from_events(pending.events, pending.question)
+            pending.result = result
+            self.results.append(result)
+            self.events = [*self.events, *merge_text(pending.events)]
+            self.conversation_id = result.conversation_id
+            self.busy = False
+            pending.done.set()
+            pending.approvals.put(None)
+        self._forward(batch)
+
+    def _forward(self, batch: list[dict[str, Any]]) -> None:
+        merged = merge_text(batch)
+        self._to_views(merged[0] if len(merged) == 1 else {"events": merged})
+
+    def _to_views(self, message: dict[str, Any]) -> None:
+        """To every view; a closed widget (no comm) just keeps the Python side."""
+        if self.comm is not None:
+            self.send(message)
