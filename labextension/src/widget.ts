@@ -168,6 +168,11 @@ export function render({ model, el }: { model: IWidgetModel; el: HTMLElement }):
     session.dispatch({ type: 'send', message, clientId: '' });
   }
   transport.deliver(model.get('events'));
+  // A view rendered while a turn runs catches up from the last event it has (deduped by seq).
+  const conversationId = model.get('conversation_id');
+  if (model.get('busy') === true && typeof conversationId === 'string' && conversationId) {
+    transport.follow(conversationId, session.state.lastSeq);
+  }
   el.classList.add('jp-kchat-widget');
   el.appendChild(session.view.node);
   return () => {

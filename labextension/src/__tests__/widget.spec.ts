@@ -66,6 +66,18 @@ describe('anywidget front end', () => {
     expect(model.handlers.size).toBe(0);
   });
 
+  it('catches up on a running turn from the last event it already has', () => {
+    const model = new FakeModel();
+    const s = new Script('conv-r');
+    model.traits.busy = true;
+    model.traits.conversation_id = 'conv-r';
+    model.traits.events = [s.thinking(), s.text('partial')];
+    const el = document.createElement('div');
+    const dispose = widget.render({ model, el });
+    expect(model.sent).toEqual([{ type: 'resume', conversation_id: 'conv-r', after_seq: 2 }]);
+    dispose();
+  });
+
   it('replays the events trait when re-rendered', async () => {
     const model = new FakeModel();
     const s = new Script('conv-r');
