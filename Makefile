@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml labextension/package.json labextension/yarn.lock
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	$(BIN)/jupyter server extension list 2>&1 | grep -q "jupyter_kchat.*enabled"
 	$(BIN)/jupyter labextension list 2>&1 | grep -q "jupyter-kchat.*enabled"
+	# configurable-http-proxy for the JupyterHub tests (5.2: 5.3 needs Node 22)
+	npm install --prefix $(VENV)/chp --no-audit --no-fund --silent configurable-http-proxy@5.2.0
 	touch $(STAMP)
 
 # Browser tests drive Debian's Chromium (never a browser downloaded by a test tool).
