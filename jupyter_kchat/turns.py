@@ -113,22 +113,36 @@ class Turn:
             self.done = True
 
     def _compact(self) -> None:
-        """Merge runs of text events so a very long answer keeps a bounded log."""
+        """Merge runs of text events so a very long answer keeps a bounded log (one pass)."""
         merged: list[LoggedEvent] = []
-        for event in self.events:
-            previous = merged[-1] if merged else None
-            if event.type != "text" or previous is None or previous.type != "text":
-                merged.append(event)
+        run: list[LoggedEvent] = []
+        for event in [*self.events, None]:
+            if event is not None and event.type == "text":
+                run.append(event)
                 continue
-            first = previous.first_seq if previous.ends else previous.seq
-            ends = previous.ends or (len(previous.data["text"]),)
-            data = {"text": previous.data["text"] + event.data["text"]}
-            ends = (*ends, *(len(previous.data["text"]) + end for end in
-                             (event.ends or (len(event.data["text"]),))))
-            wire = encode_event("text", data, conversation_id=self.conversation_id, seq=event.seq)
-            merged[-1] = LoggedEvent(event.seq, "text", data, wire, first, ends)
+            if len(run) == 1:
+                merged.append(run[0])
+            elif run:
+                merged.append(self._merge(run))
+            run = []
+            if event is not None:
+                merged.append(event)
         self.events = merged
         self.max_events = max(self.max_events, 2 * len(merged))
+
+    def _merge(self, run: list[LoggedEvent]) -> LoggedEvent:
+        """One text event standing for ``run``, remembering where each part ended."""
+        ends: list[int] = []
+        length = 0
+        for event in run:
+            for end in event.ends or (len(event.data["text"]),):
+                ends.append(length + end)
+            length += len(event.data["text"])
+        data = {"text": "".join(event.data["text"] for event in run)}
+        last = run[-1].seq
+        wire = encode_event("text", data, conversation_id=self.conversation_id, seq=last)
+        first = run[0].first_seq if run[0].ends else run[0].seq
+        return LoggedEvent(last, "text", data, wire, first, tuple(ends))
 
     async def follow(self, after_seq: int = 0) -> AsyncIterator[list[LoggedEvent]]:
         """Yield batches of events with ``seq > after_seq`` as they come, until ``complete``."""
