@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
 CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations(updated DESC);
+CREATE TRIGGER IF NOT EXISTS message_touches_conversation AFTER INSERT ON messages
+BEGIN
+    UPDATE conversations SET updated = NEW.created WHERE id = NEW.conversation_id;
+END;
 """
 
 INTERRUPTED_TOOL_RESULT = "(no result: the call was cancelled or interrupted before it finished)"
@@ -68,13 +72,13 @@ class HistoryStore:
 
     async def _connect(self) -> aiosqlite.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self.path)
+        # Autocommit: every write is one statement and one hop to the database thread.
+        db = await aiosqlite.connect(self.path, isolation_level=None)
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.execute("PRAGMA busy_timeout=5000")
         await db.execute("PRAGMA foreign_keys=ON")
         await db.executescript(SCHEMA)
-        await db.commit()
         return db
 
     async def close(self) -> None:
@@ -94,7 +98,6 @@ class HistoryStore:
             "INSERT INTO conversations (id, title, created, updated, model) VALUES (?, ?, ?, ?, ?)",
             (conversation_id, title[:120], now, now, model),
         )
-        await db.commit()
 
     async def exists(self, conversation_id: str) -> bool:
         db = await self._ready()
@@ -130,17 +133,12 @@ class HistoryStore:
                 now,
             ),
         )
-        await db.execute(
-            "UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id)
-        )
-        await db.commit()
 
     async def set_last_seq(self, conversation_id: str, seq: int) -> None:
         db = await self._ready()
         await db.execute(
             "UPDATE conversations SET last_seq = ? WHERE id = ?", (seq, conversation_id)
         )
-        await db.commit()
 
     async def list_conversations(self, limit: int = 200) -> list[dict[str, Any]]:
         db = await self._ready()
@@ -198,7 +196,6 @@ class HistoryStore:
     async def delete_conversation(self, conversation_id: str) -> bool:
         db = await self._ready()
         cursor = await db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
-        await db.commit()
         return cursor.rowcount > 0
 
     async def model_history(self, conversation_id: str, max_messages: int) -> list[dict[str, Any]]:
