@@ -14,9 +14,6 @@ from ._version import __version__
 from .config import KChat
 from .handlers import default_handlers
 from .kernel import CONFIG_ENV
-from .llm import ModelClient
-from .store import HistoryStore
-from .tools import KubeClients, default_registry
 from .turns import TurnManager
 
 
@@ -38,23 +35,8 @@ class KChatApp(ExtensionApp):
     def initialize_settings(self) -> None:
         self.kchat = KChat(parent=self)
         self.executor = ThreadPoolExecutor(self.tool_threads, thread_name_prefix="kchat-tool")
-        self.store = HistoryStore(self.kchat.db_path)
-        self.model_client = ModelClient(
-            api_key=self.kchat.api_key,
-            base_url=self.kchat.base_url,
-            extra_headers=self.kchat.extra_headers,
-            max_retries=self.kchat.model_max_retries,
-            timeout=self.kchat.model_timeout,
-        )
-        self.kube = KubeClients(kubeconfig=self.kchat.kubeconfig, context=self.kchat.context)
-        self.turns = TurnManager(
-            self.kchat,
-            store=self.store,
-            model=self.model_client,
-            tools=default_registry(),
-            kube=self.kube,
-            executor=self.executor,
-        )
+        self.turns = TurnManager.from_settings(self.kchat, executor=self.executor)
+        self.store = self.turns.store
         self.settings.update(
             kchat_config=self.kchat, kchat_turns=self.turns, kchat_store=self.store
         )
@@ -78,10 +60,7 @@ class KChatApp(ExtensionApp):
         await self.store.open()
 
     async def stop_extension(self) -> None:
-        await self.turns.shutdown()
-        await self.store.close()
-        await self.model_client.close()
-        self.kube.close()
+        await self.turns.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 

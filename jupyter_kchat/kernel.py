@@ -25,10 +25,8 @@ from typing import Any
 from traitlets.config import Config
 
 from .config import KChat, load_jupyter_config
-from .llm import ModelClient
 from .protocol import ChatFrame, ProtocolError
-from .store import HistoryStore
-from .tools import KubeClients, default_registry
+from .tools import KubeClients
 from .turns import LoggedEvent, Turn, TurnManager
 
 log = logging.getLogger(__name__)
@@ -205,23 +203,8 @@ class KernelChat:
         self._thread.start()
         self._relays: set[asyncio.Task[None]] = set()
         self.executor = ThreadPoolExecutor(8, thread_name_prefix="kchat-tool")
-        self.store = HistoryStore(self.settings.db_path)
-        self.model = ModelClient(
-            api_key=self.settings.api_key,
-            base_url=self.settings.base_url,
-            extra_headers=self.settings.extra_headers,
-            max_retries=self.settings.model_max_retries,
-            timeout=self.settings.model_timeout,
-        )
-        self.kube = KubeClients(kubeconfig=self.settings.kubeconfig, context=self.settings.context)
-        self.turns = TurnManager(
-            self.settings,
-            store=self.store,
-            model=self.model,
-            tools=default_registry(),
-            kube=self.kube,
-            executor=self.executor,
-        )
+        self.turns = TurnManager.from_settings(self.settings, executor=self.executor)
+        self.store = self.turns.store
 
     @classmethod
     def instance(cls) -> KernelChat:
@@ -422,11 +405,9 @@ class KernelChat:
         """Stop running turns, close the history file and the clients, end the thread."""
 
         async def shutdown() -> None:
-            await self.turns.shutdown()
             for task in list(self._relays):
                 task.cancel()
-            await self.store.close()
-            await self.model.close()
+            await self.turns.close()
 
         if self._loop.is_running():
             try:
@@ -436,7 +417,6 @@ class KernelChat:
                 self._thread.join(timeout=10)
         if not self._loop.is_running() and not self._loop.is_closed():
             self._loop.close()
-        self.kube.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 

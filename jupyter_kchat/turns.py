@@ -23,6 +23,7 @@ from .engine import TurnOptions, process_message_stream
 from .llm import ModelClient
 from .protocol import ChatFrame, Event, ProtocolError, encode_event
 from .store import HistoryStore
+from .tools import default_registry
 from .tools.base import ToolContext, ToolRegistry
 from .tools.kube import KubeClients
 
@@ -209,6 +210,31 @@ class TurnManager:
         self._turns: OrderedDict[str, Turn] = OrderedDict()
         self._approval_owner: dict[str, Turn] = {}
         self._starting: set[str] = set()
+
+    @classmethod
+    def from_settings(cls, settings: KChat, *, executor: Executor | None = None) -> TurnManager:
+        """Everything a turn needs, built from ``KChat``: the server and kernels share this."""
+        return cls(
+            settings,
+            store=HistoryStore(settings.db_path),
+            model=ModelClient(
+                api_key=settings.api_key,
+                base_url=settings.base_url,
+                extra_headers=settings.extra_headers,
+                max_retries=settings.model_max_retries,
+                timeout=settings.model_timeout,
+            ),
+            tools=default_registry(),
+            kube=KubeClients(kubeconfig=settings.kubeconfig, context=settings.context),
+            executor=executor,
+        )
+
+    async def close(self) -> None:
+        """Stop running turns, then close the history file and the clients."""
+        await self.shutdown()
+        await self.store.close()
+        await self.model.close()
+        self.kube.close()
 
     def turn(self, conversation_id: str) -> Turn | None:
         return self._turns.get(conversation_id)
