@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from .sample.cluster import SampleCluster
 from .sample.kube_api import KubeAPIServer
+from .sample.lifecycle import serve_until_signalled
 
 BANNER = "kchat sample cluster: "
 
@@ -57,14 +57,7 @@ async def serve(options: argparse.Namespace) -> None:
         kubeconfig, token=options.token, context=options.context, namespace=options.namespace
     )
     print(f"{BANNER}{url} ({cluster.pod_count} pods) kubeconfig={kubeconfig}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await api.stop()
+    await serve_until_signalled(api.stop)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from collections.abc import Sequence
 
+from .sample.lifecycle import serve_until_signalled
 from .sample.model_server import DEFAULT_MODEL, ModelServer
 
 BANNER = "kchat demo model: "
@@ -38,14 +38,7 @@ async def serve(options: argparse.Namespace) -> None:
     server = ModelServer(options.api_key, options.chunk_delay, model=options.model)
     url = await server.start(host=options.host, port=options.port)
     print(f"{BANNER}{url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
+    await serve_until_signalled(server.stop)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
