@@ -269,10 +269,16 @@ class Hub:
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
+            pass
+        # User servers the hub left behind share its session and its stderr pipe: end them
+        # all, so the pipe reaches EOF and can be closed.
+        try:
             os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        except ProcessLookupError:
+            pass
+        self.process.wait(10)
         self._drainer.join(10)
-        if self.process.stderr is not None:
+        if self.process.stderr is not None and not self._drainer.is_alive():
             self.process.stderr.close()
 
     def api(
