@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -58,10 +59,27 @@ class KChatApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.store.open()
+        stop_cleanly_on_sigint(serverapp)
 
     async def stop_extension(self) -> None:
         await self.turns.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def stop_cleanly_on_sigint(serverapp: Any) -> None:
+    """Make SIGINT stop a server without a terminal the way SIGTERM does.
+
+    Jupyter only handles SIGINT when stdin is a terminal; otherwise it is a KeyboardInterrupt
+    that ends the event loop without any cleanup, and the history database's thread then keeps
+    the process alive for good. JupyterHub's local spawners stop user servers with SIGINT, so
+    every stop would hang until SIGKILL. An interactive server (its own SIGINT handler) and an
+    embedded one (no SIGTERM handler of the server's) are left alone.
+    """
+    if (
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        and signal.getsignal(signal.SIGTERM) == serverapp._signal_stop
+    ):
+        signal.signal(signal.SIGINT, serverapp._signal_stop)
 
 
 main = launch_new_instance = KChatApp.launch_instance

@@ -23,13 +23,14 @@ from jupyter_kchat.sample.model_server import ModelServer
 
 CHP = find_chp()
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
+
+def hub_test(func: Any) -> Any:
+    """Slow (a hub, a proxy, user servers), and skipped with the fix when the proxy is missing."""
+    needs_proxy = pytest.mark.skipif(
         CHP is None,
         reason=f"configurable-http-proxy is not installed; run `{CHP_INSTALL}` in the repo",
-    ),
-]
+    )
+    return pytest.mark.slow(needs_proxy(func))
 
 EVENT_TIMEOUT = 60.0
 
@@ -165,6 +166,7 @@ def alice_conversation(hub: Hub, alice: Person) -> dict[str, Any]:
     return events[-1]["data"]
 
 
+@hub_test
 def test_alice_chats_through_the_proxy_from_her_lab_page(alice_conversation, offline):
     assert alice_conversation["conversation_id"]
     [call] = alice_conversation["tool_calls"]
@@ -173,6 +175,7 @@ def test_alice_chats_through_the_proxy_from_her_lab_page(alice_conversation, off
     assert offline.model.requests, "the chat reached the demo model"
 
 
+@hub_test
 def test_cookie_only_sockets_are_refused(hub, alice, offline):
     """What another user's page could make alice's browser send: her cookie, no token."""
     seen = len(offline.model.requests)
@@ -180,6 +183,7 @@ def test_cookie_only_sockets_are_refused(hub, alice, offline):
     assert len(offline.model.requests) == seen
 
 
+@hub_test
 def test_alice_token_works_for_her_own_http_api(hub, alice, alice_conversation):
     conversation_id = alice_conversation["conversation_id"]
     listing = http(hub, "alice", "api/kchat/conversations", alice.token)
@@ -197,12 +201,14 @@ def test_alice_token_works_for_her_own_http_api(hub, alice, alice_conversation):
     assert answer.json()["message"] == "hello from the hub"
 
 
+@hub_test
 def test_alice_token_opens_her_socket(hub, alice):
     headers = {"Authorization": f"token {alice.token}"}
     events = chat(ws_url(hub, "alice"), headers, hub.url, {"message": "say token auth works"})
     assert events[-1]["data"]["message"] == "token auth works"
 
 
+@hub_test
 def test_bob_cannot_open_alices_socket(hub, alice, bob, offline, alice_conversation):
     seen = len(offline.model.requests)
     bobs_cookies = cookies_for(hub, bob.browser, "alice")
@@ -221,6 +227,7 @@ def test_bob_cannot_open_alices_socket(hub, alice, bob, offline, alice_conversat
     assert len(offline.model.requests) == seen, "no refused attempt reached the model"
 
 
+@hub_test
 def test_bob_cannot_read_alices_history(hub, alice, bob, alice_conversation):
     conversation_id = alice_conversation["conversation_id"]
     for path in ("api/kchat/conversations", f"api/kchat/conversations/{conversation_id}"):
@@ -237,6 +244,7 @@ def test_bob_cannot_read_alices_history(hub, alice, bob, alice_conversation):
     assert http(hub, "alice", f"api/kchat/conversations/{conversation_id}", alice.token).status == 200
 
 
+@hub_test
 def test_bob_cannot_log_into_alices_server(hub, bob):
     """The hub itself refuses bob the OAuth grant for alice's server (its scopes decide)."""
     page = hub.open_server(bob.browser, "alice")
@@ -245,6 +253,7 @@ def test_bob_cannot_log_into_alices_server(hub, bob):
     assert "jupyterhub-user-alice" not in hub.cookie_names(bob.browser)
 
 
+@hub_test
 def test_scopes_decide_even_for_alices_own_token(hub, alice):
     """A token of alice's without ``access:servers`` is refused by her own server."""
     answer = hub.api("POST", "users/alice/tokens", body={"scopes": ["read:users!user=alice"]})
@@ -254,6 +263,7 @@ def test_scopes_decide_even_for_alices_own_token(hub, alice):
     assert refused_status(ws_url(hub, "alice", narrow), {}, hub.url) == 403
 
 
+@hub_test
 def test_each_user_has_their_own_store(hub, alice, bob, alice_conversation):
     headers = {"Authorization": f"token {bob.token}"}
     events = chat(ws_url(hub, "bob"), headers, hub.url, {"message": "list all pods"})
@@ -271,3 +281,15 @@ def test_each_user_has_their_own_store(hub, alice, bob, alice_conversation):
     for name in ("alice", "bob"):
         store = hub.data_dir(name) / "kchat" / "history.sqlite3"
         assert store.is_file(), f"{name}'s history is under their own JUPYTER_DATA_DIR"
+
+
+@hub_test
+def test_the_hub_stops_user_servers_promptly(hub, alice, bob, alice_conversation):
+    """LocalProcessSpawner stops a server with SIGINT first; kchat must not keep it alive.
+
+    Runs last: it stops both servers. A stop that outlasts the hub's ``slow_stop_timeout``
+    (10 s) answers 202 instead of 204.
+    """
+    for name in ("alice", "bob"):
+        stopped = hub.api("DELETE", f"users/{name}/server")
+        assert stopped.status == 204, f"{name}'s server took more than 10 s to stop"

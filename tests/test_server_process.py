@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +22,7 @@ from websockets.asyncio.client import connect
 
 from jupyter_kchat.sample.cluster import SampleCluster
 from jupyter_kchat.sample.kube_api import KubeAPIServer
-from jupyter_kchat.sample.model_server import ModelServer
+from jupyter_kchat.sample.model_server import Fault, ModelServer
 
 BASE_URL = "/user/alice/"
 
@@ -87,13 +89,20 @@ class JupyterServer:
         for line in self.process.stderr:
             self.log.append(line)
 
-    def stop(self) -> None:
+    def stop(self, how: signal.Signals = signal.SIGTERM) -> int:
+        """Signal the server and return its exit code; a server that does not exit fails."""
         assert self.process is not None
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        self.process.send_signal(how)
+        try:
+            code = self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"the server ignored {how.name}:\n{''.join(self.log[-20:])}")
         self._drainer.join(timeout=30)
         assert self.process.stderr is not None
         self.process.stderr.close()
+        return code
 
     def get(self, path: str) -> Any:
         request = urllib.request.Request(
@@ -147,6 +156,36 @@ async def test_history_survives_a_restart_under_a_hub_style_base_url(offline_ser
         sent = model.requests[-1].body["messages"]
         assert sent[1] == {"role": "user", "content": "list all pods"}, "the model sees earlier turns"
         assert any(m["role"] == "tool" for m in sent)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_a_signal_stops_the_server_mid_answer_and_keeps_the_question(
+    offline_services, tmp_path, how
+):
+    """JupyterHub's spawners stop user servers with SIGINT, and no terminal is attached."""
+    model, model_url, kubeconfig = offline_services
+    model.faults.push(Fault.hang())
+    server = JupyterServer(tmp_path, model_url, kubeconfig)
+    server.start()
+    url = f"ws://127.0.0.1:{server.port}{BASE_URL}ws/chat"
+    try:
+        async with connect(url, additional_headers={"Authorization": f"token {server.token}"}) as ws:
+            await ws.send(json.dumps({"message": "why is payments-api crashlooping?"}))
+            first = json.loads(await ws.recv())
+            assert first["type"] == "thinking"
+            assert await asyncio.to_thread(server.stop, how) == 0
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+    assert any("Shutting down" in line and "extensions" in line for line in server.log)
+
+    server.start()
+    try:
+        conversation_id = first["data"]["conversation_id"]
+        stored = server.get(f"api/kchat/conversations/{conversation_id}")
+        assert stored["messages"][0]["content"] == "why is payments-api crashlooping?"
     finally:
         server.stop()
 

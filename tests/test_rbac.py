@@ -1,0 +1,142 @@
+"""``deploy/rbac`` against what the tools really send: every request the tools make is allowed by
+the read role (or, for writes and secrets, by the opt-in roles), and nothing more is granted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from jupyter_kchat.sample.cluster import SampleCluster
+from jupyter_kchat.sample.kube_api import KubeAPIServer
+from jupyter_kchat.tools import KubeClients, ToolContext, ToolError, all_tools
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+def rules(*files: str) -> list[dict[str, Any]]:
+    """Every PolicyRule of the ClusterRoles in ``deploy/rbac/<file>``."""
+    found = []
+    for name in files:
+        for doc in yaml.safe_load_all((DEPLOY / "rbac" / name).read_text()):
+            if doc and doc["kind"] == "ClusterRole":
+                found.extend(doc["rules"])
+    return found
+
+
+def rbac_attributes(method: str, path: str, query: dict[str, str]) -> tuple[str, str, str] | None:
+    """(verb, apiGroup, resource[/subresource]) the API server authorizes a request as, or
+    None for discovery, which every authenticated identity may read."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "api":
+        group, rest = "", parts[2:]
+    elif parts[0] == "apis" and len(parts) >= 3:
+        group, rest = parts[1], parts[3:]
+    else:
+        return None
+    if not rest:
+        return None
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        rest = rest[2:]
+    resource, name, sub = (rest + [None, None])[:3]
+    watching = query.get("watch") in ("true", "1")
+    verb = {
+        "GET": "watch" if watching else ("get" if name else "list"),
+        "PATCH": "patch",
+        "PUT": "update",
+        "DELETE": "delete",
+        "POST": "create",
+    }[method]
+    return verb, group, f"{resource}/{sub}" if sub else str(resource)
+
+
+def allowed(attributes: tuple[str, str, str], policy: list[dict[str, Any]]) -> bool:
+    verb, group, resource = attributes
+    return any(
+        group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]
+        for rule in policy
+    )
+
+
+@pytest.fixture
+def tool_cluster(tmp_path: Path) -> Iterator[tuple[KubeAPIServer, Any]]:
+    """The sample cluster and a ToolContext on it, as a user server builds one per turn."""
+    api = KubeAPIServer(SampleCluster(pods=60))
+    with api.run_in_thread(port=0):
+        clients = KubeClients(kubeconfig=str(api.write_kubeconfig(tmp_path / "kubeconfig.yaml")))
+        try:
+            yield api, ToolContext(cluster=clients.cluster())
+        finally:
+            clients.close()
+
+
+def requests_of(api: KubeAPIServer, ctx: Any, calls: list[tuple[str, dict[str, Any]]]) -> set:
+    """Run tools (their answers don't matter here) and return what the API server saw."""
+    tools = {tool.name: tool for tool in all_tools()}
+    api.requests.clear()
+    for name, args in calls:
+        try:
+            tools[name].func(ctx, args)
+        except ToolError:
+            pass
+    seen = {rbac_attributes(s.method, s.path, s.query) for s in api.requests}
+    seen.discard(None)
+    assert seen, "the tools reached the API server"
+    return seen
+
+
+def test_read_role_covers_every_request_of_the_read_tools(tool_cluster):
+    api, ctx = tool_cluster
+    tools = {tool.name: tool for tool in all_tools()}
+    pod = tools["list_pods"].func(ctx, {"all_namespaces": True}).data[0]
+    where = {"name": pod["name"], "namespace": pod["namespace"]}
+    calls = [
+        ("diagnose_cluster", {}),
+        ("diagnose_cluster", {"namespace": pod["namespace"]}),
+        ("list_pods", {"all_namespaces": True}),
+        ("list_pods", {"namespace": pod["namespace"]}),
+        ("get_pod", where),
+        ("get_pod_logs", where),
+        ("get_pod_logs", {**where, "previous": True}),
+        ("list_events", {"all_namespaces": True}),
+        ("list_events", {"namespace": pod["namespace"], "warnings_only": True}),
+        ("list_nodes", {}),
+        ("list_deployments", {"all_namespaces": True, "kind": "all"}),
+        ("list_services", {"all_namespaces": True}),
+        ("list_namespaces", {}),
+    ]
+    assert {name for name, _ in calls} == {
+        t.name for t in all_tools() if not t.writes and t.name != "list_secrets"
+    }, "every read tool but list_secrets is exercised"
+    seen = requests_of(api, ctx, calls)
+    read = rules("kchat-read.yaml")
+    assert [a for a in sorted(seen) if not allowed(a, read)] == []
+    assert all(verb in ("get", "list", "watch") for rule in read for verb in rule["verbs"])
+    assert not any("secrets" in rule["resources"] for rule in read), "secrets stay opt-in"
+
+
+def test_secrets_need_the_opt_in_role(tool_cluster):
+    api, ctx = tool_cluster
+    seen = requests_of(api, ctx, [("list_secrets", {"all_namespaces": True})])
+    assert not any(allowed(a, rules("kchat-read.yaml")) for a in seen)
+    assert all(allowed(a, rules("kchat-read-secrets.yaml")) for a in seen)
+
+
+def test_write_role_covers_what_the_write_tools_change(tool_cluster):
+    api, ctx = tool_cluster
+    tools = {tool.name: tool for tool in all_tools()}
+    pod = tools["list_pods"].func(ctx, {"all_namespaces": True}).data[0]
+    deployment = tools["list_deployments"].func(ctx, {"all_namespaces": True}).data[0]
+    target = {"name": deployment["name"], "namespace": deployment["namespace"]}
+    calls = [
+        ("delete_pod", {"name": pod["name"], "namespace": pod["namespace"]}),
+        ("scale_deployment", {**target, "replicas": 2}),
+        ("restart_deployment", target),
+    ]
+    assert {name for name, _ in calls} == {t.name for t in all_tools() if t.writes}
+    seen = requests_of(api, ctx, calls)
+    both = rules("kchat-read.yaml", "kchat-write.yaml")
+    assert [a for a in sorted(seen) if not allowed(a, both)] == []
+    changes = {a for a in seen if a[0] not in ("get", "list", "watch")}
+    assert changes and not any(allowed(a, rules("kchat-read.yaml")) for a in changes)
