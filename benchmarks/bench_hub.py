@@ -6,10 +6,14 @@ user, each with its own HOME and Jupyter data dir), and N users' servers. Then e
 ``/user/<name>/ws/chat`` through the proxy with their own API token and, at the same moment,
 runs a conversation of several turns (a tool call, a diagnosis, a long streamed answer).
 
-Prints: spawn time, completion rate, p50/p99 time to first event and to ``complete`` per turn,
-and memory (RSS) per user server idle and after the load, with the hub's and the proxy's.
+Baselines from the same run: the same conversation by one user alone (latency ratios under load)
+and one more user whose server runs without kchat (what kchat adds to a user server's memory).
 
-    .venv/bin/python benchmarks/bench_hub.py [--users 32] [--pods 200] [--chunks 400]
+Prints: spawn time, completion rate, p50/p99 time to first event and to ``complete`` per turn
+with their ratio to the lone user, and memory (RSS) per user server idle and after the load,
+with the hub's and the proxy's.
+
+    .venv/bin/python benchmarks/bench_hub.py [--users 24] [--pods 200] [--chunks 400]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +60,11 @@ def memory(pid: int) -> tuple[int, int]:
         if key in ("VmRSS", "VmHWM"):
             fields[key] = int(value.split()[0]) * 1024
     return fields["VmRSS"], fields["VmHWM"]
+
+
+def progress(message: str) -> None:
+    """Where the run is, on stderr, so a slow stage is visible while it runs."""
+    print(f"  ... {message}", file=sys.stderr, flush=True)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -125,25 +135,36 @@ async def load(hub: Hub, tokens: dict[str, str], messages: list[str], timeout: f
     return sessions, time.perf_counter() - began
 
 
-def report(sessions: list[Session], expected_turns: int, wall: float) -> None:
+def by_message(sessions: list[Session]) -> dict[str, list[Turn]]:
+    grouped: dict[str, list[Turn]] = {}
+    for session in sessions:
+        for turn in session.turns:
+            if turn.complete is not None and turn.error is None:
+                grouped.setdefault(turn.message, []).append(turn)
+    return grouped
+
+
+def report(sessions: list[Session], expected_turns: int, wall: float, solo: list[Session]) -> None:
+    """Completion, then per turn: latency under load, and its ratio to one user alone."""
     done = [t for s in sessions for t in s.turns if t.complete is not None and t.error is None]
     full = [s for s in sessions if s.completed(expected_turns)]
     total = len(sessions) * expected_turns
     print(f"  conversations completed  {len(full)}/{len(sessions)} "
           f"({100 * len(full) / len(sessions):.1f} %), turns {len(done)}/{total} "
           f"({100 * len(done) / total:.1f} %), wall {wall:.1f} s")
-    by_message: dict[str, list[Turn]] = {}
-    for turn in done:
-        by_message.setdefault(turn.message, []).append(turn)
-    print(f"  {'turn':34} {'n':>4} {'first event p50/p99 ms':>24} "
-          f"{'complete p50/p99 ms':>22} {'events':>7}")
-    for message, group in by_message.items():
+    alone = by_message(solo)
+    print(f"  {'turn':34} {'n':>4} {'first event p50/p99 ms':>24} {'alone p50':>10} {'ratio':>6} "
+          f"{'complete p50/p99 ms':>22} {'alone p50':>10} {'ratio':>6}")
+    for message, group in by_message(sessions).items():
         first = [t.first_event * 1000 for t in group if t.first_event is not None]
         complete = [t.complete * 1000 for t in group if t.complete is not None]
+        solo_first = statistics.median(t.first_event * 1000 for t in alone[message] if t.first_event)
+        solo_complete = statistics.median(t.complete * 1000 for t in alone[message] if t.complete)
         print(f"  {message[:34]:34} {len(group):>4} "
               f"{statistics.median(first):>11.1f} / {percentile(first, 99):>9.1f} "
+              f"{solo_first:>10.1f} {statistics.median(first) / solo_first:>5.1f}x "
               f"{statistics.median(complete):>11.1f} / {percentile(complete, 99):>8.1f} "
-              f"{statistics.median(t.events for t in group):>7.0f}")
+              f"{solo_complete:>10.1f} {statistics.median(complete) / solo_complete:>5.1f}x")
     failures = [(s.user, "(socket)", s.error) for s in sessions if s.error] + [
         (s.user, t.message, t.error or "no complete")
         for s in sessions for t in s.turns if t.error or t.complete is None
@@ -152,11 +173,20 @@ def report(sessions: list[Session], expected_turns: int, wall: float) -> None:
         print(f"  FAILED {user}: {message!r}: {error}")
 
 
+BASELINE_USER = "nokchat"
+"""A user whose server runs without kchat: what every user server costs before kchat."""
+
+
+def mean_mib(values: list[int]) -> float:
+    return statistics.mean(values) / MIB
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=32, help="user servers behind the hub")
+    parser.add_argument("--users", type=int, default=24, help="user servers behind the hub")
     parser.add_argument("--pods", type=int, default=200, help="pods in the sample cluster")
     parser.add_argument("--chunks", type=int, default=400, help="chunks of the streamed answer")
+    parser.add_argument("--solo-runs", type=int, default=3, help="baseline: one user alone, runs")
     parser.add_argument("--timeout", type=float, default=180.0, help="per event and per spawn, s")
     args = parser.parse_args()
 
@@ -176,26 +206,37 @@ def main() -> None:
         users = [f"user{i:03d}" for i in range(args.users)]
         hub = Hub(
             root / "hub",
-            users=users,
+            users=[*users, BASELINE_USER],
             chp=chp,
             server_env={"OPENAI_BASE_URL": model_url, "OPENAI_API_KEY": "bench"},
             server_config={"KChat": {"model": "kchat-demo", "kubeconfig": str(kubeconfig)}},
+            user_extensions={BASELINE_USER: {"jupyter_kchat": False}},
         )
         try:
             hub.start()
             began = time.perf_counter()
-            for user in users:
-                hub.request_spawn(user)
-            for user in users:
+            # The hub answers a spawn request only when the server is up or after 10 s, so ask
+            # for all of them at once, as users arriving together would.
+            with ThreadPoolExecutor(16) as requests:
+                list(requests.map(hub.request_spawn, [*users, BASELINE_USER]))
+            for ready, user in enumerate([*users, BASELINE_USER], 1):
                 hub.wait_ready(user, timeout=args.timeout)
+                progress(f"{ready}/{len(users) + 1} servers ready after {time.perf_counter() - began:.1f} s")
             spawn = time.perf_counter() - began
             pids = {user: hub.server_pid(user) for user in users}
             tokens = {user: hub.token_for(user) for user in users}
-            idle = {user: memory(pid)[0] for user, pid in pids.items()}
+            baseline_idle = memory(hub.server_pid(BASELINE_USER))[0]
+            idle = [memory(pid)[0] for pid in pids.values()]
 
+            progress(f"baseline: {users[0]} alone, {args.solo_runs} conversations")
+            solo: list[Session] = []
+            for _ in range(args.solo_runs):
+                solo.extend(asyncio.run(load(hub, {users[0]: tokens[users[0]]}, messages, args.timeout))[0])
+            progress("all users chatting")
             sessions, wall = asyncio.run(load(hub, tokens, messages, args.timeout))
+            progress(f"load done in {wall:.1f} s; stopping the hub")
 
-            after = {user: memory(pid) for user, pid in pids.items()}
+            after = [memory(pid) for pid in pids.values()]
             hub_rss = memory(hub.process.pid)[0] if hub.process else 0
             proxy_rss = memory(int((hub.root / "proxy.pid").read_text()))[0]
         finally:
@@ -206,14 +247,14 @@ def main() -> None:
 
     print(f"kchat on JupyterHub: {args.users} users, one single-user server each, "
           f"{len(messages)} turns per conversation, all at once ({args.pods} sample pods)")
-    print(f"  spawned {args.users} servers in {spawn:.1f} s")
-    report(sessions, len(messages), wall)
-    idle_mib = [v / MIB for v in idle.values()]
-    rss_mib = [v[0] / MIB for v in after.values()]
-    peak_mib = [v[1] / MIB for v in after.values()]
-    print(f"  RSS per user server (MiB)  idle mean {statistics.mean(idle_mib):.0f} max {max(idle_mib):.0f}; "
-          f"after load mean {statistics.mean(rss_mib):.0f} max {max(rss_mib):.0f}; "
-          f"peak max {max(peak_mib):.0f}")
+    print(f"  spawned {args.users + 1} servers in {spawn:.1f} s")
+    report(sessions, len(messages), wall, solo)
+    kchat_idle = statistics.mean(idle) - baseline_idle
+    print(f"  RSS per user server (MiB): without kchat {baseline_idle / MIB:.0f}; with kchat idle "
+          f"{mean_mib(idle):.0f} (kchat adds {kchat_idle / MIB:.0f}, "
+          f"{statistics.mean(idle) / baseline_idle:.2f}x); after the load mean "
+          f"{mean_mib([rss for rss, _ in after]):.0f} max {max(rss for rss, _ in after) / MIB:.0f}, "
+          f"peak {max(peak for _, peak in after) / MIB:.0f}")
     print(f"  hub RSS {hub_rss / MIB:.0f} MiB, proxy RSS {proxy_rss / MIB:.0f} MiB")
 
 

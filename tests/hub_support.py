@@ -195,6 +195,7 @@ class Hub:
         server_env: dict[str, str] | None = None,
         server_config: dict[str, Any] | None = None,
         extensions: dict[str, bool] | None = None,
+        user_extensions: dict[str, dict[str, bool]] | None = None,
     ) -> None:
         self.root = root
         self.users = users
@@ -203,6 +204,7 @@ class Hub:
         self.server_env = server_env or {}
         self.server_config = server_config or {}
         self.extensions = {"jupyter_kchat": True} if extensions is None else extensions
+        self.user_extensions = user_extensions or {}
         self.password = secrets.token_urlsafe(12)
         self.service_token = secrets.token_hex(32)
         self.port = free_port()
@@ -221,11 +223,12 @@ class Hub:
     def _prepare_homes(self) -> None:
         """Each user's jupyter_server_config.json: ``server_config``, and the extension enabled
         explicitly whatever pip did or didn't (a deployment writes the same file into the image
-        or mounts it)."""
+        or mounts it), or as ``user_extensions`` says for that user."""
         for name in self.users:
             config_dir = self.home(name) / ".jupyter"
             config_dir.mkdir(parents=True, exist_ok=True)
-            config = {**self.server_config, "ServerApp": {"jpserver_extensions": self.extensions}}
+            extensions = self.user_extensions.get(name, self.extensions)
+            config = {**self.server_config, "ServerApp": {"jpserver_extensions": extensions}}
             (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
 
     def start(self, timeout: float = 90.0) -> None:
