@@ -29,6 +29,7 @@ import copy
 import logging
 import re
 import secrets
+import ssl
 import threading
 import time
 from collections import deque
@@ -1169,6 +1170,8 @@ class Seen(NamedTuple):
     method: str
     path: str
     query: dict[str, str]
+    user: str = ""
+    """Who the bearer token says sent it ("" when the token is missing or unknown)."""
 
 
 @dataclass
@@ -1224,20 +1227,26 @@ class KubeAPIServer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Listen on ``host:port`` (0: any free port) in the running loop; returns the URL."""
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> str:
+        """Listen on ``host:port`` (0: any free port) in the running loop; returns the URL.
+
+        With ``tls`` it serves HTTPS, as a real API server (and a pod's in-cluster config)
+        requires.
+        """
         app = Application(
             [(r"/.*", KubeHandler, {"api": self})],
             compress_response=False,
             log_function=lambda handler: None,
         )
         self.stopping = asyncio.Event()
-        self._server = HTTPServer(app, idle_connection_timeout=300)
+        self._server = HTTPServer(app, idle_connection_timeout=300, ssl_options=tls)
         sockets = bind_sockets(port, host)
         self._server.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
-        self.url = f"http://{shown}:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://{shown}:{self.port}"
         return self.url
 
     async def stop(self) -> None:
@@ -1253,7 +1262,9 @@ class KubeAPIServer:
         self._server = None
 
     @contextmanager
-    def run_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    def run_in_thread(
+        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> Iterator[str]:
         """Serve from a daemon thread with its own event loop; yields the URL, stops on exit.
 
         For synchronous callers (tests, benchmarks, kernels) that cannot lend their loop.
@@ -1265,7 +1276,7 @@ class KubeAPIServer:
         def serve() -> None:
             asyncio.set_event_loop(loop)
             try:
-                result["url"] = loop.run_until_complete(self.start(host, port))
+                result["url"] = loop.run_until_complete(self.start(host, port, tls))
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 result["error"] = exc
                 ready.set()
@@ -2029,7 +2040,7 @@ class KubeHandler(RequestHandler):
         api = self.api
         path = self.request.path
         query = {k: v[-1].decode(errors="replace") for k, v in self.request.query_arguments.items()}
-        api.requests.append(Seen(method, path, query))
+        api.requests.append(Seen(method, path, query, api.users.get(self._bearer(), "")))
         try:
             delay = api.faults.take("delay", method, path)
             if delay is not None and api.stopping is not None:
@@ -2064,10 +2075,12 @@ class KubeHandler(RequestHandler):
             log.exception("sample kube API failed on %s %s", method, path)
             self._send(500, ApiError(500, f"Internal error occurred: {exc}").body())
 
-    def _authenticate(self, route: Route) -> str:
+    def _bearer(self) -> str:
         header = self.request.headers.get("Authorization", "")
-        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
-        user = self.api.users.get(token)
+        return header[7:].strip() if header[:7].lower() == "bearer " else ""
+
+    def _authenticate(self, route: Route) -> str:
+        user = self.api.users.get(self._bearer())
         if user is None:
             if route.discovery is not None and route.discovery == self.api.version_info:
                 return "system:anonymous"

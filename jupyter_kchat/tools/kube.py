@@ -30,7 +30,6 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes.config import ConfigException, list_kube_config_contexts, load_kube_config
 from kubernetes.config.incluster_config import (
-    SERVICE_CERT_FILENAME,
     SERVICE_HOST_ENV_NAME,
     SERVICE_PORT_ENV_NAME,
     SERVICE_TOKEN_FILENAME,
@@ -45,7 +44,8 @@ PAGE_SIZE = 2000
 """Items per list request: big enough that paging costs little, small enough to bound memory."""
 
 JSON = "application/json"
-IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+SERVICE_ACCOUNT_DIR = os.path.dirname(SERVICE_TOKEN_FILENAME)
+"""Where Kubernetes mounts a pod's service account: ``token``, ``ca.crt``, ``namespace``."""
 IN_CLUSTER_CONTEXT = "in-cluster"
 
 NO_CLUSTER = (
@@ -480,10 +480,14 @@ class KubeCluster:
                 "namespace, a label_selector)."
             )
         if isinstance(cause, urllib3.exceptions.SSLError):
+            trusted = (
+                "the CA the pod's service account mounts (ca.crt), and the Service address in "
+                "KUBERNETES_SERVICE_HOST"
+                if self.context == IN_CLUSTER_CONTEXT
+                else f"the kubeconfig's certificate-authority data for context {self.context!r}"
+            )
             return ToolError(
-                f"TLS to the API server at {self.server} failed ({cause}). Check the kubeconfig's "
-                "certificate-authority data for context "
-                f"{self.context!r}."
+                f"TLS to the API server at {self.server} failed ({cause}). Check {trusted}."
             )
         if isinstance(cause, urllib3.exceptions.ProtocolError):
             return ToolError(
@@ -519,7 +523,8 @@ class KubeClients:
 
     Order: an explicit ``kubeconfig`` path, else ``$KUBECONFIG`` / ``~/.kube/config``, else the
     pod's service account (in-cluster). ``in_cluster=True`` forces the service account,
-    ``False`` forbids it; None picks it only when no kubeconfig is found.
+    ``False`` forbids it; None picks it only when no kubeconfig is found. The account is read
+    from ``service_account_dir`` (where Kubernetes mounts it, unless told otherwise).
     """
 
     def __init__(
@@ -527,20 +532,24 @@ class KubeClients:
         kubeconfig: str | None = None,
         context: str | None = None,
         in_cluster: bool | None = None,
+        service_account_dir: str | os.PathLike[str] = SERVICE_ACCOUNT_DIR,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.context = context
         self.in_cluster = in_cluster
+        self.service_account_dir = Path(service_account_dir)
         self._clusters: dict[str | None, KubeCluster] = {}
         self._lock = threading.Lock()
 
     @staticmethod
-    def in_cluster_available() -> bool:
+    def in_cluster_available(
+        service_account_dir: str | os.PathLike[str] = SERVICE_ACCOUNT_DIR,
+    ) -> bool:
         """Whether this process runs in a pod with a mounted service account."""
         return bool(
             os.environ.get(SERVICE_HOST_ENV_NAME)
             and os.environ.get(SERVICE_PORT_ENV_NAME)
-            and os.path.isfile(SERVICE_TOKEN_FILENAME)
+            and (Path(service_account_dir) / "token").is_file()
         )
 
     def kubeconfig_path(self) -> str | None:
@@ -558,7 +567,9 @@ class KubeClients:
     def _use_in_cluster(self) -> bool:
         if self.in_cluster is not None:
             return self.in_cluster
-        return self.kubeconfig_path() is None and self.in_cluster_available()
+        return self.kubeconfig_path() is None and self.in_cluster_available(
+            self.service_account_dir
+        )
 
     def cluster(self, context: str | None = None) -> KubeCluster:
         """The cluster for ``context`` (default: the configured one, else the current one)."""
@@ -597,19 +608,20 @@ class KubeClients:
     def _build(self, context: str | None) -> KubeCluster:
         configuration = k8s.Configuration()
         if self._use_in_cluster():
-            if not self.in_cluster_available():
+            account = self.service_account_dir
+            if not self.in_cluster_available(account):
                 raise KubeConfigError(
                     "in-cluster configuration was requested but this process does not run in a "
                     "pod with a service account (no KUBERNETES_SERVICE_HOST or token). "
                     + NO_CLUSTER
                 )
             try:
-                InClusterConfigLoader(SERVICE_TOKEN_FILENAME, SERVICE_CERT_FILENAME).load_and_set(
-                    configuration
-                )
+                InClusterConfigLoader(
+                    str(account / "token"), str(account / "ca.crt")
+                ).load_and_set(configuration)
             except ConfigException as exc:
                 raise KubeConfigError(f"the pod's service account is unusable: {exc}") from None
-            namespace = _read(IN_CLUSTER_NAMESPACE_FILE)
+            namespace = _read(str(account / "namespace"))
             name = IN_CLUSTER_CONTEXT
         else:
             path = self.kubeconfig_path()
