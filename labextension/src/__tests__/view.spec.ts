@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { ChatSession } from '../session';
 import { IMarkdownRenderer } from '../ui/view';
-import { compareCells, sortRows } from '../ui/table';
+import { DataTable, WINDOW_AFTER, compareCells, sortRows } from '../ui/table';
 import { FakeTransport, Script } from './fakes';
 
 class CountingMarkdown implements IMarkdownRenderer {
@@ -254,5 +254,61 @@ describe('table sorting', () => {
     const rows = [{ a: 1, k: 'x' }, { a: 1, k: 'y' }, { a: 0, k: 'z' }];
     expect(sortRows(rows, 'a', 'ascending').map(r => r.k)).toEqual(['z', 'x', 'y']);
     expect(sortRows(rows, 'a', 'descending').map(r => r.k)).toEqual(['x', 'y', 'z']);
+  });
+});
+
+describe('long tables', () => {
+  const rows = Array.from({ length: 10000 }, (_, i) => ({
+    name: `pod-${String(i).padStart(5, '0')}`,
+    restarts: i % 7
+  }));
+  const dataRows = (table: DataTable) =>
+    Array.from(table.node.querySelectorAll<HTMLTableRowElement>('tbody tr[aria-rowindex]'));
+  const scrollTo = (table: DataTable, top: number) => {
+    const scroll = table.node.querySelector<HTMLElement>('.jp-kchat-table-scroll')!;
+    Object.defineProperty(scroll, 'scrollTop', { value: top, configurable: true });
+    scroll.dispatchEvent(new Event('scroll'));
+  };
+
+  it('keeps a window of rows in the DOM, and spacers for the rest', () => {
+    const table = new DataTable(rows);
+    table.expand();
+    expect(table.windowed).toBe(true);
+    expect(table.node.querySelector('table')!.getAttribute('aria-rowcount')).toBe('10001');
+    const shown = dataRows(table);
+    expect(shown.length).toBeGreaterThan(20);
+    expect(shown.length).toBeLessThan(150);
+    expect(shown[0].getAttribute('aria-rowindex')).toBe('2');
+    const spacer = table.node.querySelector<HTMLElement>('.jp-kchat-table-spacer td')!;
+    expect(spacer.style.height).toBe(`${(10000 - shown.length) * 20}px`);
+  });
+
+  it('moves the window with the scroll position, and sorts all rows', () => {
+    const table = new DataTable(rows);
+    table.expand();
+    scrollTo(table, 5000 * 20);
+    let shown = dataRows(table);
+    const names = shown.map(tr => tr.cells[0].textContent);
+    expect(names).toContain('pod-05000');
+    expect(names).toContain('pod-05010');
+    expect(shown.length).toBeLessThan(150);
+    expect(Number(shown[0].getAttribute('aria-rowindex')) - 2).toBe(
+      rows.findIndex(r => r.name === names[0])
+    );
+
+    table.node.querySelector<HTMLButtonElement>('th[data-column="name"] button')!.click();
+    table.node.querySelector<HTMLButtonElement>('th[data-column="name"] button')!.click();
+    shown = dataRows(table);
+    expect(shown.map(tr => tr.cells[0].textContent)).toContain('pod-04999');
+    scrollTo(table, 0);
+    expect(dataRows(table)[0].cells[0].textContent).toBe('pod-09999');
+  });
+
+  it('renders every row of tables up to the threshold', () => {
+    const table = new DataTable(rows.slice(0, WINDOW_AFTER));
+    table.expand();
+    expect(table.windowed).toBe(false);
+    expect(dataRows(table)).toHaveLength(WINDOW_AFTER);
+    expect(table.node.querySelector('.jp-kchat-table-spacer')).toBeNull();
   });
 });

@@ -1,4 +1,11 @@
-/** Tool result rows as a table: click a header to sort, long tables collapsed. */
+/**
+ * Tool result rows as a table: click a header to sort, long tables collapsed.
+ *
+ * Tool results keep every row (10,000 pods are 10,000 rows), so an expanded table longer than
+ * `WINDOW_AFTER` rows keeps only the rows in view, plus a margin, in the DOM: spacer rows stand
+ * for the rest, and scrolling moves the window. Sorting and scrolling then cost the same for
+ * 100 rows and for 10,000.
+ */
 
 import { DataRow } from '../protocol';
 import { columnsOf, formatCell } from '../markdown';
@@ -10,6 +17,16 @@ export interface ITableOptions {
 }
 
 type Direction = 'ascending' | 'descending';
+
+/** Expanded tables with more rows than this render a window of them. */
+export const WINDOW_AFTER = 200;
+/** Rows rendered above and below the visible ones. */
+const OVERSCAN = 40;
+/** Row height until a rendered row can be measured (no layout in tests without a browser). */
+const DEFAULT_ROW_PX = 20;
+/** Column width bounds in characters for windowed tables, whose columns are fixed. */
+const MIN_COLUMN_CH = 4;
+const MAX_COLUMN_CH = 48;
 
 export function compareCells(a: unknown, b: unknown): number {
   const empty = (value: unknown): boolean => value === null || value === undefined || value === '';
@@ -48,18 +65,21 @@ export class DataTable {
     this._limit = options.limit ?? 20;
     this._columns = columnsOf(rows);
     this._table = h('table', { className: 'jp-kchat-table' });
+    this._body = h('tbody');
     this._more = h('div', { className: 'jp-kchat-table-more' });
-    this.node = h(
-      'div',
-      { className: 'jp-kchat-table-wrap' },
-      h('div', { className: 'jp-kchat-table-scroll' }, this._table),
-      this._more
-    );
+    this._scroll = h('div', { className: 'jp-kchat-table-scroll' }, this._table);
+    this._scroll.addEventListener('scroll', () => this._onScroll(), { passive: true });
+    this.node = h('div', { className: 'jp-kchat-table-wrap' }, this._scroll, this._more);
     this._render();
   }
 
   get expanded(): boolean {
     return this._expanded;
+  }
+
+  /** Whether only a window of the rows is in the DOM. */
+  get windowed(): boolean {
+    return this._expanded && this._order.length > WINDOW_AFTER;
   }
 
   sortBy(column: string): void {
@@ -77,7 +97,7 @@ export class DataTable {
   }
 
   private _render(): void {
-    const headRow = h('tr');
+    const headRow = h('tr', { 'aria-rowindex': 1 });
     for (const column of this._columns) {
       const sorted = this._sortColumn === column;
       const label = h(
@@ -108,20 +128,15 @@ export class DataTable {
         )
       );
     }
-    const shown = this._expanded ? this._order : this._order.slice(0, this._limit);
-    const body = h('tbody');
-    const fragment = document.createDocumentFragment();
-    for (const row of shown) {
-      const tr = document.createElement('tr');
-      for (const column of this._columns) {
-        const td = document.createElement('td');
-        td.textContent = formatCell(row[column]);
-        tr.appendChild(td);
-      }
-      fragment.appendChild(tr);
+    const windowed = this.windowed;
+    this._table.classList.toggle('jp-mod-windowed', windowed);
+    this._table.setAttribute('aria-rowcount', String(this._order.length + 1));
+    const head = h('thead', {}, headRow);
+    if (windowed) {
+      this._fixColumns(headRow);
     }
-    body.appendChild(fragment);
-    this._table.replaceChildren(h('thead', {}, headRow), body);
+    this._table.replaceChildren(head, this._body);
+    this._renderRows();
     this._more.replaceChildren();
     if (!this._expanded && this._order.length > this._limit) {
       this._more.appendChild(
@@ -132,15 +147,116 @@ export class DataTable {
     }
   }
 
+  /** The rows in view, plus `OVERSCAN` on each side: [first, last). */
+  private _range(): [number, number] {
+    const total = this._order.length;
+    if (!this.windowed) {
+      return [0, this._expanded ? total : Math.min(this._limit, total)];
+    }
+    const rowPx = this._rowPx || DEFAULT_ROW_PX;
+    const top = this._scroll.scrollTop;
+    const height = this._scroll.clientHeight || 420;
+    const first = Math.max(0, Math.floor(top / rowPx) - OVERSCAN);
+    const last = Math.min(total, Math.ceil((top + height) / rowPx) + OVERSCAN);
+    return [first, last];
+  }
+
+  private _renderRows(): void {
+    const [first, last] = this._range();
+    this._shown = [first, last];
+    const rowPx = this._rowPx || DEFAULT_ROW_PX;
+    const fragment = document.createDocumentFragment();
+    if (first > 0) {
+      fragment.appendChild(this._spacer(first * rowPx));
+    }
+    const windowed = this.windowed;
+    for (let index = first; index < last; index++) {
+      const row = this._order[index];
+      const tr = document.createElement('tr');
+      tr.setAttribute('aria-rowindex', String(index + 2));
+      for (const column of this._columns) {
+        const td = document.createElement('td');
+        const text = formatCell(row[column]);
+        td.textContent = text;
+        if (windowed && text.length > MAX_COLUMN_CH) {
+          td.title = text;
+        }
+        tr.appendChild(td);
+      }
+      fragment.appendChild(tr);
+    }
+    if (windowed && last < this._order.length) {
+      fragment.appendChild(this._spacer((this._order.length - last) * rowPx));
+    }
+    this._body.replaceChildren(fragment);
+    if (windowed && !this._rowPx) {
+      const measured = this._body.querySelector('tr[aria-rowindex]')?.getBoundingClientRect().height;
+      if (measured) {
+        this._rowPx = measured;
+        this._renderRows();
+      }
+    }
+  }
+
+  /** Move the window before the view reaches its edge (less than half the margin left). */
+  private _onScroll(): void {
+    if (!this.windowed) {
+      return;
+    }
+    const rowPx = this._rowPx || DEFAULT_ROW_PX;
+    const top = this._scroll.scrollTop;
+    const firstVisible = Math.floor(top / rowPx);
+    const lastVisible = Math.ceil((top + (this._scroll.clientHeight || 420)) / rowPx);
+    const [first, last] = this._shown;
+    const slack = OVERSCAN / 2;
+    if (
+      (first > 0 && firstVisible - first < slack) ||
+      (last < this._order.length && last - lastVisible < slack)
+    ) {
+      this._renderRows();
+    }
+  }
+
+  private _spacer(px: number): HTMLTableRowElement {
+    const cell = h('td', { colspan: this._columns.length });
+    cell.style.height = `${px}px`;
+    return h('tr', { className: 'jp-kchat-table-spacer', 'aria-hidden': 'true' }, cell);
+  }
+
+  /**
+   * Give a windowed table fixed column widths from all its rows, so that columns do not
+   * jump as different rows scroll into the window.
+   */
+  private _fixColumns(headRow: HTMLTableRowElement): void {
+    const cells = Array.from(headRow.children) as HTMLElement[];
+    this._columns.forEach((column, index) => {
+      let widest = column.length + 2;
+      for (const row of this._rows) {
+        const length = formatCell(row[column]).length;
+        if (length > widest) {
+          widest = length;
+          if (widest >= MAX_COLUMN_CH) {
+            break;
+          }
+        }
+      }
+      cells[index].style.width = `${Math.max(MIN_COLUMN_CH, Math.min(MAX_COLUMN_CH, widest)) + 2}ch`;
+    });
+  }
+
   private readonly _rows: readonly DataRow[];
   private _order: readonly DataRow[];
   private readonly _columns: string[];
   private readonly _limit: number;
   private readonly _table: HTMLTableElement;
+  private readonly _body: HTMLTableSectionElement;
+  private readonly _scroll: HTMLElement;
   private readonly _more: HTMLElement;
   private _expanded = false;
   private _sortColumn: string | null = null;
   private _direction: Direction = 'ascending';
+  private _rowPx = 0;
+  private _shown: [number, number] = [0, 0];
 }
 
 function cssEscape(value: string): string {
