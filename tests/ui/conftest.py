@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,22 +66,30 @@ def kchat_workspace() -> str:
     return f"lab/workspaces/kchat-ui-{next(_workspaces)}"
 
 
-@pytest.fixture
-def kchat_page(
-    kchat_browser: Browser, kchat_ui_lab: KChatLab, kchat_workspace: str
-) -> Iterator[Page]:
-    context = kchat_browser.new_context(viewport={"width": 1440, "height": 900})
+@contextmanager
+def lab_page(browser: Browser, lab: KChatLab, workspace: str) -> Iterator[Page]:
+    """A page of its own browser context on ``lab``, the kchat panel open; fails the test on
+    any kchat error the page raised."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
     context.set_default_timeout(UI_TIMEOUT_MS)
     context.add_init_script(RECORDER_JS)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(kchat_ui_lab.lab_url(kchat_workspace))
+    page.goto(lab.lab_url(workspace))
     open_panel(page)
     yield page
     context.close()
     kchat_errors = [e for e in errors if "kchat" in e.lower()]
     assert not kchat_errors, kchat_errors
+
+
+@pytest.fixture
+def kchat_page(
+    kchat_browser: Browser, kchat_ui_lab: KChatLab, kchat_workspace: str
+) -> Iterator[Page]:
+    with lab_page(kchat_browser, kchat_ui_lab, kchat_workspace) as page:
+        yield page
 
 
 def open_panel(page: Page) -> None:

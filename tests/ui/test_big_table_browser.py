@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import UI_TIMEOUT_MS, open_panel, screenshot
-from kchat_lab import RECORDER_JS, KChatLab
+from conftest import lab_page, screenshot
+from kchat_lab import KChatLab
 from playwright.sync_api import Browser, Page, expect
 from test_panel_browser import PANEL, ask, wait_idle
 
@@ -27,18 +27,9 @@ def big_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KChatLab]:
 
 
 @pytest.fixture
-def big_page(kchat_browser: Browser, big_lab: KChatLab) -> Iterator[Page]:
-    context = kchat_browser.new_context(viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(UI_TIMEOUT_MS)
-    context.add_init_script(RECORDER_JS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(big_lab.lab_url("lab/workspaces/kchat-big"))
-    open_panel(page)
-    yield page
-    context.close()
-    assert not errors, errors
+def big_page(kchat_browser: Browser, big_lab: KChatLab, kchat_workspace: str) -> Iterator[Page]:
+    with lab_page(kchat_browser, big_lab, kchat_workspace) as page:
+        yield page
 
 
 def test_ten_thousand_pods_scroll_and_sort_in_a_window_of_rows(big_page: Page) -> None:
