@@ -28,6 +28,9 @@ const DEFAULT_ROW_PX = 20;
 const MIN_COLUMN_CH = 4;
 const MAX_COLUMN_CH = 48;
 
+/** One collator for every comparison: `localeCompare` with options builds one per call. */
+const COLLATOR = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
 export function compareCells(a: unknown, b: unknown): number {
   const empty = (value: unknown): boolean => value === null || value === undefined || value === '';
   if (empty(a) || empty(b)) {
@@ -38,10 +41,7 @@ export function compareCells(a: unknown, b: unknown): number {
   if (!Number.isNaN(numberA) && !Number.isNaN(numberB) && typeof a !== 'boolean') {
     return numberA - numberB;
   }
-  return formatCell(a).localeCompare(formatCell(b), undefined, {
-    numeric: true,
-    sensitivity: 'base'
-  });
+  return COLLATOR.compare(formatCell(a), formatCell(b));
 }
 
 export function sortRows(
