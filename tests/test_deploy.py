@@ -1,5 +1,9 @@
-"""``deploy/rbac`` against what the tools really send: every request the tools make is allowed by
-the read role (or, for writes and secrets, by the opt-in roles), and nothing more is granted."""
+"""``deploy/`` against the code it deploys.
+
+The RBAC roles against what the tools really send: every request the tools make is allowed by
+the read role (or, for writes and secrets, by the opt-in roles), and nothing more is granted.
+The Zero to JupyterHub values against kchat's settings and the RBAC files they rely on.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from jupyter_kchat.config import KChat
 from jupyter_kchat.sample.cluster import SampleCluster
 from jupyter_kchat.sample.kube_api import KubeAPIServer
 from jupyter_kchat.tools import KubeClients, ToolContext, ToolError, all_tools
@@ -140,3 +145,47 @@ def test_write_role_covers_what_the_write_tools_change(tool_cluster):
     assert [a for a in sorted(seen) if not allowed(a, both)] == []
     changes = {a for a in seen if a[0] not in ("get", "list", "watch")}
     assert changes and not any(allowed(a, rules("kchat-read.yaml")) for a in changes)
+
+
+# ---------------------------------------------------------------- deploy/z2jh/values.yaml
+
+
+def values() -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / "z2jh" / "values.yaml").read_text())
+
+
+def test_the_helm_values_set_only_real_kchat_settings():
+    """A misspelt trait would be ignored by Jupyter with no more than a log line."""
+    singleuser = values()["singleuser"]
+    config = singleuser["extraFiles"]["kchat-config"]
+    assert config["mountPath"].endswith("/jupyter_server_config.json")
+    settings = config["data"]["KChat"]
+    assert settings and set(settings) <= set(KChat.class_own_traits(config=True))
+    assert settings["read_only"] is True, "changes stay off unless a deployment turns them on"
+    for name, value in settings.items():
+        KChat(**{name: value})
+
+
+def test_the_helm_values_use_the_service_account_the_roles_are_bound_to():
+    account = values()["singleuser"]["serviceAccountName"]
+    for name in ("kchat-read.yaml", "kchat-read-secrets.yaml", "kchat-write.yaml"):
+        docs = [d for d in yaml.safe_load_all((DEPLOY / "rbac" / name).read_text()) if d]
+        bound = {
+            subject["name"]
+            for doc in docs
+            if doc["kind"].endswith("Binding")
+            for subject in doc["subjects"]
+        }
+        assert bound == {account}, name
+    accounts = [
+        d["metadata"]["name"]
+        for d in yaml.safe_load_all((DEPLOY / "rbac" / "kchat-read.yaml").read_text())
+        if d and d["kind"] == "ServiceAccount"
+    ]
+    assert accounts == [account]
+
+
+def test_the_helm_values_keep_the_model_key_in_a_secret():
+    env = values()["singleuser"]["extraEnv"]
+    assert set(env["OPENAI_API_KEY"]) == {"valueFrom"}, "the key is never written in the values"
+    assert env["JUPYTERHUB_ALLOW_WEBSOCKET_COOKIE_AUTH"] == "false"
