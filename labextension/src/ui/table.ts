@@ -24,6 +24,8 @@ export const WINDOW_AFTER = 200;
 const OVERSCAN = 40;
 /** Row height until a rendered row can be measured (no layout in tests without a browser). */
 const DEFAULT_ROW_PX = 20;
+/** The scroll box's height until it can be measured (its CSS max-height). */
+const DEFAULT_VIEW_PX = 420;
 /** Column width bounds in characters for windowed tables, whose columns are fixed. */
 const MIN_COLUMN_CH = 4;
 const MAX_COLUMN_CH = 48;
@@ -155,7 +157,7 @@ export class DataTable {
     }
     const rowPx = this._rowPx || DEFAULT_ROW_PX;
     const top = this._scroll.scrollTop;
-    const height = this._scroll.clientHeight || 420;
+    const height = this._scroll.clientHeight || DEFAULT_VIEW_PX;
     const first = Math.max(0, Math.floor(top / rowPx) - OVERSCAN);
     const last = Math.min(total, Math.ceil((top + height) / rowPx) + OVERSCAN);
     return [first, last];
@@ -206,7 +208,7 @@ export class DataTable {
     const rowPx = this._rowPx || DEFAULT_ROW_PX;
     const top = this._scroll.scrollTop;
     const firstVisible = Math.floor(top / rowPx);
-    const lastVisible = Math.ceil((top + (this._scroll.clientHeight || 420)) / rowPx);
+    const lastVisible = Math.ceil((top + (this._scroll.clientHeight || DEFAULT_VIEW_PX)) / rowPx);
     const [first, last] = this._shown;
     const slack = OVERSCAN / 2;
     if (
