@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
+from tool_support import Env, serve
 
 from jupyter_kchat.config import KChat
-from jupyter_kchat.sample.cluster import SampleCluster
-from jupyter_kchat.sample.kube_api import KubeAPIServer
-from jupyter_kchat.tools import KubeClients, ToolContext, ToolError, all_tools
+from jupyter_kchat.tools import ToolError, all_tools
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 def rules(*files: str) -> list[dict[str, Any]]:
@@ -65,36 +64,27 @@ def allowed(attributes: tuple[str, str, str], policy: list[dict[str, Any]]) -> b
 
 
 @pytest.fixture
-def tool_cluster(tmp_path: Path) -> Iterator[tuple[KubeAPIServer, Any]]:
-    """The sample cluster and a ToolContext on it, as a user server builds one per turn."""
-    api = KubeAPIServer(SampleCluster(pods=60))
-    with api.run_in_thread(port=0):
-        clients = KubeClients(kubeconfig=str(api.write_kubeconfig(tmp_path / "kubeconfig.yaml")))
-        try:
-            yield api, ToolContext(cluster=clients.cluster())
-        finally:
-            clients.close()
+def env(tmp_path: Path) -> Iterator[Env]:
+    """The sample cluster and the tools' view of it, as a user server has one."""
+    yield from serve(tmp_path)
 
 
-def requests_of(api: KubeAPIServer, ctx: Any, calls: list[tuple[str, dict[str, Any]]]) -> set:
+def requests_of(env: Env, calls: list[tuple[str, dict[str, Any]]]) -> set:
     """Run tools (their answers don't matter here) and return what the API server saw."""
-    tools = {tool.name: tool for tool in all_tools()}
-    api.requests.clear()
+    env.api.requests.clear()
     for name, args in calls:
         try:
-            tools[name].func(ctx, args)
+            env.call(name, args)
         except ToolError:
             pass
-    seen = {rbac_attributes(s.method, s.path, s.query) for s in api.requests}
+    seen = {rbac_attributes(s.method, s.path, s.query) for s in env.api.requests}
     seen.discard(None)
     assert seen, "the tools reached the API server"
     return seen
 
 
-def test_read_role_covers_every_request_of_the_read_tools(tool_cluster):
-    api, ctx = tool_cluster
-    tools = {tool.name: tool for tool in all_tools()}
-    pod = tools["list_pods"].func(ctx, {"all_namespaces": True}).data[0]
+def test_read_role_covers_every_request_of_the_read_tools(env):
+    pod = env.call("list_pods", {"all_namespaces": True}).data[0]
     where = {"name": pod["name"], "namespace": pod["namespace"]}
     calls = [
         ("diagnose_cluster", {}),
@@ -114,25 +104,22 @@ def test_read_role_covers_every_request_of_the_read_tools(tool_cluster):
     assert {name for name, _ in calls} == {
         t.name for t in all_tools() if not t.writes and t.name != "list_secrets"
     }, "every read tool but list_secrets is exercised"
-    seen = requests_of(api, ctx, calls)
+    seen = requests_of(env, calls)
     read = rules("kchat-read.yaml")
     assert [a for a in sorted(seen) if not allowed(a, read)] == []
     assert all(verb in ("get", "list", "watch") for rule in read for verb in rule["verbs"])
     assert not any("secrets" in rule["resources"] for rule in read), "secrets stay opt-in"
 
 
-def test_secrets_need_the_opt_in_role(tool_cluster):
-    api, ctx = tool_cluster
-    seen = requests_of(api, ctx, [("list_secrets", {"all_namespaces": True})])
+def test_secrets_need_the_opt_in_role(env):
+    seen = requests_of(env, [("list_secrets", {"all_namespaces": True})])
     assert not any(allowed(a, rules("kchat-read.yaml")) for a in seen)
     assert all(allowed(a, rules("kchat-read-secrets.yaml")) for a in seen)
 
 
-def test_write_role_covers_what_the_write_tools_change(tool_cluster):
-    api, ctx = tool_cluster
-    tools = {tool.name: tool for tool in all_tools()}
-    pod = tools["list_pods"].func(ctx, {"all_namespaces": True}).data[0]
-    deployment = tools["list_deployments"].func(ctx, {"all_namespaces": True}).data[0]
+def test_write_role_covers_what_the_write_tools_change(env):
+    pod = env.call("list_pods", {"all_namespaces": True}).data[0]
+    deployment = env.call("list_deployments", {"all_namespaces": True}).data[0]
     target = {"name": deployment["name"], "namespace": deployment["namespace"]}
     calls = [
         ("delete_pod", {"name": pod["name"], "namespace": pod["namespace"]}),
@@ -140,7 +127,7 @@ def test_write_role_covers_what_the_write_tools_change(tool_cluster):
         ("restart_deployment", target),
     ]
     assert {name for name, _ in calls} == {t.name for t in all_tools() if t.writes}
-    seen = requests_of(api, ctx, calls)
+    seen = requests_of(env, calls)
     both = rules("kchat-read.yaml", "kchat-write.yaml")
     assert [a for a in sorted(seen) if not allowed(a, both)] == []
     changes = {a for a in seen if a[0] not in ("get", "list", "watch")}

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 import trustme
+from tool_support import call_tool
 
 from jupyter_kchat.sample.cluster import SampleCluster
 from jupyter_kchat.sample.kube_api import READONLY_USER, KubeAPIServer
-from jupyter_kchat.tools import KubeClients, ToolContext, ToolError, all_tools
-
-TOOLS = {tool.name: tool for tool in all_tools()}
+from jupyter_kchat.tools import KubeClients, ToolContext, ToolError
 
 
 @dataclass
@@ -57,7 +56,7 @@ def test_without_a_kubeconfig_kchat_uses_the_pods_service_account(pod: Pod):
         cluster = clients.cluster()
         assert cluster.default_namespace == "payments", "the pod's own namespace is the default"
         pod.api.requests.clear()
-        result = TOOLS["list_pods"].func(ToolContext(cluster=cluster), {})
+        result = call_tool(ToolContext(cluster=cluster), "list_pods", {})
     finally:
         clients.close()
     assert result.data and {row["namespace"] for row in result.data} == {"payments"}
@@ -72,10 +71,10 @@ def test_the_cluster_refuses_what_the_service_account_may_not_do(pod: Pod):
     clients = KubeClients(service_account_dir=pod.account)
     try:
         ctx = ToolContext(cluster=clients.cluster())
-        victim = TOOLS["list_pods"].func(ctx, {}).data[0]
+        victim = call_tool(ctx, "list_pods", {}).data[0]
         with pytest.raises(ToolError) as refused:
-            TOOLS["delete_pod"].func(ctx, {"name": victim["name"], "namespace": "payments"})
-        still = TOOLS["get_pod"].func(ctx, {"name": victim["name"], "namespace": "payments"})
+            call_tool(ctx, "delete_pod", {"name": victim["name"], "namespace": "payments"})
+        still = call_tool(ctx, "get_pod", {"name": victim["name"], "namespace": "payments"})
     finally:
         clients.close()
     message = str(refused.value)
@@ -93,7 +92,7 @@ def test_a_kubeconfig_wins_over_the_service_account(pod: Pod, tmp_path: Path, mo
             assert clients.kubeconfig_path() == str(kubeconfig)
             assert clients.contexts() == ["sample", "sample-readonly"]
             pod.api.requests.clear()
-            TOOLS["list_namespaces"].func(ToolContext(cluster=clients.cluster()), {})
+            call_tool(ToolContext(cluster=clients.cluster()), "list_namespaces", {})
         finally:
             clients.close()
         assert own.requests and not pod.api.requests
@@ -106,7 +105,7 @@ def test_an_api_server_that_the_mounted_ca_does_not_vouch_for_is_refused(pod: Po
     try:
         pod.api.requests.clear()
         with pytest.raises(ToolError) as refused:
-            TOOLS["list_pods"].func(ToolContext(cluster=clients.cluster(), timeout=10), {})
+            call_tool(ToolContext(cluster=clients.cluster(), timeout=10), "list_pods", {})
     finally:
         clients.close()
     assert "certificate verify failed" in str(refused.value).lower()

@@ -10,7 +10,6 @@ import base64
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,9 @@ import jsonschema
 import orjson
 import pytest
 from kubernetes import client as k8s
+from tool_support import Env, serve
 
 from jupyter_kchat.sample.cluster import BEARER_TOKEN, DB_PASSWORD, TYPO_IMAGE, SampleCluster
-from jupyter_kchat.sample.kube_api import KubeAPIServer
 from jupyter_kchat.tools import (
     KubeClients,
     KubeConfigError,
@@ -47,53 +46,16 @@ READ_TOOLS = (
 WRITE_TOOLS = ("delete_pod", "scale_deployment", "restart_deployment")
 
 
-@dataclass
-class Env:
-    """A running sample cluster and the tools' view of it."""
-
-    cluster: SampleCluster
-    api: KubeAPIServer
-    kubeconfig: Path
-    clients: KubeClients
-
-    def ctx(self, context: str | None = None, **kwargs: Any) -> ToolContext:
-        return ToolContext(cluster=self.clients.cluster(context), **kwargs)
-
-    def call(self, tool: str, args: dict[str, Any] | None = None, **kwargs: Any) -> ToolResult:
-        spec = default_registry().get(tool)
-        assert spec is not None, tool
-        return spec.func(self.ctx(**kwargs), dict(args or {}))
-
-    def pods_of(self, namespace: str, prefix: str) -> list[str]:
-        return sorted(
-            name
-            for (ns, name) in self.cluster.objects["pods"]
-            if ns == namespace and name.startswith(prefix)
-        )
-
-
-def _serve(tmp_path: Path) -> Iterator[Env]:
-    cluster = SampleCluster(pods=60, seed=0)
-    api = KubeAPIServer(cluster)
-    with api.run_in_thread():
-        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig.yaml")
-        clients = KubeClients(str(kubeconfig), None)
-        try:
-            yield Env(cluster, api, kubeconfig, clients)
-        finally:
-            clients.close()
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     """A read-mostly cluster shared by the module (tests that write use ``fresh``)."""
-    yield from _serve(tmp_path_factory.mktemp("kube"))
+    yield from serve(tmp_path_factory.mktemp("kube"))
 
 
 @pytest.fixture
 def fresh(tmp_path: Path) -> Iterator[Env]:
     """A cluster of one's own, for tests that change it or switch faults on."""
-    yield from _serve(tmp_path)
+    yield from serve(tmp_path)
 
 
 def _secret_values(cluster: SampleCluster) -> set[str]:
