@@ -25,30 +25,11 @@ from traitlets.config import Config
 from jupyter_kchat.kernel import KernelChat
 from jupyter_kchat.magics import HELP, KChatMagics, split_options
 from jupyter_kchat.sample.model_server import Fault
-from jupyter_kchat.sample.offline import OfflineServices, start_offline_services
+from jupyter_kchat.sample.offline import OfflineServices
+
+pytestmark = pytest.mark.usefixtures("isolated")
 
 POD_COLUMNS = {"namespace", "name", "phase", "ready", "restarts", "node", "reason"}
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No real Jupyter config, kubeconfig, model key or service account can leak in."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "jupyter-config"))
-    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))
-    monkeypatch.setenv("JUPYTER_NO_CONFIG", "1")
-    for name in ("KUBECONFIG", "OPENAI_API_KEY", "OPENAI_BASE_URL", "KCHAT_MODEL",
-                 "JUPYTER_KCHAT_CONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def services() -> Iterator[OfflineServices]:
-    running = start_offline_services(pods=60)
-    yield running
-    running.close()
 
 
 @pytest.fixture
