@@ -21,35 +21,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from hub_support import CHP_INSTALL, Hub, find_chp  # noqa: E402
+from processes import Service  # noqa: E402
 
 MIB = 1024 * 1024
-
-
-def start(args: list[str], ready: str) -> tuple[subprocess.Popen[str], str]:
-    """Start a helper process and return once it prints its ready line (which is returned)."""
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None
-    for line in process.stdout:
-        if ready in line:
-            threading.Thread(target=process.stdout.read, daemon=True).start()
-            return process, line
-    raise SystemExit(f"{args[:4]} exited before it was ready")
 
 
 def memory(pid: int) -> tuple[int, int]:
@@ -198,11 +186,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kchat-bench-hub-") as tmp:
         root = Path(tmp)
         kubeconfig = root / "kubeconfig.yaml"
-        model, model_line = start([sys.executable, "-m", "jupyter_kchat.sample_model", "--port", "0"],
-                                  "kchat demo model:")
-        cluster, _ = start([sys.executable, "-m", "jupyter_kchat.sample_cluster", "--pods", str(args.pods),
-                            "--port", "0", "--kubeconfig", str(kubeconfig)], "kchat sample cluster:")
-        model_url = model_line.split("kchat demo model:", 1)[1].split()[0]
+        env = dict(os.environ)
+        model = Service([sys.executable, "-u", "-m", "jupyter_kchat.sample_model", "--port", "0"],
+                        "kchat demo model:", root / "model.log", env)
+        cluster = Service([sys.executable, "-u", "-m", "jupyter_kchat.sample_cluster", "--pods", str(args.pods),
+                           "--port", "0", "--kubeconfig", str(kubeconfig)], "kchat sample cluster:",
+                          root / "cluster.log", env)
+        model_url = model.line.split("kchat demo model:", 1)[1].split()[0]
         users = [f"user{i:03d}" for i in range(args.users)]
         hub = Hub(
             root / "hub",
@@ -241,9 +231,8 @@ def main() -> None:
             proxy_rss = memory(int((hub.root / "proxy.pid").read_text()))[0]
         finally:
             hub.stop()
-            for process in (model, cluster):
-                process.terminate()
-                process.wait(30)
+            for service in (model, cluster):
+                service.stop()
 
     print(f"kchat on JupyterHub: {args.users} users, one single-user server each, "
           f"{len(messages)} turns per conversation, all at once ({args.pods} sample pods)")

@@ -18,33 +18,19 @@ import asyncio
 import json
 import os
 import secrets
-import socket
+import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from openai import AsyncOpenAI
 from websockets.asyncio.client import connect
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(args: list[str], ready: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    assert process.stdout is not None
-    for line in process.stdout:
-        if ready in line:
-            threading.Thread(target=process.stdout.read, daemon=True).start()
-            return process, line
-    raise SystemExit(f"{args[:4]} exited before it was ready")
+from processes import Service, free_port  # noqa: E402
 
 
 async def direct(base_url: str, chunks: int) -> tuple[float, float, int]:
@@ -117,22 +103,26 @@ async def main() -> int:
     options = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="kchat-bench-"))
-    model, banner = start([sys.executable, "-u", "-m", "jupyter_kchat.sample_model", "--port", "0"], "kchat demo model:")
-    model_url = banner.split("kchat demo model:", 1)[1].strip().split()[0]
-    cluster, _ = start(
+    model = Service([sys.executable, "-u", "-m", "jupyter_kchat.sample_model", "--port", "0"],
+                    "kchat demo model:", tmp / "model.log", dict(os.environ))
+    model_url = model.line.split("kchat demo model:", 1)[1].strip().split()[0]
+    cluster = Service(
         [sys.executable, "-u", "-m", "jupyter_kchat.sample_cluster", "--pods", "60", "--port", "0",
          "--kubeconfig", str(tmp / "kubeconfig.yaml")],
         "kchat sample cluster:",
+        tmp / "cluster.log",
+        dict(os.environ),
     )
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_DATA_DIR": str(tmp / "data")}
-    server, _ = start(
+    server = Service(
         [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp}",
          "--ServerApp.jpserver_extensions={'jupyter_kchat': True}",
          f"--KChat.base_url={model_url}", "--KChat.api_key=bench", "--KChat.model=kchat-demo",
          f"--KChat.kubeconfig={tmp / 'kubeconfig.yaml'}", f"--KChat.db_path={tmp / 'history.sqlite3'}"],
         "is running at",
+        tmp / "server.log",
         env,
     )
     ws_url = f"ws://127.0.0.1:{port}/ws/chat"
@@ -167,9 +157,9 @@ async def main() -> int:
         print(f"  first event: p50 {percentile(firsts, 50) * 1000:.1f} ms, p99 {percentile(firsts, 99) * 1000:.1f} ms")
         return 0 if completed == options.concurrent else 1
     finally:
-        for process in (server, cluster, model):
-            process.terminate()
-            process.wait(timeout=30)
+        for service in (server, cluster, model):
+            service.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

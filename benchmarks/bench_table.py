@@ -18,7 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ui"))
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path[:0] = [str(TESTS), str(TESTS / "ui")]
 
 from kchat_lab import CHROMIUM, CHROMIUM_ARGS, RECORDER_JS, KChatLab  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import free_port
 from websockets.asyncio.client import connect
 
 from jupyter_kchat.sample.cluster import SampleCluster
@@ -25,12 +26,6 @@ from jupyter_kchat.sample.kube_api import KubeAPIServer
 from jupyter_kchat.sample.model_server import Fault, ModelServer
 
 BASE_URL = "/user/alice/"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen[str], deadline: float = 60.0) -> None:

@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
-import threading
 import urllib.request
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from processes import Service, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
@@ -93,65 +91,6 @@ LAB_SETTINGS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _drain(stream: IO[str], sink: IO[str]) -> None:
-    for line in stream:
-        sink.write(line)
-        sink.flush()
-
-
-class _Service:
-    """A child process whose first banner line tells where it listens."""
-
-    def __init__(self, args: list[str], banner: str, log: Path, env: dict[str, str]) -> None:
-        self.log = log.open("w")
-        self.process = subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            start_new_session=True,
-        )
-        assert self.process.stdout is not None
-        self.line = ""
-        for line in self.process.stdout:
-            self.log.write(line)
-            if banner in line:
-                self.line = line.strip()
-                break
-        if not self.line:
-            self.process.wait(10)
-            self.process.stdout.close()
-            self.log.close()
-            raise RuntimeError(
-                f"{' '.join(args[:4])} exited before it was ready; see {log}:\n"
-                + log.read_text()[-3000:]
-            )
-        self.drain = threading.Thread(
-            target=_drain, args=(self.process.stdout, self.log), daemon=True
-        )
-        self.drain.start()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.drain.join(10)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-        self.log.close()
-
-
 class KChatLab:
     """JupyterLab + kchat + the offline doubles, each in its own process."""
 
@@ -166,7 +105,7 @@ class KChatLab:
         self.token = secrets.token_hex(16)
         self.base_url = BASE_URL
         self.model_url = ""
-        self.services: list[_Service] = []
+        self.services: list[Service] = []
 
     @property
     def url(self) -> str:
@@ -232,7 +171,7 @@ class KChatLab:
             )
         env = self._env()
         python = sys.executable
-        model = _Service(
+        model = Service(
             [python, "-u", "-m", "jupyter_kchat.sample_model", "--port", "0"],
             "kchat demo model: ",
             self.tmp / "model.log",
@@ -241,7 +180,7 @@ class KChatLab:
         self.services.append(model)
         self.model_url = model.line.split("kchat demo model: ", 1)[1].split()[0]
         kubeconfig = self.tmp / "kubeconfig.yaml"
-        cluster = _Service(
+        cluster = Service(
             [
                 python, "-u", "-m", "jupyter_kchat.sample_cluster",
                 "--pods", str(self.pods), "--port", "0", "--kubeconfig", str(kubeconfig),
@@ -252,7 +191,7 @@ class KChatLab:
         )
         self.services.append(cluster)
         self._write_config(kubeconfig)
-        lab = _Service(
+        lab = Service(
             [
                 python, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
                 "--ip=127.0.0.1", f"--port={self.port}",
