@@ -29,7 +29,9 @@ class Service:
     """
 
     def __init__(self, args: list[str], banner: str, log: Path, env: dict[str, str]) -> None:
-        self.log = log.open("w")
+        self.log_path = log
+        self.killed = False
+        self._log = log.open("w")
         self.process = subprocess.Popen(
             args,
             stdout=subprocess.PIPE,
@@ -41,32 +43,36 @@ class Service:
         assert self.process.stdout is not None
         self.line = ""
         for line in self.process.stdout:
-            self.log.write(line)
+            self._log.write(line)
             if banner in line:
                 self.line = line.strip()
                 break
         if not self.line:
             self.process.wait(10)
             self.process.stdout.close()
-            self.log.close()
+            self._log.close()
             raise RuntimeError(
                 f"{' '.join(args[:4])} exited before it was ready; see {log}:\n"
                 + log.read_text()[-3000:]
             )
         self.drain = threading.Thread(
-            target=_drain, args=(self.process.stdout, self.log), daemon=True
+            target=_drain, args=(self.process.stdout, self._log), daemon=True
         )
         self.drain.start()
 
-    def stop(self) -> None:
+    def stop(self, signum: signal.Signals = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Send ``signum``, wait up to ``timeout`` (then SIGKILL, and ``killed`` is set), and
+        return the exit code."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signum)
             try:
-                self.process.wait(20)
+                self.process.wait(timeout)
             except subprocess.TimeoutExpired:
+                self.killed = True
                 self.process.kill()
                 self.process.wait(10)
         self.drain.join(10)
         assert self.process.stdout is not None
         self.process.stdout.close()
-        self.log.close()
+        self._log.close()
+        return self.process.returncode

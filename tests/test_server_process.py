@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import free_port
+from processes import Service, free_port
 from websockets.asyncio.client import connect
 
 from jupyter_kchat.sample.cluster import SampleCluster
@@ -61,43 +60,27 @@ class JupyterServer:
             "JUPYTER_DATA_DIR": str(tmp / "data"),
             "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
         }
-        self.process: subprocess.Popen[str] | None = None
-        self.log: list[str] = []
+        self.service: Service | None = None
+        self._starts = 0
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            self.args, env=self.env, stderr=subprocess.PIPE, text=True
-        )
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            if "is running at" in line:
-                break
-        else:
-            raise RuntimeError("jupyter server exited before it was ready")
-        self._drainer = threading.Thread(target=self._drain, daemon=True)
-        self._drainer.start()
-        wait_for_port(self.port, self.process)
-
-    def _drain(self) -> None:
-        """Keep the server's log flowing (a full pipe would block it) and keep it for failures."""
-        assert self.process is not None and self.process.stderr is not None
-        for line in self.process.stderr:
-            self.log.append(line)
+        self._starts += 1
+        log = self.tmp / f"server-{self._starts}.log"
+        self.service = Service(self.args, "is running at", log, self.env)
+        wait_for_port(self.port, self.service.process)
 
     def stop(self, how: signal.Signals = signal.SIGTERM) -> int:
         """Signal the server and return its exit code; a server that does not exit fails."""
-        assert self.process is not None
-        self.process.send_signal(how)
-        try:
-            code = self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError(f"the server ignored {how.name}:\n{''.join(self.log[-20:])}")
-        self._drainer.join(timeout=30)
-        assert self.process.stderr is not None
-        self.process.stderr.close()
+        assert self.service is not None
+        code = self.service.stop(how, timeout=60)
+        if self.service.killed:
+            raise AssertionError(f"the server ignored {how.name}:\n{self.log()[-3000:]}")
         return code
+
+    def log(self) -> str:
+        """What the last run of the server logged."""
+        assert self.service is not None
+        return self.service.log_path.read_text()
 
     def get(self, path: str) -> Any:
         request = urllib.request.Request(
@@ -172,9 +155,11 @@ async def test_a_signal_stops_the_server_mid_answer_and_keeps_the_question(
             assert first["type"] == "thinking"
             assert await asyncio.to_thread(server.stop, how) == 0
     finally:
-        if server.process.poll() is None:
-            server.process.kill()
-    assert any("Shutting down" in line and "extensions" in line for line in server.log)
+        assert server.service is not None
+        if server.service.process.poll() is None:
+            server.service.stop(signal.SIGKILL)
+    log = server.log().splitlines()
+    assert any("Shutting down" in line and "extensions" in line for line in log)
 
     server.start()
     try:
