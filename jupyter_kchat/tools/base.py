@@ -1,25 +1,25 @@
 """The shape every Kubernetes tool shares: what the model is offered and what a call returns.
 
 Tools know nothing of the LLM or of Tornado. A tool is a plain synchronous function
-``func(ctx, args) -> ToolResult`` that runs in a worker thread; the engine decides when.
+``func(ctx, args) -> ToolResult`` that runs in a worker thread; the engine decides when, and
+calls it through :meth:`ToolRegistry.run`, which is also where kubeconfig contexts are handled:
+with several contexts every tool takes a ``context`` argument and every result names its context,
+without any tool knowing about it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+import copy
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-if TYPE_CHECKING:
-    from .kube import KubeCluster
+from .errors import ToolError
+from .kube import KubeClients, KubeCluster
 
+__all__ = ["ToolContext", "ToolError", "ToolFunc", "ToolRegistry", "ToolResult", "ToolSpec"]
 
-class ToolError(Exception):
-    """A failure the model can act on: the message becomes the tool result text.
-
-    Raise it for cluster faults (403 with the RBAC message, 404, 409, timeouts) and for
-    arguments that make no sense, phrased as advice ("namespace 'x' not found; try list_namespaces").
-    """
+CONTEXT_ARG = "context"
 
 
 @dataclass
@@ -38,16 +38,42 @@ class ToolResult:
 
 @dataclass
 class ToolContext:
-    """Everything a tool needs for one call; built per turn by the engine's caller."""
+    """Everything a tool needs for one call; built per turn by the engine's caller.
+
+    ``clients`` reaches the kubeconfig's other contexts (None: only ``cluster`` is known).
+    """
 
     cluster: KubeCluster
     namespace: str | None = None
     budget: int = 12_000
     timeout: float = 30.0
+    clients: KubeClients | None = None
+    _contexts: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
 
     def default_namespace(self) -> str:
         """The namespace a tool uses when the model names none: the chat's, then kubeconfig's."""
         return self.namespace or self.cluster.default_namespace or "default"
+
+    def contexts(self) -> tuple[str, ...]:
+        """The kubeconfig's context names, this one first (read once per context object)."""
+        if self._contexts is None:
+            names = self.clients.contexts() if self.clients is not None else []
+            current = self.cluster.context
+            self._contexts = (current, *(n for n in names if n != current))
+        return self._contexts
+
+    def for_context(self, name: str | None) -> ToolContext:
+        """This context aimed at kubeconfig context ``name`` (None or the current one: itself)."""
+        if not name or name == self.cluster.context:
+            return self
+        known = self.contexts()
+        if name not in known or self.clients is None:
+            raise ToolError(
+                f"there is no kubeconfig context {name!r}; the contexts are: {', '.join(known)}. "
+                "Call the tool again with one of them, or without context for "
+                f"{self.cluster.context!r}."
+            )
+        return replace(self, cluster=self.clients.cluster(name), _contexts=self._contexts)
 
 
 ToolFunc = Callable[[ToolContext, dict[str, Any]], ToolResult]
@@ -64,14 +90,14 @@ class ToolSpec:
     writes: bool = False
     summarize: Callable[[dict[str, Any]], str] | None = field(default=None, compare=False)
 
-    def openai_schema(self) -> dict[str, Any]:
+    def openai_schema(self, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
         """The entry for the ``tools`` list of a chat-completions request."""
         return {
             "type": "function",
             "function": {
                 "name": self.name,
                 "description": self.description,
-                "parameters": self.parameters,
+                "parameters": self.parameters if parameters is None else parameters,
             },
         }
 
@@ -103,8 +129,43 @@ class ToolRegistry:
         """The tools a turn may use: in read-only mode, write tools are not offered at all."""
         return [t for t in self._tools.values() if not (read_only and t.writes)]
 
-    def openai_tools(self, *, read_only: bool) -> list[dict[str, Any]]:
-        return [t.openai_schema() for t in self.available(read_only=read_only)]
+    def openai_tools(
+        self, *, read_only: bool, contexts: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """The ``tools`` list of a request; with several ``contexts`` each takes ``context``."""
+        return [
+            t.openai_schema(self.parameters(t, contexts))
+            for t in self.available(read_only=read_only)
+        ]
+
+    @staticmethod
+    def parameters(spec: ToolSpec, contexts: Sequence[str] = ()) -> dict[str, Any]:
+        """The schema the model is offered for ``spec``: with a ``context`` enum when the
+        kubeconfig has several contexts (the first is the chat's own, the default)."""
+        if len(contexts) < 2:
+            return spec.parameters
+        params = copy.deepcopy(spec.parameters)
+        params.setdefault("properties", {})[CONTEXT_ARG] = {
+            "type": "string",
+            "enum": list(contexts),
+            "default": contexts[0],
+            "description": "Kubeconfig context (cluster and user) to ask. Default: the chat's.",
+        }
+        return params
+
+    @staticmethod
+    def run(spec: ToolSpec, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+        """Call ``spec`` as the engine does: on the context ``args`` name, and with several
+        contexts, a result whose first line says which context answered."""
+        args = dict(args)
+        wanted = args.pop(CONTEXT_ARG, None)
+        if wanted is not None and not isinstance(wanted, str):
+            raise ToolError(f"context must be a string, not {wanted!r:.60}.")
+        target = ctx.for_context(wanted)
+        result = spec.func(target, args)
+        if len(ctx.contexts()) < 2:
+            return result
+        return replace(result, text=f"Context: {target.cluster.context}\n{result.text}")
 
     def __contains__(self, name: object) -> bool:
         return name in self._tools

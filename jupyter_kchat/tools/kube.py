@@ -36,7 +36,7 @@ from kubernetes.config.incluster_config import (
     InClusterConfigLoader,
 )
 
-from .base import ToolError
+from .errors import ToolError
 
 T = TypeVar("T")
 
