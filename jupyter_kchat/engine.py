@@ -86,7 +86,7 @@ async def process_message_stream(
     messages: list[dict[str, Any]] = [*history, user_message]
     if options.system_prompt:
         messages.insert(0, {"role": "system", "content": options.system_prompt})
-    offered = tools.openai_tools(read_only=options.read_only)
+    offered = tools.openai_tools(read_only=options.read_only, contexts=await turn.contexts())
     try:
         for round_number in range(options.max_tool_rounds + 1):
             last_round = round_number == options.max_tool_rounds
@@ -150,8 +150,8 @@ def _validator(schema_json: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(orjson.loads(schema_json))
 
 
-def _argument_problem(spec: ToolSpec, args: dict[str, Any]) -> str | None:
-    schema_json = orjson.dumps(spec.parameters, option=orjson.OPT_SORT_KEYS).decode()
+def _argument_problem(parameters: dict[str, Any], args: dict[str, Any]) -> str | None:
+    schema_json = orjson.dumps(parameters, option=orjson.OPT_SORT_KEYS).decode()
     errors = sorted(_validator(schema_json).iter_errors(args), key=lambda e: list(e.path))
     if not errors:
         return None
@@ -186,6 +186,24 @@ class _Turn:
         self.usage: dict[str, int] = {}
         self.cache: dict[tuple[str, bytes], ToolResult] = {}
         self.last_tool_message: dict[str, Any] = {}
+        self.offered_contexts: tuple[str, ...] = ()
+
+    async def contexts(self) -> tuple[str, ...]:
+        """The kubeconfig contexts the tools may be aimed at (none known: no cluster yet, and
+        the first tool call reports why)."""
+        loop = asyncio.get_running_loop()
+        try:
+            if self.context is None:
+                self.context = await loop.run_in_executor(self.executor, self.make_context)
+            self.offered_contexts = await loop.run_in_executor(
+                self.executor, self.context.contexts
+            )
+        except ToolError:
+            self.offered_contexts = ()
+        except Exception:
+            log.warning("cannot read the kubeconfig contexts", exc_info=True)
+            self.offered_contexts = ()
+        return self.offered_contexts
 
     async def save(self, message: dict[str, Any], tool: dict[str, Any] | None = None) -> None:
         if self.record is not None:
@@ -273,7 +291,7 @@ class _Turn:
         if not isinstance(args, dict):
             return {}, f"the arguments for {call.name} must be a JSON object, not {args!r:.80}."
         args = {key: value for key, value in args.items() if value is not None}
-        invalid = _argument_problem(spec, args)
+        invalid = _argument_problem(self.tools.parameters(spec, self.offered_contexts), args)
         if invalid:
             return args, f"invalid arguments for {call.name}: {invalid}. Fix them and call again."
         return args, None
@@ -289,7 +307,9 @@ class _Turn:
             async with asyncio.timeout(timeout):
                 if self.context is None:
                     self.context = await loop.run_in_executor(self.executor, self.make_context)
-                result = await loop.run_in_executor(self.executor, spec.func, self.context, args)
+                result = await loop.run_in_executor(
+                    self.executor, self.tools.run, spec, self.context, args
+                )
         except ToolError as exc:
             return ToolResult(text=f"Error: {exc}"), "error"
         except TimeoutError:

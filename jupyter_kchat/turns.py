@@ -296,6 +296,7 @@ class TurnManager:
                 namespace=frame.namespace or self.settings.namespace,
                 budget=self.settings.tool_result_budget,
                 timeout=self.settings.tool_timeout,
+                clients=self.kube,
             )
 
         return build
