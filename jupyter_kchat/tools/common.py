@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import ToolContext, ToolError
-from .kube import api_path
+from .kube import ApiFailure, api_path
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
@@ -27,11 +27,19 @@ ALL_NAMESPACES = {
 }
 LABEL_SELECTOR = {
     "type": "string",
-    "description": "Label selector, e.g. 'app=web' or 'tier in (api,db),env!=dev'.",
+    "description": (
+        "Only objects whose labels match: comma-separated terms, each a label key with = or != "
+        "and a value, 'in' or 'notin' and a parenthesised value list, or just a key. Use label "
+        "keys and values seen in earlier results; omit it to list everything."
+    ),
 }
 FIELD_SELECTOR = {
     "type": "string",
-    "description": "Field selector, e.g. 'status.phase!=Running' or 'spec.nodeName=node-1'.",
+    "description": (
+        "Only objects whose fields match: comma-separated terms, each a field path with = or != "
+        "and a value (pods support metadata.name, spec.nodeName and status.phase). Omit it to "
+        "list everything."
+    ),
 }
 
 
@@ -146,3 +154,26 @@ def scope(ctx: ToolContext, args: dict[str, Any]) -> Scope:
 
 def selector_args(args: dict[str, Any]) -> tuple[str | None, str | None]:
     return opt_str(args, "label_selector"), opt_str(args, "field_selector")
+
+
+def missing_namespace(ctx: ToolContext, where: Scope) -> str:
+    """For an empty namespaced list: a sentence saying the namespace does not exist, or "".
+
+    One cheap GET, made only when a list came back empty (the API answers an empty list, not a
+    404, for a namespace that does not exist). A namespace the user may not read is not claimed
+    missing.
+    """
+    if where.namespace is None:
+        return ""
+    try:
+        ctx.cluster.get_raw(api_path("namespaces", name=where.namespace), timeout=ctx.timeout)
+    except ApiFailure as exc:
+        if exc.status == 404:
+            return (
+                f" Namespace {where.namespace} does not exist; list_namespaces shows the "
+                "namespaces there are."
+            )
+        return ""
+    except ToolError:
+        return ""
+    return ""

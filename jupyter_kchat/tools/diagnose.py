@@ -19,7 +19,7 @@ from .common import Scope, check_args, check_name, opt_str, schema
 from .events import EventGroup, read_events
 from .kube import gc_paused
 from .nodes import NodeView, list_node_views
-from .pods import PodView, list_pod_views, owner_workload, problem_detail
+from .health import PodView, list_pod_views, owner_workload, problem_detail
 from .shape import Finding, clip, counts, fit_findings, plural
 from .workloads import KINDS, WorkloadView, list_workload_views
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -422,12 +423,7 @@ class KubeCluster:
                 "regenerate the kubeconfig) and retry."
             )
         elif status == 403:
-            text = (
-                f"forbidden (403): {message}. kchat's Kubernetes credentials lack this RBAC "
-                "permission; ask a cluster admin to grant it (check with `kubectl auth can-i`), "
-                "or ask about something this user may read (for example one namespace instead "
-                "of all namespaces)."
-            )
+            text = f"forbidden (403): {message}. {rbac_advice(message)}"
         elif status == 404:
             text = not_found or (
                 f"{message or 'not found'} (404). Check the name and namespace with the list "
@@ -445,8 +441,7 @@ class KubeCluster:
         elif status == 400:
             text = (
                 f"the API server refused the request (400 Bad Request): {message}. Check the "
-                "arguments (names, label_selector / field_selector syntax such as "
-                "'app=web,tier!=db' or 'status.phase=Running')."
+                "arguments (names; selectors are comma-separated key=value or key!=value terms)."
             )
         elif status == 429:
             text = (
@@ -495,6 +490,66 @@ class KubeCluster:
                 "retry, and check the network if it keeps happening."
             )
         return ToolError(f"the request to the API server at {self.server} failed: {_short(cause)}")
+
+
+RBAC_DENIAL = re.compile(
+    r'User "(?P<user>[^"]*)" cannot (?P<verb>[\w-]+) resource "(?P<resource>[^"]+)" in API group '
+    r'"(?P<group>[^"]*)" (?:in the namespace "(?P<namespace>[^"]*)"|at the cluster scope)'
+)
+"""The authorizer's wording of a denial (kube-apiserver's RBAC "forbidden" message)."""
+
+
+@dataclass(frozen=True)
+class Denial:
+    """What an RBAC denial says: who may not do which verb on which resource, and where."""
+
+    user: str
+    verb: str
+    resource: str
+    group: str
+    namespace: str | None
+
+    @property
+    def cluster_wide(self) -> bool:
+        return self.namespace is None
+
+
+def parse_denial(message: str) -> Denial | None:
+    """The parts of a 403 message, or None when it is not the RBAC authorizer's wording."""
+    match = RBAC_DENIAL.search(message)
+    if match is None:
+        return None
+    return Denial(
+        match["user"], match["verb"], match["resource"], match["group"], match["namespace"]
+    )
+
+
+def rbac_advice(message: str) -> str:
+    """What a 403 means and which RBAC rule would allow the request (from its message)."""
+    denial = parse_denial(message)
+    if denial is None:
+        return (
+            "kchat's Kubernetes credentials lack this RBAC permission; ask a cluster admin to "
+            "grant it (check with `kubectl auth can-i`)."
+        )
+    group = f'"{denial.group}"' if denial.group else '"" (core)'
+    rule = f"apiGroups [{group}], resources [\"{denial.resource}\"], verbs [\"{denial.verb}\"]"
+    resource = denial.resource.replace("/", " ") if "/" in denial.resource else denial.resource
+    if denial.cluster_wide:
+        return (
+            f"RBAC does not let user {denial.user} {denial.verb} {resource} across the whole "
+            "cluster. A "
+            f"ClusterRole with the rule {rule}, bound to it by a ClusterRoleBinding, would allow "
+            f"it (check: kubectl auth can-i {denial.verb} {denial.resource} --all-namespaces). "
+            "If the user may read single namespaces, ask about one namespace instead of all."
+        )
+    return (
+        f"RBAC does not let user {denial.user} {denial.verb} {resource} in namespace "
+        f"{denial.namespace}. "
+        f"A Role in namespace {denial.namespace} with the rule {rule} (or a ClusterRole bound "
+        f"there by a RoleBinding) would allow it (check: kubectl auth can-i {denial.verb} "
+        f"{denial.resource} -n {denial.namespace}); ask a cluster admin to grant it."
+    )
 
 
 def _short(exc: BaseException) -> str:

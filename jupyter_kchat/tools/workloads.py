@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -19,15 +21,17 @@ from .common import (
     Scope,
     check_args,
     check_name,
+    missing_namespace,
     opt_int,
     opt_str,
     req_str,
     schema,
     scope,
 )
-from .kube import KubeCluster, api_path, gc_paused
+from .health import PodView, list_pod_views, owner_workload, problem_detail
+from .kube import ApiFailure, KubeCluster, api_path, gc_paused
+from .lookup import Target, target, write_not_found
 from .models import Scale, Workload
-from .pods import PodView, list_pod_views, owner_workload, problem_detail
 from .shape import Listing, clip, counts, fit_listing, human_age, plural
 
 KINDS = {
@@ -207,12 +211,13 @@ def list_deployments(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     views = list_workload_views(
         ctx.cluster, where, kinds, label_selector=labels, timeout=ctx.timeout
     )
-    rows = [v.row() for v in views]
     what = "workloads (Deployments, StatefulSets, DaemonSets)" if kind == "all" else kind
     if not views:
-        return ToolResult(text=f"No {what} in {where.describe()}.", data=rows)
+        missing = "" if labels else missing_namespace(ctx, where)
+        return ToolResult(text=f"No {what} in {where.describe()}.{missing}", data=[])
     short = sorted((v for v in views if v.reason), key=lambda v: (not v.short, v.namespace, v.name))
     fine = [v for v in views if not v.reason]
+    rows = [v.row() for v in (*short, *fine)]
     head = [
         f"{plural(len(views), 'workload')} in {where.describe()} "
         f"({counts(Counter(v.kind for v in views))}): {len(short)} short of replicas or stuck."
@@ -272,7 +277,7 @@ def list_deployments(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         rest_group=(lambda row: row[0]) if everywhere else None,
         narrow=(
             "Narrow down: list_deployments with namespace=<ns>, kind, or label_selector; "
-            "list_pods label_selector='app=<name>' and get_pod for one workload's pods."
+            "list_pods with the workload's own selector labels and get_pod for its pods."
         ),
         problem_label="short or stuck",
         rest_label="healthy workloads",
@@ -306,18 +311,36 @@ def _deployment_not_found(name: str, namespace: str) -> str:
     )
 
 
+@contextmanager
+def _elsewhere(ctx: ToolContext, where: Target, name: str) -> Iterator[None]:
+    """Turn a 404 in the defaulted namespace into "it exists in namespace x" (nothing done)."""
+    try:
+        yield
+    except ApiFailure as exc:
+        found = (
+            write_not_found(ctx, where, "deployment", "deployments", name, group="apps")
+            if exc.status == 404
+            else None
+        )
+        if found is None:
+            raise
+        raise ToolError(found) from None
+
+
 def scale_deployment(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     """Set a deployment's replicas through the scale subresource."""
     check_args(args, SCALE_PARAMS, "scale_deployment")
     name = check_name(req_str(args, "name", "scale_deployment"), "deployment name")
-    namespace = check_name(opt_str(args, "namespace") or ctx.default_namespace(), "namespace")
+    where = target(ctx, args)
+    namespace = where.namespace
     replicas = opt_int(args, "replicas", None, 0, MAX_REPLICAS)
     if replicas is None:
         raise ToolError("scale_deployment needs replicas (a whole number from 0).")
     path = api_path("deployments", namespace, name, group="apps", subresource="scale")
     missing = _deployment_not_found(name, namespace)
     cluster = ctx.cluster
-    before = cluster.get(path, Scale, timeout=ctx.timeout, not_found=missing)
+    with _elsewhere(ctx, where, name):
+        before = cluster.get(path, Scale, timeout=ctx.timeout, not_found=missing)
     old = int(before.spec.get("replicas", 0))
     row = {"namespace": namespace, "name": name, "replicas_before": old, "replicas": replicas}
     if old == replicas:
@@ -349,16 +372,18 @@ def restart_deployment(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     """``kubectl rollout restart``: stamp the pod template so every pod is replaced, rolling."""
     check_args(args, RESTART_PARAMS, "restart_deployment")
     name = check_name(req_str(args, "name", "restart_deployment"), "deployment name")
-    namespace = check_name(opt_str(args, "namespace") or ctx.default_namespace(), "namespace")
+    where = target(ctx, args)
+    namespace = where.namespace
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
-    raw = ctx.cluster.patch(
-        api_path("deployments", namespace, name, group="apps"),
-        patch,
-        patch_type="strategic",
-        timeout=ctx.timeout,
-        not_found=_deployment_not_found(name, namespace),
-    )
+    with _elsewhere(ctx, where, name):
+        raw = ctx.cluster.patch(
+            api_path("deployments", namespace, name, group="apps"),
+            patch,
+            patch_type="strategic",
+            timeout=ctx.timeout,
+            not_found=_deployment_not_found(name, namespace),
+        )
     item = msgspec.json.decode(raw, type=Workload)
     desired = 1 if item.spec.replicas is None else item.spec.replicas
     text = (
