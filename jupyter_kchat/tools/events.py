@@ -14,6 +14,7 @@ from .common import (
     Scope,
     check_args,
     check_name,
+    missing_namespace,
     opt_bool,
     opt_str,
     schema,
@@ -153,7 +154,6 @@ def list_events(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         ctx.cluster, where, warnings_only=warnings_only, name=name, kind=kind, timeout=ctx.timeout
     )
     now = time.time()
-    rows = [g.row(now) for g in groups]
     about = f" about {kind.lower() + '/' if kind else ''}{name}" if name else ""
     which = "warning events" if warnings_only else "events"
     if not groups:
@@ -162,9 +162,12 @@ def list_events(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             if not warnings_only
             else ""
         )
-        return ToolResult(text=f"No {which}{about} in {where.describe()}.{hint}", data=rows)
+        missing = "" if name else missing_namespace(ctx, where)
+        text = f"No {which}{about} in {where.describe()}.{missing or hint}"
+        return ToolResult(text=text, data=[])
     warnings = [g for g in groups if g.type == "Warning"]
     normal = [g for g in groups if g.type != "Warning"]
+    rows = [g.row(now) for g in (*warnings, *normal)]
     total = sum(g.count for g in groups)
     head = [
         f"{plural(len(groups), 'distinct ' + which[:-1], 'distinct ' + which)}{about} in "

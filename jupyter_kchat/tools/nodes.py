@@ -86,6 +86,7 @@ class NodeView:
             "pods": self.pods,
             "taints": self.taints,
             "problems": "; ".join(self.problems),
+            "reason": self.problems[0].split(" ", 1)[0] if self.problems else "",
         }
 
 
@@ -185,11 +186,11 @@ def list_nodes(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     check_args(args, LIST_NODES_PARAMS, "list_nodes")
     labels = opt_str(args, "label_selector")
     views = list_node_views(ctx.cluster, ctx.timeout, labels)
-    rows = [v.row() for v in views]
     if not views:
-        return ToolResult(text="No nodes" + (f" match {labels!r}." if labels else "."), data=rows)
+        return ToolResult(text="No nodes" + (f" match {labels!r}." if labels else "."), data=[])
     bad = [v for v in views if v.problems]
     good = [v for v in views if not v.problems]
+    rows = [v.row() for v in (*bad, *good)]
     head = [
         f"{plural(len(views), 'node')}: {counts(Counter(v.status.split(',')[0] for v in views))}; "
         f"{len(bad)} need attention. Kubelet versions: {counts(Counter(v.version for v in views))}."
@@ -220,9 +221,8 @@ def list_nodes(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         rest=[cells(v) for v in good],
         rest_group=lambda row: row[2],
         narrow=(
-            "Narrow down: list_nodes with label_selector (e.g. 'node-role.kubernetes.io/worker' "
-            "or 'topology.kubernetes.io/zone=eu-west-1a'); list_pods "
-            "field_selector='spec.nodeName=<node>' for one node's pods."
+            "Narrow down: list_nodes with a label_selector on the nodes' own labels (a role or "
+            "zone label); list_pods with a field_selector on spec.nodeName for one node's pods."
         ),
         problem_label="needing attention",
         rest_label="healthy nodes",

@@ -12,7 +12,16 @@ from collections import Counter
 from typing import Any
 
 from .base import ToolContext, ToolResult, ToolSpec
-from .common import ALL_NAMESPACES, LABEL_SELECTOR, NAMESPACE, check_args, opt_str, schema, scope
+from .common import (
+    ALL_NAMESPACES,
+    LABEL_SELECTOR,
+    NAMESPACE,
+    check_args,
+    missing_namespace,
+    opt_str,
+    schema,
+    scope,
+)
 from .models import SecretItem
 from .shape import Listing, age_of, clip, counts, fit_listing, plural
 
@@ -43,11 +52,13 @@ def list_secrets(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
                     "keys": ", ".join(keys),
                     "key_count": len(keys),
                     "age": age_of(item.metadata.creation_timestamp, now),
+                    "reason": "",
                 }
             )
         del page
     if not rows:
-        return ToolResult(text=f"No secrets in {where.describe()}.", data=rows)
+        missing = "" if labels else missing_namespace(ctx, where)
+        return ToolResult(text=f"No secrets in {where.describe()}.{missing}", data=rows)
     everywhere = where.everywhere
     head = [
         f"{plural(len(rows), 'secret')} in {where.describe()} "

@@ -7,7 +7,16 @@ from collections import Counter
 from typing import Any
 
 from .base import ToolContext, ToolResult, ToolSpec
-from .common import ALL_NAMESPACES, LABEL_SELECTOR, NAMESPACE, check_args, opt_str, schema, scope
+from .common import (
+    ALL_NAMESPACES,
+    LABEL_SELECTOR,
+    NAMESPACE,
+    check_args,
+    missing_namespace,
+    opt_str,
+    schema,
+    scope,
+)
 from .kube import api_path
 from .models import Namespace, Service
 from .shape import Listing, age_of, clip, counts, fit_listing, plural
@@ -53,7 +62,8 @@ def list_services(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         where.path("services"), Service, label_selector=labels, timeout=ctx.timeout
     )
     now = time.time()
-    rows = []
+    rows: list[dict[str, Any]] = []
+    problem_rows: list[dict[str, Any]] = []
     problems, problem_keys, problem_groups, rest = [], [], [], []
     everywhere = where.everywhere
     for svc in listed.items:
@@ -69,8 +79,8 @@ def list_services(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             "ports": _ports(svc),
             "selector": selector,
             "age": age_of(meta.creation_timestamp, now),
+            "reason": "",
         }
-        rows.append(row)
         cells = ((meta.namespace,) if everywhere else ()) + (
             meta.name,
             spec.type,
@@ -81,13 +91,18 @@ def list_services(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             clip(selector, 80) or "<none>",
         )
         if external == "<pending>":
+            row["reason"] = "LoadBalancer pending"
+            problem_rows.append(row)
             problems.append(cells)
             problem_keys.append(f"{meta.namespace}/{meta.name}" if everywhere else meta.name)
-            problem_groups.append("LoadBalancer pending")
+            problem_groups.append(row["reason"])
         else:
+            rows.append(row)
             rest.append(cells)
+    rows[:0] = problem_rows
     if not rows:
-        return ToolResult(text=f"No services in {where.describe()}.", data=rows)
+        missing = "" if labels else missing_namespace(ctx, where)
+        return ToolResult(text=f"No services in {where.describe()}.{missing}", data=rows)
     head = [
         f"{plural(len(rows), 'service')} in {where.describe()}: "
         f"{counts(Counter(r['type'] for r in rows))}."
@@ -139,9 +154,11 @@ def list_namespaces(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             "name": ns.metadata.name,
             "status": ns.status.phase or "Active",
             "age": age_of(ns.metadata.creation_timestamp, now),
+            "reason": "" if (ns.status.phase or "Active") == "Active" else ns.status.phase,
         }
         for ns in listed.items
     ]
+    rows.sort(key=lambda r: r["reason"] == "")
     if not rows:
         return ToolResult(
             text="No namespaces" + (f" match {labels!r}." if labels else "."), data=rows
