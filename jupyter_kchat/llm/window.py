@@ -1,0 +1,56 @@
+"""How big a model's context window is, asked of the endpoint where it tells.
+
+llama.cpp answers ``GET /props`` (``default_generation_settings.n_ctx``, the running context),
+Ollama ``POST /api/show`` (``num_ctx`` in ``parameters`` when set, else the model's own
+``<arch>.context_length``, of which Ollama runs only its default unless told more). Other
+endpoints (OpenAI, vLLM, LiteLLM) say nothing here and get None.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+OLLAMA_DEFAULT_CONTEXT = 4096
+"""What Ollama runs a model with when neither ``num_ctx`` nor OLLAMA_CONTEXT_LENGTH says more."""
+CLOUD_HOSTS = ("api.openai.com", "openai.azure.com", "api.deepseek.com", "openrouter.ai")
+_NUM_CTX = re.compile(r"^num_ctx\s+(\d+)\s*$", re.MULTILINE)
+
+
+def server_root(base_url: str) -> str | None:
+    """The server's root for its own endpoints (``.../v1`` dropped); None for cloud services."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if any(host == cloud or host.endswith("." + cloud) for cloud in CLOUD_HOSTS):
+        return None
+    path = parts.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[: -len("/v1")]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def from_props(body: Any) -> int | None:
+    """llama.cpp's ``/props``: the context each slot really has."""
+    settings = body.get("default_generation_settings") if isinstance(body, dict) else None
+    return _positive(settings.get("n_ctx")) if isinstance(settings, dict) else None
+
+
+def from_ollama_show(body: Any) -> int | None:
+    """Ollama's ``/api/show``: ``num_ctx`` when the model sets it, else the default it runs."""
+    if not isinstance(body, dict):
+        return None
+    parameters = body.get("parameters")
+    if isinstance(parameters, str):
+        match = _NUM_CTX.search(parameters)
+        if match:
+            return _positive(int(match.group(1)))
+    info = body.get("model_info")
+    if not isinstance(info, dict):
+        return None
+    trained = _positive(info.get(f"{info.get('general.architecture')}.context_length"))
+    return min(trained, OLLAMA_DEFAULT_CONTEXT) if trained else None
+
+
+def _positive(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
