@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_config_path, jupyter_data_dir
-from traitlets import Bool, Dict, Float, Int, Unicode, default, validate
+from traitlets import Bool, Dict, Enum, Float, Int, Unicode, default, validate
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
@@ -64,7 +64,36 @@ class KChat(Configurable):
 
     model_timeout = Float(
         120.0,
-        help="Seconds to wait for the model endpoint to answer or send the next chunk.",
+        help="""Seconds to connect to the model endpoint and to send it a request. How long its
+        answer may take is set by first_token_timeout and stream_stall_timeout.""",
+    ).tag(config=True)
+
+    first_token_timeout = Float(
+        300.0,
+        help="""Seconds to wait for the first chunk of an answer (the model reads the whole
+        prompt first: local models on a CPU can need minutes). Then the error is model_timeout
+        and the request is not sent again.""",
+    ).tag(config=True)
+
+    stream_stall_timeout = Float(
+        60.0,
+        help="""Seconds an answer may go without a new chunk once it has begun before it is
+        ended as model_stalled (what arrived is kept).""",
+    ).tag(config=True)
+
+    max_answer_tokens = Int(
+        4096,
+        allow_none=True,
+        help="""Most tokens one model answer may have, sent as max_tokens (or
+        max_completion_tokens). An answer cut there ends with a notice; None sends no limit.""",
+    ).tag(config=True)
+
+    max_tokens_parameter = Enum(
+        ["auto", "max_tokens", "max_completion_tokens"],
+        "auto",
+        help="""Which request field carries max_answer_tokens. auto: max_completion_tokens for
+        OpenAI's and Azure's APIs, max_tokens elsewhere, and the other one when an endpoint
+        refuses the first as unsupported.""",
     ).tag(config=True)
 
     kubeconfig = Unicode(
