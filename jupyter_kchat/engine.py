@@ -23,6 +23,7 @@ from .llm import Completion, ModelClient, ModelError, ToolCallRequest
 from .protocol import Event
 from .tools.base import ToolContext, ToolError, ToolRegistry, ToolResult, ToolSpec
 from .tools.redact import redact_text
+from .untrusted import fence as fence_untrusted
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +270,8 @@ class _Turn:
         if result.truncated:
             end["truncated"] = True
         self.ended.append(end)
-        self.last_tool_message = {"role": "tool", "tool_call_id": call.id, "content": end["result"]}
+        content = fence_untrusted(call.name, end["result"])
+        self.last_tool_message = {"role": "tool", "tool_call_id": call.id, "content": content}
         await self.save(self.last_tool_message, end)
         yield Event("tool_call_end", end)
 

@@ -52,6 +52,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from ..untrusted import unfence
+
 Message = dict[str, Any]
 
 MAX_TOOL_ROUNDS = 3
@@ -364,7 +366,7 @@ def _read_turn(messages: list[Message], tools: list[dict[str, Any]]) -> _Turn:
         elif message.get("role") == "tool":
             step = by_id.get(str(message.get("tool_call_id")))
             if step is not None:
-                step.result = _CACHE_NOTE_RE.sub("", _content_text(message.get("content")))
+                step.result = _CACHE_NOTE_RE.sub("", unfence(_content_text(message.get("content"))))
     last_role = ""
     for message in reversed(messages):
         if message.get("role") not in ("system", "developer"):
@@ -385,7 +387,7 @@ def _known_namespaces(messages: list[Message]) -> set[str]:
                 tool_names[str(call.get("id"))] = str((call.get("function") or {}).get("name"))
         if message.get("role") == "tool":
             name = tool_names.get(str(message.get("tool_call_id")), "")
-            found |= _namespaces_in(name, _content_text(message.get("content")))
+            found |= _namespaces_in(name, unfence(_content_text(message.get("content"))))
     return found
 
 
