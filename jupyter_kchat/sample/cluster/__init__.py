@@ -11,7 +11,6 @@ Timestamps are relative to ``now``; names, uids, states and logs depend only on 
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import itertools
@@ -25,14 +24,27 @@ from typing import Any
 
 import orjson
 
-Obj = dict[str, Any]
-Key = tuple[str, str]
-"""(namespace, name); the namespace is "" for cluster-scoped objects."""
+from . import batch
+from .batch import make_batch
+from .common import (
+    DEFAULT_TOLERATIONS,
+    K8S_VERSION,
+    SAFE_ALPHABET,
+    Key,
+    Obj,
+    b64,
+    image_id,
+    owner_ref,
+    parse_quantity,
+    parse_rfc3339,
+    rfc3339,
+)
+from .networking import make_networking
+from .storage import DEFAULT_STORAGE_CLASS, make_storage
+
 Listener = Callable[[str, Key, "Obj | None"], None]
 """Called as ``listener(resource, key, obj)`` after every write; ``obj`` is None on delete."""
 
-K8S_VERSION = "v1.30.4"
-SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 BASE_NAMESPACES = ("default", "kube-system", "payments", "shop", "data", "monitoring", "ml")
 RESOURCES = (
     "namespaces",
@@ -46,7 +58,26 @@ RESOURCES = (
     "replicasets",
     "statefulsets",
     "daemonsets",
+    "persistentvolumeclaims",
+    "persistentvolumes",
+    "endpoints",
+    "serviceaccounts",
+    "controllerrevisions",
+    "jobs",
+    "cronjobs",
+    "ingresses",
+    "ingressclasses",
+    "networkpolicies",
+    "horizontalpodautoscalers",
+    "poddisruptionbudgets",
+    "storageclasses",
+    "endpointslices",
+    "customresourcedefinitions",
+    "certificates.cert-manager.io",
+    "issuers.cert-manager.io",
+    "clusterissuers.cert-manager.io",
 )
+"""The keys of :attr:`SampleCluster.objects`: built-ins by plural, custom resources plural.group."""
 
 HEALTHY = "healthy"
 CRASHLOOP = "crashloop"
@@ -70,20 +101,6 @@ EVICTION_MESSAGE = (
     "The node was low on resource: memory. Threshold quantity: 100Mi, available: 85432Ki."
 )
 NODE_LOST_MESSAGE = "Kubelet stopped posting node status."
-DEFAULT_TOLERATIONS = (
-    {
-        "key": "node.kubernetes.io/not-ready",
-        "operator": "Exists",
-        "effect": "NoExecute",
-        "tolerationSeconds": 300,
-    },
-    {
-        "key": "node.kubernetes.io/unreachable",
-        "operator": "Exists",
-        "effect": "NoExecute",
-        "tolerationSeconds": 300,
-    },
-)
 FAKE_CA = (
     "-----BEGIN CERTIFICATE-----\n"
     "MIIC/jCCAeagAwIBAgIBADANBgkqhkiG9w0BAQsFADAVMRMwEQYDVQQDEwprdWJl\n"
@@ -100,35 +117,6 @@ class LogUnavailable(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def rfc3339(epoch: float) -> str:
-    """Seconds since the epoch as the API's RFC 3339 timestamp (UTC, whole seconds)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def parse_rfc3339(text: str) -> float:
-    """The inverse of :func:`rfc3339`, also accepting fractional seconds and offsets."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def parse_quantity(text: str) -> float:
-    """A Kubernetes resource quantity ("500m", "16Gi", "2") as a plain number."""
-    suffixes = {
-        "Ki": 2**10,
-        "Mi": 2**20,
-        "Gi": 2**30,
-        "Ti": 2**40,
-        "k": 1e3,
-        "M": 1e6,
-        "G": 1e9,
-        "T": 1e12,
-        "m": 1e-3,
-    }
-    for suffix, factor in suffixes.items():
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * factor
-    return float(text)
 
 
 @dataclass
@@ -246,10 +234,6 @@ def _env(name: str, value: str) -> Obj:
 
 def _secret_env(name: str, secret: str, key: str) -> Obj:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
 
 
 def _base_workloads() -> list[WorkloadDef]:
@@ -668,7 +652,7 @@ class SampleCluster:
         self.now = started.timestamp()
         self.requested_pods = pods
         self._mono = time.monotonic()
-        self._rng = random.Random(seed)
+        self.rng = random.Random(seed)
         self.revision = 1000
         self.objects: dict[str, dict[Key, Obj]] = {r: {} for r in RESOURCES}
         self._listeners: list[Listener] = []
@@ -679,6 +663,10 @@ class SampleCluster:
         self._service_ips: set[str] = set()
         self._log_cache: dict[tuple[str, str, str, bool], list[tuple[float, str]]] = {}
         self.nodes: list[NodeDef] = []
+        self.endpoint_slices: dict[Key, str] = {}
+        """Each Service's EndpointSlice name (the controller keeps one per Service)."""
+        self.fixed_logs: dict[Key, list[tuple[float, str]]] = {}
+        """Logs written once at generation (finished Job pods), by pod."""
         self._generate(pods)
 
     # ------------------------------------------------------------------ reading
@@ -710,16 +698,16 @@ class SampleCluster:
 
     # ------------------------------------------------------------------ generation
 
-    def _uid(self) -> str:
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+    def uid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
-    def _suffix(self, length: int = 5) -> str:
-        return "".join(self._rng.choices(SAFE_ALPHABET, k=length))
+    def suffix(self, length: int = 5) -> str:
+        return "".join(self.rng.choices(SAFE_ALPHABET, k=length))
 
-    def _ago(self, seconds: float) -> str:
+    def ago(self, seconds: float) -> str:
         return rfc3339(self.now - seconds)
 
-    def _meta(
+    def meta(
         self,
         name: str,
         namespace: str | None,
@@ -730,7 +718,7 @@ class SampleCluster:
         meta: Obj = {"name": name}
         if namespace is not None:
             meta["namespace"] = namespace
-        meta["uid"] = self._uid()
+        meta["uid"] = self.uid()
         self.revision += 1
         meta["resourceVersion"] = str(self.revision)
         meta["creationTimestamp"] = rfc3339(created)
@@ -740,7 +728,7 @@ class SampleCluster:
             meta["annotations"] = annotations
         return meta
 
-    def _store(self, resource: str, obj: Obj) -> Obj:
+    def store(self, resource: str, obj: Obj) -> Obj:
         meta = obj["metadata"]
         self.objects[resource][(meta.get("namespace", ""), meta["name"])] = obj
         return obj
@@ -749,13 +737,13 @@ class SampleCluster:
         node_count = max(4, round(pods / 100))
         self._make_nodes(node_count)
         base = _base_workloads()
-        fixed = sum(w.replicas for w in base if w.kind != "DaemonSet") + 1
+        fixed = sum(w.replicas for w in base if w.kind != "DaemonSet") + 1 + batch.POD_COUNT
         fixed += node_count * sum(1 for w in base if w.kind == "DaemonSet")
         remaining = max(0, pods - fixed)
         teams = max(0, round((pods - 600) / 400)) if pods >= 1000 else 0
         namespaces = list(BASE_NAMESPACES) + [f"team-{i:02d}" for i in range(teams)]
         for ns in namespaces:
-            self._make_namespace(ns, 400 if ns in BASE_NAMESPACES else self._rng.uniform(10, 300))
+            self._make_namespace(ns, 400 if ns in BASE_NAMESPACES else self.rng.uniform(10, 300))
         workloads = list(base)
         base_budget = remaining if teams == 0 else min(remaining, 400)
         workloads += self._fillers(base_budget)
@@ -767,6 +755,9 @@ class SampleCluster:
             self._make_workload(workload)
         self._make_services_secrets_configs(namespaces)
         self._make_cluster_events()
+        make_storage(self)
+        make_batch(self)
+        make_networking(self)
 
     def _make_nodes(self, count: int) -> None:
         gpu = max(1, count // 25)
@@ -783,10 +774,10 @@ class SampleCluster:
                 memory_pressure=i == 2,
             )
             self.nodes.append(node)
-            self._store("nodes", self._node_object(node))
+            self.store("nodes", self._node_object(node))
 
     def _node_object(self, node: NodeDef) -> Obj:
-        created = self.now - 86400 * self._rng.uniform(20, 200)
+        created = self.now - 86400 * self.rng.uniform(20, 200)
         gpu = node.role == "gpu"
         labels = {
             "beta.kubernetes.io/arch": "amd64",
@@ -816,7 +807,7 @@ class SampleCluster:
         )
         if gpu:
             capacity["nvidia.com/gpu"] = allocatable["nvidia.com/gpu"] = "4"
-        beat = self.now - (840 if not node.ready else self._rng.uniform(5, 40))
+        beat = self.now - (840 if not node.ready else self.rng.uniform(5, 40))
         since = rfc3339(created + 60)
 
         def cond(kind: str, status: str, reason: str, message: str, changed: str = since) -> Obj:
@@ -829,7 +820,7 @@ class SampleCluster:
                 "message": message,
             }
 
-        lost = self._ago(780)
+        lost = self.ago(780)
         if node.ready:
             pressure = [
                 cond(
@@ -837,7 +828,7 @@ class SampleCluster:
                     "True",
                     "KubeletHasInsufficientMemory",
                     "kubelet has insufficient memory available",
-                    self._ago(1500),
+                    self.ago(1500),
                 )
                 if node.memory_pressure
                 else cond(
@@ -876,18 +867,18 @@ class SampleCluster:
         spec: Obj = {
             "podCIDR": f"10.{244 + node.index // 256}.{node.index % 256}.0/24",
             "podCIDRs": [f"10.{244 + node.index // 256}.{node.index % 256}.0/24"],
-            "providerID": f"aws:///{node.zone}/i-0{self._rng.getrandbits(64):016x}",
+            "providerID": f"aws:///{node.zone}/i-0{self.rng.getrandbits(64):016x}",
         }
         taints = node.taints
         for taint in taints:
             if taint["key"].startswith("node.kubernetes.io/"):
-                taint["timeAdded"] = lost if not node.ready else self._ago(1500)
+                taint["timeAdded"] = lost if not node.ready else self.ago(1500)
         if taints:
             spec["taints"] = taints
         return {
             "kind": "Node",
             "apiVersion": "v1",
-            "metadata": self._meta(
+            "metadata": self.meta(
                 node.name,
                 None,
                 created,
@@ -912,9 +903,9 @@ class SampleCluster:
                 ],
                 "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
                 "nodeInfo": {
-                    "machineID": f"{self._rng.getrandbits(128):032x}",
-                    "systemUUID": self._uid(),
-                    "bootID": self._uid(),
+                    "machineID": f"{self.rng.getrandbits(128):032x}",
+                    "systemUUID": self.uid(),
+                    "bootID": self.uid(),
                     "kernelVersion": "5.15.0-1064-aws",
                     "osImage": "Ubuntu 22.04.4 LTS",
                     "containerRuntimeVersion": "containerd://1.7.20",
@@ -927,12 +918,12 @@ class SampleCluster:
         }
 
     def _make_namespace(self, name: str, age_days: float) -> None:
-        self._store(
+        self.store(
             "namespaces",
             {
                 "kind": "Namespace",
                 "apiVersion": "v1",
-                "metadata": self._meta(
+                "metadata": self.meta(
                     name, None, self.now - 86400 * age_days, {"kubernetes.io/metadata.name": name}
                 ),
                 "spec": {"finalizers": ["kubernetes"]},
@@ -952,8 +943,8 @@ class SampleCluster:
             n = used[ns]
             app = apps[n % len(apps)] + (f"-{n // len(apps) + 1}" if n >= len(apps) else "")
             used[ns] += 1
-            replicas = min(budget, self._rng.randint(1, 4))
-            out.append(_filler(ns, app, replicas, self._rng))
+            replicas = min(budget, self.rng.randint(1, 4))
+            out.append(_filler(ns, app, replicas, self.rng))
             budget -= replicas
             turn += 1
         return out
@@ -969,12 +960,12 @@ class SampleCluster:
         if index % 4 == 1:
             broken.append((OOM, 2))
         apps = list(TEAM_APPS)
-        self._rng.shuffle(apps)
+        self.rng.shuffle(apps)
         n = 0
         for profile, replicas in broken:
             if budget < replicas:
                 break
-            workload = _filler(namespace, apps[n % len(apps)], replicas, self._rng)
+            workload = _filler(namespace, apps[n % len(apps)], replicas, self.rng)
             workload.profile = profile
             container = workload.containers[0]
             if profile == PENDING:
@@ -988,8 +979,8 @@ class SampleCluster:
             n += 1
         while budget > 0:
             app = apps[n % len(apps)] + (f"-{n // len(apps) + 1}" if n >= len(apps) else "")
-            replicas = min(budget, self._rng.randint(2, 8))
-            out.append(_filler(namespace, app, replicas, self._rng))
+            replicas = min(budget, self.rng.randint(2, 8))
+            out.append(_filler(namespace, app, replicas, self.rng))
             budget -= replicas
             n += 1
         return out
@@ -1051,7 +1042,7 @@ class SampleCluster:
         deployment: Obj = {
             "kind": "Deployment",
             "apiVersion": "apps/v1",
-            "metadata": self._meta(wl.name, wl.namespace, created, dict(labels), annotations),
+            "metadata": self.meta(wl.name, wl.namespace, created, dict(labels), annotations),
             "spec": {
                 "replicas": wl.replicas,
                 "selector": {"matchLabels": {"app": wl.name}},
@@ -1063,10 +1054,10 @@ class SampleCluster:
             "status": {},
         }
         deployment["metadata"]["generation"] = wl.revision
-        self._store("deployments", deployment)
-        rollout = self.now - 86400 * min(wl.age_days, self._rng.uniform(0.2, 10))
+        self.store("deployments", deployment)
+        rollout = self.now - 86400 * min(wl.age_days, self.rng.uniform(0.2, 10))
         if wl.profile in (CRASHLOOP, OOM):
-            rollout = self.now - self._rng.uniform(3.3, 3.8) * 3600
+            rollout = self.now - self.rng.uniform(3.3, 3.8) * 3600
         sets = [
             self._make_replicaset(
                 deployment,
@@ -1090,7 +1081,7 @@ class SampleCluster:
         for replicaset in sets:
             self._refresh_replicaset(replicaset)
         self._refresh_deployment(deployment, sets)
-        self._event(
+        self.event(
             deployment,
             "ScalingReplicaSet",
             f"Scaled up replica set {rs['metadata']['name']} to {wl.replicas}",
@@ -1111,7 +1102,7 @@ class SampleCluster:
         rs: Obj = {
             "kind": "ReplicaSet",
             "apiVersion": "apps/v1",
-            "metadata": self._meta(
+            "metadata": self.meta(
                 f"{meta['name']}-{pod_hash}",
                 meta["namespace"],
                 created,
@@ -1134,8 +1125,8 @@ class SampleCluster:
             "status": {"replicas": 0},
         }
         rs["metadata"]["generation"] = 1
-        rs["metadata"]["ownerReferences"] = [_owner(deployment)]
-        return self._store("replicasets", rs)
+        rs["metadata"]["ownerReferences"] = [owner_ref(deployment)]
+        return self.store("replicasets", rs)
 
     def _make_statefulset(
         self, wl: WorkloadDef, template: Obj, labels: dict[str, str], created: float
@@ -1144,7 +1135,7 @@ class SampleCluster:
         sts: Obj = {
             "kind": "StatefulSet",
             "apiVersion": "apps/v1",
-            "metadata": self._meta(wl.name, wl.namespace, created, dict(labels)),
+            "metadata": self.meta(wl.name, wl.namespace, created, dict(labels)),
             "spec": {
                 "replicas": wl.replicas,
                 "selector": {"matchLabels": {"app": wl.name}},
@@ -1165,7 +1156,7 @@ class SampleCluster:
                         "spec": {
                             "accessModes": ["ReadWriteOnce"],
                             "resources": {"requests": {"storage": "50Gi"}},
-                            "storageClassName": "gp3",
+                            "storageClassName": DEFAULT_STORAGE_CLASS,
                             "volumeMode": "Filesystem",
                         },
                     }
@@ -1174,7 +1165,7 @@ class SampleCluster:
             "status": {"replicas": 0, "currentRevision": revision, "updateRevision": revision},
         }
         sts["metadata"]["generation"] = 1
-        self._store("statefulsets", sts)
+        self.store("statefulsets", sts)
         started = self.now - 86400 * min(wl.age_days, 9.5)
         for ordinal in range(wl.replicas):
             self._make_pods(
@@ -1197,7 +1188,7 @@ class SampleCluster:
         ds: Obj = {
             "kind": "DaemonSet",
             "apiVersion": "apps/v1",
-            "metadata": self._meta(
+            "metadata": self.meta(
                 wl.name,
                 wl.namespace,
                 created,
@@ -1216,9 +1207,9 @@ class SampleCluster:
             "status": {},
         }
         ds["metadata"]["generation"] = 1
-        self._store("daemonsets", ds)
+        self.store("daemonsets", ds)
         for node in self.nodes:
-            started = self.now - 86400 * self._rng.uniform(1, min(wl.age_days, 20))
+            started = self.now - 86400 * self.rng.uniform(1, min(wl.age_days, 20))
             self._make_pods(
                 wl,
                 ds,
@@ -1245,9 +1236,9 @@ class SampleCluster:
             return None
         if profile == HEALTHY == wl.profile and wl.kind == "Deployment" and not fresh:
             lost = [n for n in self.nodes if not n.ready]
-            if lost and self._rng.random() < min(1 / len(self.nodes), 0.05):
+            if lost and self.rng.random() < min(1 / len(self.nodes), 0.05):
                 return lost[0]
-        return min(self._rng.sample(pool, min(2, len(pool))), key=lambda n: n.pods)
+        return min(self.rng.sample(pool, min(2, len(pool))), key=lambda n: n.pods)
 
     def _make_pods(
         self,
@@ -1264,7 +1255,7 @@ class SampleCluster:
     ) -> list[Obj]:
         template = owner["spec"]["template"]
         ns = wl.namespace
-        owner_ref = [_owner(owner)]
+        owners = [owner_ref(owner)]
         out = []
         profile = profile or self._profile_for(wl, template)
         for i in range(count):
@@ -1276,15 +1267,15 @@ class SampleCluster:
                 pod_profile = PENDING
             elif not target.ready:
                 pod_profile = NODE_LOST
-            pod_name = name or f"{owner['metadata']['name']}-{self._suffix()}"
+            pod_name = name or f"{owner['metadata']['name']}-{self.suffix()}"
             labels = dict(template["metadata"]["labels"])
             if extra_labels:
                 labels.update(extra_labels)
-            created = started + (i * 2 if fresh else self._rng.uniform(0, 30))
-            meta = self._meta(pod_name, ns, created, labels)
+            created = started + (i * 2 if fresh else self.rng.uniform(0, 30))
+            meta = self.meta(pod_name, ns, created, labels)
             if owner["kind"] != "StatefulSet":
                 meta["generateName"] = f"{owner['metadata']['name']}-"
-            meta["ownerReferences"] = owner_ref
+            meta["ownerReferences"] = owners
             spec = copy.copy(template["spec"])
             tolerations = list(spec.get("tolerations", ())) + list(DEFAULT_TOLERATIONS)
             spec["tolerations"] = tolerations
@@ -1304,7 +1295,7 @@ class SampleCluster:
             pod: Obj = {"kind": "Pod", "apiVersion": "v1", "metadata": meta, "spec": spec}
             pod["status"] = self._pod_status(pod, target, pod_profile, created, fresh)
             key = (ns, pod_name)
-            self._store("pods", pod)
+            self.store("pods", pod)
             self._pod_workload[key] = wl
             self._pod_profile[key] = pod_profile
             self._owned.setdefault((ns, owner["kind"], owner["metadata"]["name"]), []).append(
@@ -1363,7 +1354,7 @@ class SampleCluster:
                 ],
                 "qosClass": qos,
             }
-        started = created + self._rng.uniform(2, 8)
+        started = created + self.rng.uniform(2, 8)
         host_ip = node.ip
         pod_ip = host_ip if spec.get("hostNetwork") else node.pod_ip()
         statuses = []
@@ -1411,15 +1402,15 @@ class SampleCluster:
                             "reason": "Completed",
                             "startedAt": rfc3339(started),
                             "finishedAt": rfc3339(started + 1),
-                            "containerID": self._container_id(),
+                            "containerID": self.container_id(),
                         }
                     },
                     "lastState": {},
                     "ready": True,
                     "restartCount": 0,
                     "image": c["image"],
-                    "imageID": _image_id(c["image"]),
-                    "containerID": self._container_id(),
+                    "imageID": image_id(c["image"]),
+                    "containerID": self.container_id(),
                     "started": False,
                 }
                 for c in spec["initContainers"]
@@ -1432,14 +1423,14 @@ class SampleCluster:
             for c in conditions:
                 if c["type"] == "Ready":
                     c["status"] = "False"
-                    c["lastTransitionTime"] = self._ago(770)
+                    c["lastTransitionTime"] = self.ago(770)
         elif profile == EVICTED:
             status.update(phase="Failed", reason="Evicted", message=EVICTION_MESSAGE)
             status.pop("podIP")
             status.pop("podIPs")
             for c in conditions:
                 if c["type"] in ("Ready", "ContainersReady"):
-                    c.update(status="False", reason="PodFailed", lastTransitionTime=self._ago(1400))
+                    c.update(status="False", reason="PodFailed", lastTransitionTime=self.ago(1400))
                     c.pop("message", None)
             conditions.insert(
                 0,
@@ -1447,15 +1438,16 @@ class SampleCluster:
                     "type": "DisruptionTarget",
                     "status": "True",
                     "lastProbeTime": None,
-                    "lastTransitionTime": self._ago(1400),
+                    "lastTransitionTime": self.ago(1400),
                     "reason": "TerminationByKubelet",
                     "message": EVICTION_MESSAGE,
                 },
             )
         return status
 
-    def _container_id(self) -> str:
-        return f"containerd://{self._rng.getrandbits(256):064x}"
+    def container_id(self) -> str:
+        """A fresh containerd container ID."""
+        return f"containerd://{self.rng.getrandbits(256):064x}"
 
     def _container_status(self, c: Obj, pod: Obj, profile: str, started: float, fresh: bool) -> Obj:
         """One container's status for a pod behaving as ``profile``."""
@@ -1471,11 +1463,11 @@ class SampleCluster:
             "ready": True,
             "restartCount": 0,
             "image": image,
-            "imageID": _image_id(image),
-            "containerID": self._container_id(),
+            "imageID": image_id(image),
+            "containerID": self.container_id(),
             "started": True,
         }
-        rng = self._rng
+        rng = self.rng
         if profile == IMAGEPULL and main:
             st.update(ready=False, started=False, imageID="")
             st.pop("containerID")
@@ -1498,7 +1490,7 @@ class SampleCluster:
                 }
             }
             st["state"]["terminated"]["startedAt"] = rfc3339(started)
-            st["state"]["terminated"]["finishedAt"] = self._ago(1400)
+            st["state"]["terminated"]["finishedAt"] = self.ago(1400)
             return st
         if profile == CRASHLOOP and main:
             restarts = 1 if fresh else rng.randint(41, 48)
@@ -1534,7 +1526,7 @@ class SampleCluster:
                     "reason": "OOMKilled",
                     "startedAt": rfc3339(last_start),
                     "finishedAt": rfc3339(ended),
-                    "containerID": self._container_id(),
+                    "containerID": self.container_id(),
                 }
             }
             if crash:
@@ -1560,7 +1552,7 @@ class SampleCluster:
                     "reason": "Error",
                     "startedAt": rfc3339(started + 3),
                     "finishedAt": rfc3339(running_since - 1),
-                    "containerID": self._container_id(),
+                    "containerID": self.container_id(),
                 }
             }
         st["state"] = {"running": {"startedAt": rfc3339(running_since)}}
@@ -1636,7 +1628,7 @@ class SampleCluster:
         )
         self._pod_profile[key] = EVICTED
         when = self.now - 1400
-        self._event(
+        self.event(
             pod,
             "Evicted",
             EVICTION_MESSAGE + " Container prometheus was using "
@@ -1647,7 +1639,7 @@ class SampleCluster:
             when,
             host=memory_node.name,
         )
-        self._event(
+        self.event(
             pod,
             "Killing",
             "Stopping container prometheus",
@@ -1661,7 +1653,7 @@ class SampleCluster:
 
     # ------------------------------------------------------------------ events
 
-    def _event(
+    def event(
         self,
         obj: Obj,
         reason: str,
@@ -1694,7 +1686,7 @@ class SampleCluster:
         event = {
             "kind": "Event",
             "apiVersion": "v1",
-            "metadata": self._meta(f"{meta['name']}.{self._rng.getrandbits(64):016x}", ns, first),
+            "metadata": self.meta(f"{meta['name']}.{self.rng.getrandbits(64):016x}", ns, first),
             "involvedObject": involved,
             "reason": reason,
             "message": message,
@@ -1707,7 +1699,7 @@ class SampleCluster:
             "reportingComponent": component,
             "reportingInstance": host or "",
         }
-        return self._store("events", event)
+        return self.store("events", event)
 
     def _pod_events(self, pod: Obj, profile: str, node: NodeDef | None, fresh: bool) -> None:
         """The events the scheduler and kubelet would have recorded for this pod."""
@@ -1720,20 +1712,20 @@ class SampleCluster:
         name = pod["metadata"]["name"]
         ns = pod["metadata"]["namespace"]
         if profile == PENDING:
-            count = 1 if fresh else self._rng.randint(30, 90)
-            self._event(
+            count = 1 if fresh else self.rng.randint(30, 90)
+            self.event(
                 pod,
                 "FailedScheduling",
                 status["conditions"][0]["message"],
                 "Warning",
                 "default-scheduler",
                 created,
-                self.now - self._rng.uniform(5, 120),
+                self.now - self.rng.uniform(5, 120),
                 count=count,
             )
             return
         if young or profile != HEALTHY:
-            self._event(
+            self.event(
                 pod,
                 "Scheduled",
                 f"Successfully assigned {ns}/{name} to {host}",
@@ -1744,8 +1736,8 @@ class SampleCluster:
             )
         if profile == IMAGEPULL:
             image = main["image"]
-            first, last = created + 2, self.now - self._rng.uniform(10, 90)
-            n = 1 if fresh else self._rng.randint(20, 40)
+            first, last = created + 2, self.now - self.rng.uniform(10, 90)
+            n = 1 if fresh else self.rng.randint(20, 40)
             error = (
                 f'Failed to pull image "{image}": rpc error: code = NotFound desc = failed '
                 f'to pull and unpack image "{image}": failed to resolve reference '
@@ -1758,7 +1750,7 @@ class SampleCluster:
                 ("BackOff", f'Back-off pulling image "{image}"', "Normal", n * 20),
                 ("Failed", "Error: ImagePullBackOff", "Warning", n * 20),
             ):
-                self._event(
+                self.event(
                     pod,
                     reason,
                     message,
@@ -1775,13 +1767,13 @@ class SampleCluster:
         restarts = statuses[0]["restartCount"] if statuses else 0
         if profile in (CRASHLOOP, OOM, OOM_CRASHLOOP) or young:
             first = parse_rfc3339(status["startTime"])
-            last = self.now - self._rng.uniform(60, 300) if restarts else first
+            last = self.now - self.rng.uniform(60, 300) if restarts else first
             for reason, message in (
                 ("Pulled", f'Container image "{main["image"]}" already present on machine'),
                 ("Created", f"Created container {main['name']}"),
                 ("Started", f"Started container {main['name']}"),
             ):
-                self._event(
+                self.event(
                     pod,
                     reason,
                     message,
@@ -1798,14 +1790,14 @@ class SampleCluster:
                 f"Back-off restarting failed container {main['name']} in pod "
                 f"{name}_{ns}({pod['metadata']['uid']})"
             )
-            self._event(
+            self.event(
                 pod,
                 "BackOff",
                 message,
                 "Warning",
                 "kubelet",
                 parse_rfc3339(status["startTime"]) + 30,
-                self.now - self._rng.uniform(5, 60),
+                self.now - self.rng.uniform(5, 60),
                 count=1 if fresh else restarts * 5 + 3,
                 host=host,
                 field_path=path,
@@ -1814,14 +1806,14 @@ class SampleCluster:
             node_obj = self.objects["nodes"][("", node.name)]
             term = statuses[0]["lastState"]["terminated"]
             when = parse_rfc3339(term["finishedAt"])
-            pid = self._rng.randint(2000, 60000)
+            pid = self.rng.randint(2000, 60000)
             limit_kb = int(parse_quantity(main["resources"]["limits"]["memory"]) / 1024)
-            self._event(
+            self.event(
                 node_obj,
                 "OOMKilling",
                 f"Memory cgroup out of memory: Killed process {pid} (python) total-vm:"
                 f"{limit_kb + 1843220}kB, anon-rss:{limit_kb - 2048}kB, file-rss:0kB, "
-                f"shmem-rss:0kB, UID:1000 pgtables:{self._rng.randint(20000, 40000)}kB "
+                f"shmem-rss:0kB, UID:1000 pgtables:{self.rng.randint(20000, 40000)}kB "
                 f"oom_score_adj:985",
                 "Warning",
                 "kernel-monitor",
@@ -1831,7 +1823,7 @@ class SampleCluster:
             )
         if profile == NODE_LOST:
             when = self.now - 770
-            self._event(
+            self.event(
                 pod, "NodeNotReady", "Node is not ready", "Warning", "node-controller", when, when
             )
 
@@ -1840,7 +1832,7 @@ class SampleCluster:
             obj = self.objects["nodes"][("", node.name)]
             if not node.ready:
                 when = self.now - 780
-                self._event(
+                self.event(
                     obj,
                     "NodeNotReady",
                     f"Node {node.name} status is now: NodeNotReady",
@@ -1851,7 +1843,7 @@ class SampleCluster:
                 )
             if node.memory_pressure:
                 when = self.now - 1500
-                self._event(
+                self.event(
                     obj,
                     "NodeHasInsufficientMemory",
                     f"Node {node.name} status is now: NodeHasInsufficientMemory",
@@ -1861,7 +1853,7 @@ class SampleCluster:
                     when,
                     host=node.name,
                 )
-                self._event(
+                self.event(
                     obj,
                     "EvictionThresholdMet",
                     "Attempting to reclaim memory",
@@ -1880,12 +1872,12 @@ class SampleCluster:
             self._service_ips.add(fixed)
             return fixed
         while True:
-            ip = f"10.0.{self._rng.randint(1, 250)}.{self._rng.randint(2, 254)}"
+            ip = f"10.0.{self.rng.randint(1, 250)}.{self.rng.randint(2, 254)}"
             if ip not in self._service_ips:
                 self._service_ips.add(ip)
                 return ip
 
-    def _service(
+    def make_service(
         self,
         ns: str,
         name: str,
@@ -1914,18 +1906,18 @@ class SampleCluster:
             spec["externalTrafficPolicy"] = "Cluster"
             spec["allocateLoadBalancerNodePorts"] = True
             for port in ports:
-                port["nodePort"] = self._rng.randint(30000, 32767)
+                port["nodePort"] = self.rng.randint(30000, 32767)
             status = {
                 "loadBalancer": {
-                    "ingress": [{"ip": f"203.0.113.{self._rng.randint(2, 250)}", "ipMode": "VIP"}]
+                    "ingress": [{"ip": f"203.0.113.{self.rng.randint(2, 250)}", "ipMode": "VIP"}]
                 }
             }
-        return self._store(
+        return self.store(
             "services",
             {
                 "kind": "Service",
                 "apiVersion": "v1",
-                "metadata": self._meta(name, ns, created, {"app": name}),
+                "metadata": self.meta(name, ns, created, {"app": name}),
                 "spec": spec,
                 "status": status,
             },
@@ -1940,31 +1932,31 @@ class SampleCluster:
         created: float,
         labels: dict[str, str] | None = None,
     ) -> None:
-        self._store(
+        self.store(
             "secrets",
             {
                 "kind": "Secret",
                 "apiVersion": "v1",
-                "metadata": self._meta(name, ns, created, labels),
-                "data": {k: _b64(v) for k, v in data.items()},
+                "metadata": self.meta(name, ns, created, labels),
+                "data": {k: b64(v) for k, v in data.items()},
                 "type": kind,
             },
         )
 
     def _config_map(self, ns: str, name: str, data: dict[str, str], created: float) -> None:
-        self._store(
+        self.store(
             "configmaps",
             {
                 "kind": "ConfigMap",
                 "apiVersion": "v1",
-                "metadata": self._meta(name, ns, created),
+                "metadata": self.meta(name, ns, created),
                 "data": data,
             },
         )
 
     def _make_services_secrets_configs(self, namespaces: list[str]) -> None:
         t0 = self.now - 86400 * 180
-        self._service(
+        self.make_service(
             "default",
             "kubernetes",
             "ClusterIP",
@@ -1996,9 +1988,9 @@ class SampleCluster:
                     {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153},
                 ]
             svc_name = "kube-dns" if name == "coredns" else name
-            self._service(ns, svc_name, wl.service, ports, selector, created, wl.service_ip)
+            self.make_service(ns, svc_name, wl.service, ports, selector, created, wl.service_ip)
             if kind == "StatefulSet":
-                self._service(
+                self.make_service(
                     ns, f"{name}-headless", "Headless", copy.deepcopy(ports), {"app": name}, created
                 )
         self._secret(
@@ -2031,7 +2023,7 @@ class SampleCluster:
             },
             self.now - 86400 * 30,
         )
-        auth = _b64("shop-ci:gh0st-Regcred-2024")
+        auth = b64("shop-ci:gh0st-Regcred-2024")
         docker = orjson.dumps(
             {
                 "auths": {
@@ -2112,8 +2104,8 @@ class SampleCluster:
                     f"{ns}-app-secrets",
                     "Opaque",
                     {
-                        "api-key": f"{ns}-{self._rng.getrandbits(64):016x}",
-                        "db-password": f"pw-{self._rng.getrandbits(48):012x}",
+                        "api-key": f"{ns}-{self.rng.getrandbits(64):016x}",
+                        "db-password": f"pw-{self.rng.getrandbits(48):012x}",
                     },
                     created,
                 )
@@ -2206,7 +2198,7 @@ class SampleCluster:
             prev = old.get(kind)
             changed = prev is None or prev["status"] != status or prev["reason"] != reason
             since = (
-                self._ago(self._rng.uniform(600, 3000))
+                self.ago(self.rng.uniform(600, 3000))
                 if prev is None
                 else (now if changed else prev["lastTransitionTime"])
             )
@@ -2271,17 +2263,17 @@ class SampleCluster:
 
     # ------------------------------------------------------------------ writes
 
-    def _commit(self, resource: str, obj: Obj) -> Obj:
+    def commit(self, resource: str, obj: Obj) -> Obj:
         """Store a new or changed object with a fresh resourceVersion and tell the listeners."""
         self.revision += 1
         obj["metadata"]["resourceVersion"] = str(self.revision)
-        self._store(resource, obj)
+        self.store(resource, obj)
         key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
         for listener in self._listeners:
             listener(resource, key, obj)
         return obj
 
-    def _remove(self, resource: str, key: Key) -> Obj | None:
+    def remove(self, resource: str, key: Key) -> Obj | None:
         obj = self.objects[resource].pop(key, None)
         if obj is not None:
             self.revision += 1
@@ -2299,13 +2291,13 @@ class SampleCluster:
         **extra: Any,
     ) -> None:
         now = self.clock()
-        event = self._event(obj, reason, message, kind, component, now, now, **extra)
+        event = self.event(obj, reason, message, kind, component, now, now, **extra)
         event["metadata"]["creationTimestamp"] = rfc3339(now)
-        self._commit("events", event)
+        self.commit("events", event)
 
     def replace_object(self, resource: str, obj: Obj) -> Obj:
         """Store a changed object no controller reacts to (labels, annotations, data, cordon)."""
-        return self._commit(resource, obj)
+        return self.commit(resource, obj)
 
     def replace_deployment(self, namespace: str, name: str, new: Obj) -> Obj:
         """Store a Deployment's new desired state and play the controllers to converge on it.
@@ -2361,9 +2353,9 @@ class SampleCluster:
             rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] = str(
                 desired
             )
-            self._commit("replicasets", self._refresh_replicaset(rs))
+            self.commit("replicasets", self._refresh_replicaset(rs))
         self._refresh_deployment(new, sets)
-        return self._commit("deployments", new)
+        return self.commit("deployments", new)
 
     def _scale_replicaset(self, deployment: Obj, rs: Obj, wl: WorkloadDef, replicas: int) -> None:
         meta = rs["metadata"]
@@ -2422,9 +2414,9 @@ class SampleCluster:
             fresh=True,
         )
         for event in list(itertools.islice(self.objects["events"].values(), mark, None)):
-            self._commit("events", event)
+            self.commit("events", event)
         for pod in pods:
-            self._commit("pods", pod)
+            self.commit("pods", pod)
             if owner["kind"] == "ReplicaSet":
                 self._emit(
                     owner,
@@ -2442,11 +2434,12 @@ class SampleCluster:
             owned.remove(meta["name"])
         self._pod_profile.pop(key, None)
         self._pod_workload.pop(key, None)
+        self.fixed_logs.pop(key, None)
         self._log_cache = {k: v for k, v in self._log_cache.items() if k[:2] != key}
         node = next((n for n in self.nodes if n.name == pod["spec"].get("nodeName")), None)
         if node is not None:
             node.pods -= 1
-        self._remove("pods", key)
+        self.remove("pods", key)
 
     def delete_pod(self, namespace: str, name: str) -> Obj:
         """Delete a pod as a graceful delete would end; its controller replaces it at once.
@@ -2489,20 +2482,20 @@ class SampleCluster:
             ]
             if len(active) < owner["spec"]["replicas"]:
                 self._spawn(wl, owner, owner["spec"]["replicas"] - len(active))
-            self._commit("replicasets", self._refresh_replicaset(owner))
+            self.commit("replicasets", self._refresh_replicaset(owner))
             parent_ref = owner["metadata"]["ownerReferences"][0]
             parent = self.objects["deployments"].get((namespace, parent_ref["name"]))
             if parent is not None:
-                self._commit("deployments", self._refresh_deployment(parent))
+                self.commit("deployments", self._refresh_deployment(parent))
         elif owner_ref["kind"] == "StatefulSet":
             extra = {k: v for k, v in labels.items() if k != "app"}
             self._spawn(wl, owner, 1, name=name, extra_labels=extra)
-            self._commit("statefulsets", self._refresh_statefulset(owner))
+            self.commit("statefulsets", self._refresh_statefulset(owner))
         else:
             node = next((n for n in self.nodes if n.name == node_name), None)
             extra = {k: v for k, v in labels.items() if k != "app"}
             self._spawn(wl, owner, 1, node=node, extra_labels=extra)
-            self._commit("daemonsets", self._refresh_daemonset(owner))
+            self.commit("daemonsets", self._refresh_daemonset(owner))
         return gone
 
     # ------------------------------------------------------------------ logs
@@ -2550,7 +2543,7 @@ class SampleCluster:
             raise LogUnavailable(
                 400, f'container "{container}" in pod "{name}" is waiting to start: {detail}'
             )
-        lines = _generate_log(self, pod, status, previous)
+        lines = self.fixed_logs.get((namespace, name)) or _generate_log(self, pod, status, previous)
         if len(self._log_cache) > 512:
             self._log_cache.clear()
         self._log_cache[key] = lines
@@ -2581,24 +2574,6 @@ def _without_hash(template: Obj) -> Obj:
     out = copy.deepcopy(template)
     del out["metadata"]["labels"]["pod-template-hash"]
     return out
-
-
-def _owner(obj: Obj) -> Obj:
-    return {
-        "apiVersion": obj["apiVersion"],
-        "kind": obj["kind"],
-        "name": obj["metadata"]["name"],
-        "uid": obj["metadata"]["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
-def _image_id(image: str) -> str:
-    repo = image.rsplit(":", 1)[0]
-    if "/" not in repo or "." not in repo.split("/")[0]:
-        repo = f"docker.io/library/{repo}" if "/" not in repo else f"docker.io/{repo}"
-    return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
 
 
 def _requests(containers: list[Obj]) -> tuple[float, float]:
