@@ -1,0 +1,125 @@
+"""Objects as the API stores them: serialized once, sorted by key, lists cached until a write."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+
+import orjson
+
+from ..cluster import Key, Obj
+from .errors import ApiError
+from .resources import Resource, field_values
+from .selectors import Requirement
+
+
+class Entry:
+    """One object with its serialized bytes and the values selectors look at."""
+
+    __slots__ = ("_meta", "fields", "item", "labels", "obj")
+
+    def __init__(self, resource: Resource, obj: Obj) -> None:
+        self.obj = obj
+        full = orjson.dumps(obj)
+        prefix = b'{"kind":"%s","apiVersion":"%s",' % (
+            resource.kind.encode(),
+            resource.api_version.encode(),
+        )
+        if full.startswith(prefix):
+            self.item = b"{" + full[len(prefix) :]
+        else:
+            self.item = orjson.dumps(
+                {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
+            )
+        self.labels: dict[str, str] = obj["metadata"].get("labels") or {}
+        self.fields = field_values(resource, obj)
+        self._meta: bytes | None = None
+
+    def full(self, resource: Resource) -> bytes:
+        """The object as a single GET returns it (with kind and apiVersion)."""
+        head = b'{"kind":"%s","apiVersion":"%s"' % (
+            resource.kind.encode(),
+            resource.api_version.encode(),
+        )
+        return head + (b"," + self.item[1:] if len(self.item) > 2 else b"}")
+
+    def metadata(self) -> bytes:
+        """The object as a PartialObjectMetadata: metadata only, never data or spec."""
+        if self._meta is None:
+            self._meta = orjson.dumps(
+                {
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": self.obj["metadata"],
+                }
+            )
+        return self._meta
+
+    def matches(self, labels: list[Requirement], fields: list[tuple[str, bool, str]]) -> bool:
+        """Whether the object passes a parsed label and field selector."""
+        for requirement in labels:
+            if not requirement(self.labels):
+                return False
+        values = self.fields
+        return all((values.get(name, "") == value) == equal for name, equal, value in fields)
+
+
+class Store:
+    """A resource's objects sorted by key (as etcd lists them), with cached full lists."""
+
+    def __init__(self, resource: Resource, objects: dict[Key, Obj]) -> None:
+        self.resource = resource
+        self.entries = {key: Entry(resource, obj) for key, obj in objects.items()}
+        self.keys = sorted(self.entries)
+        self._cache: dict[str | None, tuple[bytes, int]] = {}
+
+    def put(self, key: Key, obj: Obj | None) -> None:
+        if obj is None:
+            if self.entries.pop(key, None) is not None:
+                self.keys.pop(bisect.bisect_left(self.keys, key))
+        else:
+            if key not in self.entries:
+                bisect.insort(self.keys, key)
+            self.entries[key] = Entry(self.resource, obj)
+        self._cache.clear()
+
+    def span(self, namespace: str | None) -> tuple[int, int]:
+        """Index range of the keys in one namespace (or all of them)."""
+        if namespace is None:
+            return 0, len(self.keys)
+        return (
+            bisect.bisect_left(self.keys, (namespace,)),
+            bisect.bisect_left(self.keys, (namespace + "\x00",)),
+        )
+
+    def joined(self, namespace: str | None) -> tuple[bytes, int]:
+        """All items of a namespace (or all), comma-joined; cached until the next write."""
+        cached = self._cache.get(namespace)
+        if cached is None:
+            lo, hi = self.span(namespace)
+            entries = self.entries
+            cached = (b",".join([entries[k].item for k in self.keys[lo:hi]]), hi - lo)
+            self._cache[namespace] = cached
+        return cached
+
+
+def encode_continue(revision: int, key: Key) -> str:
+    start = f"{key[0]}/{key[1]}\x00" if key[0] else f"{key[1]}\x00"
+    raw = orjson.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": start})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_continue(token: str, namespaced: bool) -> Key:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        start = data["start"]
+        if data.get("v") != "meta.k8s.io/v1" or not isinstance(start, str):
+            raise ValueError("unsupported version")
+    except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
+        raise ApiError(400, f"continue key is not valid: {exc}") from None
+    start = start.rstrip("\x00")
+    if namespaced and "/" in start:
+        ns, name = start.split("/", 1)
+        return ns, name
+    return "", start
