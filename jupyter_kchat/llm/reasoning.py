@@ -23,7 +23,7 @@ class ThinkSplitter:
     """Feed content pieces in order; get back ``(reasoning, answer)`` text for each."""
 
     def __init__(self) -> None:
-        self._state = "start"  # start -> thinking -> answer, or start -> answer
+        self._state = "start"  # start -> thinking -> after (blank) -> answer, or start -> answer
         self._held = ""
 
     def feed(self, piece: str) -> tuple[str, str]:
@@ -31,6 +31,11 @@ class ThinkSplitter:
             return "", piece
         text = self._held + piece
         self._held = ""
+        if self._state == "after":
+            text = text.lstrip()
+            if text:
+                self._state = "answer"
+            return "", text
         if self._state == "start":
             stripped = text.lstrip()
             if not stripped or (len(stripped) < len(OPEN) and OPEN.startswith(stripped)):
@@ -43,8 +48,9 @@ class ThinkSplitter:
             text = stripped[len(OPEN):]
         end = text.find(CLOSE)
         if end >= 0:
-            self._state = "answer"
-            return text[:end], text[end + len(CLOSE):].lstrip()
+            answer = text[end + len(CLOSE):].lstrip()
+            self._state = "answer" if answer else "after"
+            return text[:end], answer
         keep = _partial_suffix(text, CLOSE)
         if keep:
             self._held = text[-keep:]

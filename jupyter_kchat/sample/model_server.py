@@ -4,13 +4,15 @@ kchat is tested, benchmarked and demonstrated offline: the real ``openai`` clien
 ``http://127.0.0.1:PORT/v1``) talks to this Tornado server, which speaks OpenAI's wire format
 exactly (``chat.completion`` objects, ``chat.completion.chunk`` server-sent events, tool-call
 argument fragments, the usage chunk, ``data: [DONE]``, error bodies) and answers with
-``demo_model.decide``. Faults can be queued to rehearse what real endpoints do wrong, and every
-chat-completions request is recorded so tests can assert on what the client sent.
+``demo_model.decide``. Faults can be queued to rehearse what real endpoints do wrong, quirks set
+to behave like a particular real server (``model_faults``), and every chat-completions request
+is recorded so tests can assert on what the client sent.
 
-Routes: ``GET /v1/models``, ``GET /v1/models/{id}``, ``POST /v1/chat/completions``, and for
-out-of-process control ``POST /_control/faults`` (a JSON list of faults), ``GET /_control/faults``,
-``GET /_control/requests`` (the recorded bodies; ``?detail=1`` adds status and disconnects) and
-``POST /_control/reset``.
+Routes: ``GET /v1/models``, ``GET /v1/models/{id}``, ``POST /v1/chat/completions``, llama.cpp's
+``GET /props`` and Ollama's ``POST /api/show`` (in those flavours), and for out-of-process
+control ``POST /_control/faults`` (a JSON list of faults), ``GET /_control/faults``,
+``GET``/``POST /_control/quirks``, ``GET /_control/requests`` (the recorded bodies; ``?detail=1``
+adds status and disconnects) and ``POST /_control/reset``.
 
 Like OpenAI, requests are validated: ``model`` and a non-empty ``messages`` list are required, and
 every assistant ``tool_calls`` entry must be answered by ``tool`` messages right after it (turn
@@ -28,10 +30,9 @@ import threading
 import time
 import uuid
 from asyncio import Future
-from collections import deque
 from collections.abc import Coroutine, Iterator
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import orjson
 from tornado.httpserver import HTTPServer
@@ -40,6 +41,15 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
 from . import demo_model
+from .model_faults import (
+    LLAMA_CPP_DEFAULT_CTX,
+    Fault,
+    FaultQueue,
+    Quirks,
+    context_error,
+    ollama_show_body,
+    props_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +58,6 @@ OWNER = "kchat"
 DONE_FRAME = b"data: [DONE]\n\n"
 YIELD_EVERY = 64
 """With no chunk delay, let other connections run after this many chunks."""
-
-FaultKind = Literal["status", "cut_after", "bad_tool_arguments", "hang", "slow"]
-FAULT_KINDS: tuple[str, ...] = ("status", "cut_after", "bad_tool_arguments", "hang", "slow")
 
 _T = TypeVar("_T")
 
@@ -69,94 +76,6 @@ _STATUS_ERRORS: dict[int, tuple[str, str, str | None]] = {
     503: ("The engine is currently overloaded, please try again later.", "server_error",
           "service_unavailable"),
 }
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One scripted misbehaviour, consumed by the next chat-completions request.
-
-    Build them with the class methods; ``code``/``message``/``retry_after_ms`` belong to
-    ``status``, ``chunks`` to ``cut_after`` and ``delay`` to ``slow``.
-    """
-
-    kind: FaultKind
-    code: int = 500
-    message: str | None = None
-    retry_after_ms: int | None = None
-    chunks: int = 0
-    delay: float = 0.0
-
-    @classmethod
-    def status(
-        cls, code: int, *, message: str | None = None, retry_after_ms: int | None = 10
-    ) -> Fault:
-        """Answer with this HTTP status and an OpenAI error body.
-
-        ``retry-after-ms`` (default 10 ms) keeps the SDK's own retries of 429/5xx fast;
-        pass None to leave the header out and get the SDK's exponential backoff.
-        """
-        return cls("status", code=code, message=message, retry_after_ms=retry_after_ms)
-
-    @classmethod
-    def cut_after(cls, chunks: int) -> Fault:
-        """Stream ``chunks`` chunks, then drop the connection: no finish_reason, no [DONE]."""
-        return cls("cut_after", chunks=chunks)
-
-    @classmethod
-    def bad_tool_arguments(cls) -> Fault:
-        """The first tool call of the response gets truncated, invalid JSON arguments."""
-        return cls("bad_tool_arguments")
-
-    @classmethod
-    def hang(cls) -> Fault:
-        """Send the response headers and nothing more until the client disconnects."""
-        return cls("hang")
-
-    @classmethod
-    def slow(cls, chunk_delay: float) -> Fault:
-        """Wait ``chunk_delay`` seconds between chunks (once, before a non-streamed answer)."""
-        return cls("slow", delay=chunk_delay)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Fault:
-        """A fault from its JSON form, e.g. ``{"kind": "status", "code": 429}``."""
-        if not isinstance(data, dict) or data.get("kind") not in FAULT_KINDS:
-            raise ValueError(f"a fault needs a 'kind' out of {', '.join(FAULT_KINDS)}: {data!r}")
-        known = {"kind", "code", "message", "retry_after_ms", "chunks", "delay"}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
-        if data["kind"] == "status" and "retry_after_ms" not in data:
-            data = {**data, "retry_after_ms": 10}
-        return cls(**data)
-
-
-class FaultQueue:
-    """FIFO of pending faults; safe to push from another thread than the server's."""
-
-    def __init__(self) -> None:
-        self._queue: deque[Fault] = deque()
-
-    def push(self, *faults: Fault) -> None:
-        self._queue.extend(faults)
-
-    def pop(self) -> Fault | None:
-        try:
-            return self._queue.popleft()
-        except IndexError:
-            return None
-
-    def clear(self) -> None:
-        self._queue.clear()
-
-    def pending(self) -> list[Fault]:
-        return list(self._queue)
-
-    def __len__(self) -> int:
-        return len(self._queue)
 
 
 @dataclass
@@ -293,6 +212,41 @@ def _check_tool_messages(messages: list[dict[str, Any]]) -> None:
         )
 
 
+CHARS_PER_TOKEN = 4
+"""The demo's tokenizer: a token is four bytes of the request, four characters of the answer."""
+PREAMBLE = "Let me look that up in the cluster."
+"""The sentence models write before their tool calls when they talk and call at once."""
+
+
+def prompt_tokens(raw_body: bytes) -> int:
+    """The prompt's size in tokens, as usage reports it and the context limit counts it."""
+    return max(1, len(raw_body) // CHARS_PER_TOKEN)
+
+
+def _tokens(chunks: list[str], calls: list[tuple[str, str, str]]) -> int:
+    size = sum(map(len, chunks)) + sum(len(name) + len(args) for _, name, args in calls)
+    return size // CHARS_PER_TOKEN
+
+
+def _cut_chunks(chunks: list[str], chars: int) -> list[str]:
+    """The first ``chars`` characters of the answer, in the same pieces."""
+    kept: list[str] = []
+    for piece in chunks:
+        if chars <= 0:
+            break
+        kept.append(piece[:chars])
+        chars -= len(piece)
+    return kept
+
+
+def _reasoning_text(body: dict[str, Any], calls: list[tuple[str, str, str]]) -> str:
+    """A short, deterministic line of thought about the request."""
+    if calls:
+        names = ", ".join(name for _, name, _ in calls)
+        return f"The user wants facts from the cluster. I should call {names} first."
+    return "I have what I need. I will answer briefly in Markdown."
+
+
 def _bad_arguments(arguments: str) -> str:
     """A proper prefix of a JSON object: never valid JSON, like a model cut off mid-call."""
     cut = max(1, min(len(arguments) - 1, (len(arguments) * 3) // 4))
@@ -345,11 +299,21 @@ class _Frames:
 
 @dataclass
 class _Reply:
-    """The decided response, ready for either the streamed or the plain format."""
+    """The decided response, ready for either the streamed or the plain format.
 
-    decision: demo_model.Decision
+    ``chunks`` are the content deltas (a ``<think>`` block included when the quirks ask for
+    one), ``reasoning`` the text of reasoning deltas.
+    """
+
+    chunks: list[str]
     calls: list[tuple[str, str, str]]
     usage: dict[str, int]
+    finish_reason: str
+    reasoning: str = ""
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
 
 
 class _BaseHandler(RequestHandler):
@@ -501,6 +465,10 @@ class _ChatCompletionsHandler(_BaseHandler):
                 headers["retry-after-ms"] = str(fault.retry_after_ms)
             self.send_error_body(error, headers)
             return
+        refused = self._refusal(body, fault)
+        if refused is not None:
+            self.send_json(*refused)
+            return
         reply = self._decide(body, fault)
         if fault is not None and fault.kind == "hang":
             await self._hang(streaming=body.get("stream") is True)
@@ -519,11 +487,34 @@ class _ChatCompletionsHandler(_BaseHandler):
         text = fault.message or message.replace("{model}", model)
         return _RequestError(fault.code, text, error_type, code)
 
+    def _refusal(
+        self, body: dict[str, Any], fault: Fault | None
+    ) -> tuple[dict[str, Any], int] | None:
+        """A refused field or a prompt over the context limit, answered as the real server."""
+        quirks = self.model_server.quirks
+        if quirks.refuse_field is not None and quirks.refuse_field in body:
+            other = "max_tokens" if quirks.refuse_field != "max_tokens" else (
+                "max_completion_tokens")
+            return error_body(
+                f"Unsupported parameter: '{quirks.refuse_field}' is not supported with this "
+                f"model. Use '{other}' instead.", "invalid_request_error",
+                "unsupported_parameter", quirks.refuse_field,
+            ), 400
+        prompt = prompt_tokens(self.request.body)
+        if fault is not None and fault.kind == "context_exceeded":
+            return context_error(fault.style, max(prompt, fault.window + 1), fault.window)
+        window = quirks.context_window
+        if window is not None and prompt >= window:
+            return context_error(quirks.context_style, prompt, window)
+        return None
+
     def _decide(self, body: dict[str, Any], fault: Fault | None) -> _Reply:
+        quirks = self.model_server.quirks
         tools = body.get("tools")
         if body.get("tool_choice") == "none":
             tools = None
         decision = demo_model.decide(body["messages"], tools)
+        chunks = decision.text_chunks()
         calls = [
             (f"call_{uuid.uuid4().hex[:24]}", call.name, call.arguments_json())
             for call in decision.tool_calls
@@ -531,16 +522,39 @@ class _ChatCompletionsHandler(_BaseHandler):
         if fault is not None and fault.kind == "bad_tool_arguments" and calls:
             call_id, name, arguments = calls[0]
             calls[0] = (call_id, name, _bad_arguments(arguments))
-        prompt = max(1, len(self.request.body) // 4)
-        completion = max(
-            1, (len(decision.text) + sum(len(n) + len(a) for _, n, a in calls)) // 4
-        )
+        if fault is not None and fault.kind == "repeat":
+            chunks, calls = [fault.message or ""] * fault.chunks, []
+        if quirks.text_with_tool_calls and calls and not "".join(chunks):
+            chunks = demo_model.split_text(PREAMBLE)
+        reasoning = _reasoning_text(body, calls) if quirks.reasoning else ""
+        prompt = prompt_tokens(self.request.body)
+        finish = "tool_calls" if calls else "stop"
+        limit = self._answer_limit(body, prompt)
+        if limit is not None and _tokens(chunks, calls) > limit:
+            chunks, calls, finish = _cut_chunks(chunks, limit * CHARS_PER_TOKEN), [], "length"
+        if quirks.reasoning == "think":
+            chunks = demo_model.split_arguments(f"<think>\n{reasoning}\n</think>\n\n") + chunks
+            reasoning = ""
+        completion = max(1, _tokens(chunks, calls))
         usage = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         }
-        return _Reply(decision, calls, usage)
+        return _Reply(chunks, calls, usage, finish, reasoning)
+
+    def _answer_limit(self, body: dict[str, Any], prompt: int) -> int | None:
+        """Tokens the answer may have: max_tokens when honoured, and what the context leaves."""
+        quirks = self.model_server.quirks
+        limits: list[int] = []
+        if quirks.honour_max_tokens:
+            for name in ("max_completion_tokens", "max_tokens"):
+                value = body.get(name)
+                if isinstance(value, int) and value > 0:
+                    limits.append(value)
+        if quirks.context_window is not None:
+            limits.append(max(1, quirks.context_window - prompt))
+        return min(limits) if limits else None
 
     async def _hang(self, *, streaming: bool) -> None:
         if streaming:
@@ -572,15 +586,15 @@ class _ChatCompletionsHandler(_BaseHandler):
     async def _complete(self, body: dict[str, Any], reply: _Reply, fault: Fault | None) -> None:
         message: dict[str, Any] = {
             "role": "assistant",
-            "content": reply.decision.text or None,
+            "content": reply.text or None,
             "refusal": None,
             "annotations": [],
         }
+        if reply.reasoning:
+            message[self.model_server.quirks.reasoning or "reasoning_content"] = reply.reasoning
         if reply.calls:
             message["tool_calls"] = [
-                {"id": call_id, "type": "function",
-                 "function": {"name": name, "arguments": arguments}}
-                for call_id, name, arguments in reply.calls
+                self._call(call_id, name, arguments) for call_id, name, arguments in reply.calls
             ]
         payload = orjson.dumps(
             {
@@ -594,7 +608,7 @@ class _ChatCompletionsHandler(_BaseHandler):
                         "index": 0,
                         "message": message,
                         "logprobs": None,
-                        "finish_reason": reply.decision.finish_reason,
+                        "finish_reason": reply.finish_reason,
                     }
                 ],
                 "usage": reply.usage,
@@ -615,13 +629,33 @@ class _ChatCompletionsHandler(_BaseHandler):
             return
         self.finish(payload)
 
+    def _call(self, call_id: str, name: str, arguments: str) -> dict[str, Any]:
+        """A whole tool call; llama.cpp's come without an ``id``."""
+        call: dict[str, Any] = {"type": "function",
+                                "function": {"name": name, "arguments": arguments}}
+        if not self.model_server.quirks.tool_calls_whole:
+            call["id"] = call_id
+        return call
+
     def _frames(self, frames: _Frames, reply: _Reply) -> Iterator[bytes]:
-        """The body chunks (role, content pieces, tool-call headers and argument fragments)."""
+        """The body chunks (role, reasoning and content pieces, tool calls as headers and
+        argument fragments, or whole)."""
         role = True
-        for piece in reply.decision.text_chunks():
+        field = self.model_server.quirks.reasoning
+        for piece in demo_model.split_text(reply.reasoning) if reply.reasoning else ():
+            delta: dict[str, Any] = {field or "reasoning_content": piece}
+            yield frames.delta({"role": "assistant", "content": None, **delta} if role else delta)
+            role = False
+        for piece in reply.chunks:
             yield frames.content(piece, role=role)
             role = False
+        whole = self.model_server.quirks.tool_calls_whole
         for index, (call_id, name, arguments) in enumerate(reply.calls):
+            if whole:
+                yield frames.delta(
+                    {"tool_calls": [{"index": index, **self._call(call_id, name, arguments)}]}
+                )
+                continue
             header: dict[str, Any] = {
                 "tool_calls": [
                     {"index": index, "id": call_id, "type": "function",
@@ -643,7 +677,10 @@ class _ChatCompletionsHandler(_BaseHandler):
         self, body: dict[str, Any], reply: _Reply, fault: Fault | None, record: RecordedRequest
     ) -> None:
         options = body.get("stream_options")
-        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        include_usage = (
+            isinstance(options, dict) and options.get("include_usage") is True
+            and self.model_server.quirks.usage_chunk
+        )
         frames = _Frames(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), body["model"],
                          include_usage)
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -652,10 +689,20 @@ class _ChatCompletionsHandler(_BaseHandler):
         if fault is not None and fault.kind == "slow":
             delay = fault.delay
         limit = fault.chunks if fault is not None and fault.kind == "cut_after" else None
+        stall = fault.chunks if fault is not None and fault.kind == "stall_after" else None
+        if fault is not None and fault.kind == "first_chunk_after":
+            stall = 0
         sent = 0
         for frame in self._frames(frames, reply):
             if limit is not None and sent >= limit:
                 break
+            if stall is not None and sent == stall:
+                assert fault is not None
+                if not await self._send(b""):
+                    return
+                await self._pause(fault.delay)
+                if self.gone.is_set():
+                    return
             if not await self._send(frame):
                 return
             sent += 1
@@ -671,7 +718,7 @@ class _ChatCompletionsHandler(_BaseHandler):
                 return
             self._cut()
             return
-        tail = [frames.finish(reply.decision.finish_reason)]
+        tail = [frames.finish(reply.finish_reason)]
         if include_usage:
             tail.append(frames.usage(reply.usage))
         tail.append(DONE_FRAME)
@@ -713,6 +760,60 @@ class _ControlFaultsHandler(_BaseHandler):
         self.send_json({"queued": len(faults), "pending": len(self.model_server.faults)})
 
 
+class _PropsHandler(_BaseHandler):
+    """llama.cpp's ``GET /props``: the running context size (only in the llama.cpp flavour)."""
+
+    def get(self) -> None:
+        server = self.model_server
+        if server.quirks.flavour != "llama.cpp":
+            self.send_json(error_body("File Not Found", "not_found_error"), 404)
+            return
+        try:
+            self.check_api_key()
+        except _RequestError as error:
+            self.send_error_body(error)
+            return
+        self.send_json(props_body(server.model, server.quirks.context_window
+                                  or LLAMA_CPP_DEFAULT_CTX))
+
+
+class _OllamaShowHandler(_BaseHandler):
+    """Ollama's ``POST /api/show`` (only in the ollama flavour); ``num_ctx`` is the limit set."""
+
+    def post(self) -> None:
+        server = self.model_server
+        if server.quirks.flavour != "ollama":
+            self.set_status(404)
+            self.set_header("Content-Type", "text/plain")
+            self.finish(b"404 page not found")
+            return
+        try:
+            body = orjson.loads(self.request.body)
+        except orjson.JSONDecodeError:
+            body = None
+        name = (body.get("model") or body.get("name")) if isinstance(body, dict) else None
+        if name not in (server.model, f"{server.model}:latest"):
+            self.send_json({"error": f"model '{name}' not found"}, 404)
+            return
+        self.send_json(ollama_show_body(server.quirks.context_window))
+
+
+class _ControlQuirksHandler(_BaseHandler):
+    """Change the server's quirks from another process: ``{"context_window": 4096, ...}``."""
+
+    def get(self) -> None:
+        self.send_json(self.model_server.quirks.to_json())
+
+    def post(self) -> None:
+        try:
+            quirks = self.model_server.quirks.updated(orjson.loads(self.request.body))
+        except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+            self.send_error_body(_RequestError(400, str(exc)))
+            return
+        self.model_server.quirks = quirks
+        self.send_json(quirks.to_json())
+
+
 class _ControlRequestsHandler(_BaseHandler):
     def get(self) -> None:
         records = list(self.model_server.requests)
@@ -743,7 +844,8 @@ class ModelServer:
     ``await start()`` inside a running loop (tests on one loop, the CLI), or
     ``with run_in_thread() as base_url`` for synchronous code, kernels and benchmarks.
     ``api_key`` makes it answer 401 to any other Bearer key; ``chunk_delay`` spaces every
-    streamed chunk (0: as fast as the socket takes them).
+    streamed chunk (0: as fast as the socket takes them); ``quirks`` (changeable at any time,
+    also over ``POST /_control/quirks``) make it behave like llama.cpp, Ollama or vLLM.
     """
 
     def __init__(
@@ -753,11 +855,14 @@ class ModelServer:
         *,
         model: str = DEFAULT_MODEL,
         strict: bool = True,
+        quirks: Quirks | None = None,
     ) -> None:
         self.api_key = api_key
         self.chunk_delay = chunk_delay
         self.model = model
         self.strict = strict
+        self.initial_quirks = quirks or Quirks()
+        self.quirks = self.initial_quirks
         self.created = int(time.time())
         self.faults = FaultQueue()
         self.requests: list[RecordedRequest] = []
@@ -792,7 +897,10 @@ class ModelServer:
             (r"/v1/models", _ModelsHandler, {"server": self}),
             (r"/v1/models/([^/]+)", _ModelsHandler, {"server": self}),
             (r"/v1/chat/completions", _ChatCompletionsHandler, {"server": self}),
+            (r"/props", _PropsHandler, {"server": self}),
+            (r"/api/show", _OllamaShowHandler, {"server": self}),
             (r"/_control/faults", _ControlFaultsHandler, {"server": self}),
+            (r"/_control/quirks", _ControlQuirksHandler, {"server": self}),
             (r"/_control/requests", _ControlRequestsHandler, {"server": self}),
             (r"/_control/reset", _ControlResetHandler, {"server": self}),
         ]
@@ -830,7 +938,9 @@ class ModelServer:
         self._waiters.clear()
 
     def reset(self) -> None:
-        """Forget recorded requests and pending faults (between tests sharing one server)."""
+        """Forget recorded requests and pending faults, and go back to the first quirks
+        (between tests sharing one server)."""
+        self.quirks = self.initial_quirks
         self.faults.clear()
         self.requests.clear()
 
