@@ -7,12 +7,18 @@ read-only mode by the registry itself). Tools are plain synchronous functions; s
 from __future__ import annotations
 
 from .base import ToolContext, ToolError, ToolFunc, ToolRegistry, ToolResult, ToolSpec
+from .contexts import context_tools
+from .describe import describe_tools
 from .diagnose import diagnose_tools
 from .events import event_tools
+from .helm import helm_tools
 from .kube import ApiFailure, KubeClients, KubeCluster, KubeConfigError
+from .metrics import metrics_tools
 from .nodes import node_tools
 from .pods import pod_tools
 from .redact import redact_text
+from .resources import resource_tools
+from .rollout import rollout_tools
 from .secrets import secret_tools
 from .services import service_tools
 from .workloads import workload_tools
@@ -45,6 +51,12 @@ ORDER = (
     "list_services",
     "list_namespaces",
     "list_secrets",
+    "list_resources",
+    "get_resource",
+    "rollout_history",
+    "top",
+    "list_helm_releases",
+    "list_contexts",
     "delete_pod",
     "scale_deployment",
     "restart_deployment",
@@ -64,6 +76,12 @@ def all_tools() -> list[ToolSpec]:
             *workload_tools(),
             *service_tools(),
             *secret_tools(),
+            *resource_tools(),
+            *describe_tools(),
+            *rollout_tools(),
+            *metrics_tools(),
+            *helm_tools(),
+            *context_tools(),
         )
     }
     return [specs[name] for name in ORDER]

@@ -174,9 +174,7 @@ class Discovery:
     def _unknown(self, wanted: str) -> str:
         names = sorted({n for k in self._kinds for n in (k.resource, k.qualified)})
         close = difflib.get_close_matches(wanted.lower(), names, n=5, cutoff=0.6)
-        text = (
-            f"the cluster serves no kind called {wanted!r} (checked its API discovery just now)."
-        )
+        text = f"the cluster serves no kind called {wanted!r} (checked its API discovery just now)."
         if close:
             text += f" Did you mean {', '.join(close)}?"
         text += (

@@ -1,0 +1,134 @@
+"""Whether any object, of any kind, needs attention: read from its status, as kubectl users do.
+
+Works on the plain JSON ``status`` (a dict), so custom resources get the same rules as built-ins:
+a ``Ready``/``Available``-style condition that is not True, a ``Failed``-style condition that
+is True, a phase such as Pending or Lost, fewer replicas ready than wanted. The first rule that
+fires gives the reason (the condition's own ``reason`` when it has one) and the message.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .shape import parse_time
+
+GOOD_WHEN_TRUE = frozenset(
+    {
+        "Ready",
+        "Available",
+        "Progressing",
+        "PodScheduled",
+        "ScalingActive",
+        "AbleToScale",
+        "DisruptionAllowed",
+        "Established",
+        "NamesAccepted",
+        "Healthy",
+        "Synced",
+        "Reconciled",
+    }
+)
+"""Conditions that should be True; False (or Unknown, for Ready) means trouble."""
+BAD_WHEN_TRUE = frozenset(
+    {
+        "Failed",
+        "ReplicaFailure",
+        "Stalled",
+        "Degraded",
+        "MemoryPressure",
+        "DiskPressure",
+        "PIDPressure",
+        "NetworkUnavailable",
+        "Issuing",
+    }
+)
+"""Conditions that should not be True (``Issuing`` only matters when its reason says failure)."""
+BAD_PHASES = frozenset({"Pending", "Lost", "Failed", "Unknown", "Terminating"})
+DONE_PHASES = frozenset({"Succeeded"})
+STUCK_DELETING = 300.0
+"""Seconds after deletion from which an object still present is stuck (finalizers)."""
+
+_RATIO = re.compile(r"^(\d+)/(\d+)$")
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def condition_problem(conditions: Any) -> tuple[str, str]:
+    """(reason, message) of the first condition that says trouble, else ("", "")."""
+    if not isinstance(conditions, list):
+        return "", ""
+    for cond in conditions:
+        if not isinstance(cond, dict):
+            continue
+        kind, status = _text(cond.get("type")), _text(cond.get("status"))
+        reason, message = _text(cond.get("reason")), _text(cond.get("message"))
+        if kind in GOOD_WHEN_TRUE:
+            bad = status == "False" or (kind == "Ready" and status == "Unknown")
+            if kind == "Ready" and reason == "PodCompleted":
+                bad = False
+        elif kind in BAD_WHEN_TRUE:
+            bad = status == "True" and (kind != "Issuing" or "fail" in reason.lower())
+        elif kind == "ScalingLimited":
+            bad = status == "True" and reason == "TooManyReplicas"
+        else:
+            bad = False
+        if bad:
+            return reason or f"{kind}={status}", message
+    return "", ""
+
+
+def replicas_problem(status: dict[str, Any]) -> str:
+    """A "1/3 ready" reason when a workload-like status has fewer ready than wanted."""
+    pairs = (
+        ("replicas", "readyReplicas"),
+        ("desiredNumberScheduled", "numberReady"),
+    )
+    for want_key, ready_key in pairs:
+        want = status.get(want_key)
+        if isinstance(want, int) and want > 0:
+            ready = status.get(ready_key) or 0
+            if isinstance(ready, int) and ready < want:
+                return f"{ready}/{want} ready"
+    return ""
+
+
+def object_problem(
+    status: Any,
+    *,
+    deleted_at: str | None = None,
+    shown_status: str = "",
+    ready_cell: str = "",
+    now: float,
+) -> tuple[str, str]:
+    """(reason, message) saying why an object needs attention, ("", "") when it does not.
+
+    ``shown_status`` and ``ready_cell`` are the Table's STATUS and READY cells when the server
+    printed them (a pod's kubectl status, a Deployment's "1/3"): they catch what the status
+    fields spread over several places; a pod's STATUS (CrashLoopBackOff) beats its conditions'
+    generic reason (ContainersNotReady).
+    """
+    if deleted_at:
+        when = parse_time(deleted_at)
+        if when is not None and now - when > STUCK_DELETING:
+            return "Terminating", "deleted over 5 minutes ago and still present (finalizers?)"
+        return "", ""
+    st = status if isinstance(status, dict) else {}
+    phase = _text(st.get("phase"))
+    if phase in DONE_PHASES:
+        return "", ""
+    reason, message = condition_problem(st.get("conditions"))
+    pod_like = phase in ("Running", "Pending")
+    if pod_like and shown_status not in ("", phase, "Running", "Completed", "Succeeded"):
+        return shown_status, message or _text(st.get("message"))
+    if reason:
+        return reason, message
+    if phase in BAD_PHASES:
+        return _text(st.get("reason")) or phase, _text(st.get("message"))
+    ratio = _RATIO.match(ready_cell.strip()) if ready_cell else None
+    if ratio and int(ratio.group(1)) < int(ratio.group(2)):
+        return ("NotReady" if phase == "Running" else f"{ready_cell} ready"), ""
+    ready = replicas_problem(st)
+    return (ready, "") if ready else ("", "")

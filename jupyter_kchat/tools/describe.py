@@ -1,0 +1,426 @@
+"""get_resource: one object of any kind, as ``kubectl describe`` shows it to a person, or its YAML.
+
+Every string leaves through :func:`scrub`: values under credential-looking keys (a ConfigMap's
+``PAYMENT_API_KEY``, an env entry ``DB_PASSWORD``) are masked, everything else passes
+:func:`~jupyter_kchat.tools.redact.redact_text`. ``managedFields`` and the last-applied
+annotation are removed. A Secret is read without its values ever becoming strings (its
+``data`` stays as undecoded raw JSON): only key names and sizes are shown.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import msgspec
+import yaml
+
+from .base import ToolContext, ToolError, ToolResult, ToolSpec
+from .common import NAMESPACE, check_args, check_name, opt_str, req_str, schema
+from .conditions import object_problem
+from .discovery import Kind, discovery, match, resolve_kind
+from .kube import KubeCluster, api_path
+from .lookup import read_located, target
+from .models import Event
+from .redact import LAST_APPLIED, MASK, env_display, is_sensitive_name, redact_text
+from .resources import KIND, SECRET_KINDS
+from .shape import ago, clip
+
+OUTPUTS = ("summary", "yaml")
+META_ONLY = "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io"
+MAX_OWNERS = 4
+MAX_EVENTS = 10
+_NOT_SECRET_SUFFIX = re.compile(
+    r"(?:name|namespace|ref|kind|path|file|type|mode|version)$", re.IGNORECASE
+)
+
+GET_PARAMS = {
+    "kind": KIND,
+    "name": {"type": "string", "description": "Exact object name (from list_resources)."},
+    "namespace": NAMESPACE,
+    "output": {
+        "type": "string",
+        "enum": list(OUTPUTS),
+        "default": "summary",
+        "description": (
+            "summary: what kubectl describe shows; yaml: the whole object (managedFields and "
+            "the last-applied annotation removed)."
+        ),
+    },
+}
+
+
+def scrub(value: Any, key: str = "") -> Any:
+    """``value`` safe to show: credentials masked by key name and by text pattern."""
+    if isinstance(value, str):
+        if key and is_sensitive_name(key) and not _NOT_SECRET_SUFFIX.search(key):
+            return MASK
+        return redact_text(value)
+    if isinstance(value, dict):
+        named = value.get("name")
+        sensitive_env = isinstance(named, str) and "value" in value and is_sensitive_name(named)
+        return {
+            k: (MASK if sensitive_env and k == "value" else scrub(v, k)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [scrub(v, key) for v in value]
+    return value
+
+
+class _SecretObject(msgspec.Struct, rename="camel"):
+    """A Secret whose values stay undecoded raw JSON slices (never strings)."""
+
+    metadata: dict[str, Any] = {}
+    type: str = ""
+    data: dict[str, msgspec.Raw] | None = None
+    string_data: dict[str, msgspec.Raw] | None = None
+    immutable: bool | None = None
+
+
+def _clean_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    meta = dict(meta)
+    meta.pop("managedFields", None)
+    annotations = dict(meta.get("annotations") or {})
+    annotations.pop(LAST_APPLIED, None)
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    return meta
+
+
+def _fetch(ctx: ToolContext, kind: Kind, name: str, namespace: str | None) -> dict[str, Any]:
+    """The object as plain, scrubbed JSON (a Secret: key names and sizes in place of values)."""
+    where = f" in namespace {namespace!r}" if kind.namespaced else ""
+    missing = (
+        f"{kind.kind} {name!r} not found{where}. list_resources kind={kind.qualified}"
+        + (f" (namespace={namespace}, or all_namespaces=true)" if kind.namespaced else "")
+        + " shows the exact names."
+    )
+    path = kind.path(namespace, name)
+    if (kind.group, kind.resource) in SECRET_KINDS:
+        secret = ctx.cluster.get(path, _SecretObject, timeout=ctx.timeout, not_found=missing)
+        values = {**(secret.data or {}), **(secret.string_data or {})}
+        obj: dict[str, Any] = {
+            "apiVersion": kind.api_version,
+            "kind": kind.kind,
+            "metadata": _clean_metadata(secret.metadata),
+            "type": secret.type,
+            "data": {
+                key: f"<{_secret_size(raw)} bytes, not shown>"
+                for key, raw in sorted(values.items())
+            },
+        }
+        del secret, values
+        return scrub(obj)
+    raw = ctx.cluster.get(path, dict, timeout=ctx.timeout, not_found=missing)
+    raw["metadata"] = _clean_metadata(raw.get("metadata") or {})
+    return scrub(raw)
+
+
+def _secret_size(raw: msgspec.Raw) -> int:
+    """Decoded size of a base64 value, from its raw JSON slice (``"..."``) alone."""
+    body = bytes(raw)[1:-1]
+    return len(body) * 3 // 4 - len(body) + len(body.rstrip(b"="))
+
+
+# ---------------------------------------------------------------------- summary parts
+
+
+NOISE = frozenset(
+    {
+        "terminationMessagePath",
+        "terminationMessagePolicy",
+        "dnsPolicy",
+        "schedulerName",
+        "terminationGracePeriodSeconds",
+        "imagePullPolicy",
+        "successThreshold",
+        "failureThreshold",
+        "periodSeconds",
+        "timeoutSeconds",
+        "initialDelaySeconds",
+        "revisionHistoryLimit",
+        "progressDeadlineSeconds",
+        "enableServiceLinks",
+        "preemptionPolicy",
+        "priority",
+        "scheme",
+        "creationTimestamp",
+        "securityContext",
+    }
+)
+"""Fields whose defaults fill a describe with lines nobody reads (yaml keeps them)."""
+
+
+def _container(container: dict[str, Any], prefix: str) -> list[str]:
+    """One container on a few lines: image, ports, resources, env (credentials masked)."""
+    name = container.get("name", "?")
+    lines = [f"{prefix}container {name}: image {container.get('image', '?')}"]
+    ports = [
+        f"{p.get('name', '')} {p.get('containerPort')}/{p.get('protocol', 'TCP')}".strip()
+        for p in container.get("ports") or []
+        if isinstance(p, dict)
+    ]
+    if ports:
+        lines.append(f"{prefix}  ports: {', '.join(ports)}")
+    command = [str(a) for a in (container.get("command") or []) + (container.get("args") or [])]
+    if command:
+        lines.append(f"{prefix}  command: {clip(' '.join(command), 300)}")
+    for which in ("requests", "limits"):
+        values = (container.get("resources") or {}).get(which) or {}
+        if values:
+            lines.append(f"{prefix}  {which}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+    env = [e for e in container.get("env") or [] if isinstance(e, dict)]
+    if env:
+        lines.append(f"{prefix}  env: " + clip("; ".join(env_display(e) for e in env), 1200))
+    for source in container.get("envFrom") or []:
+        for key, what in (("secretRef", "secret"), ("configMapRef", "configmap")):
+            if isinstance(source, dict) and key in source:
+                lines.append(f"{prefix}  env from {what} {(source[key] or {}).get('name', '?')}")
+    mounts = [
+        f"{m.get('name')} at {m.get('mountPath')}"
+        for m in container.get("volumeMounts") or []
+        if isinstance(m, dict)
+    ]
+    if mounts:
+        lines.append(f"{prefix}  mounts: {clip(', '.join(mounts), 400)}")
+    return lines
+
+
+def _flatten(value: Any, prefix: str, out: list[str]) -> None:
+    """Leaves as ``path: value`` lines; containers as a few readable lines each."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in NOISE:
+                continue
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key in ("containers", "initContainers") and isinstance(item, list):
+                for container in item:
+                    if isinstance(container, dict):
+                        out.extend(_container(container, "" if key == "containers" else "init "))
+                continue
+            _flatten(item, path, out)
+    elif isinstance(value, list):
+        if all(not isinstance(v, dict | list) for v in value):
+            if value:
+                out.append(f"{prefix}: {clip(', '.join(str(v) for v in value), 300)}")
+        else:
+            for index, item in enumerate(value):
+                _flatten(item, f"{prefix}[{index}]", out)
+    elif value is not None and value != "" and value != {}:
+        out.append(f"{prefix}: {clip(str(value), 300)}")
+
+
+class _OwnerRef(msgspec.Struct, rename="camel"):
+    api_version: str = ""
+    kind: str = ""
+    name: str = ""
+    controller: bool | None = None
+
+
+class _OwnerMeta(msgspec.Struct, rename="camel"):
+    owner_references: list[_OwnerRef] = []
+
+
+class _Owned(msgspec.Struct):
+    metadata: _OwnerMeta = msgspec.field(default_factory=_OwnerMeta)
+
+
+def _owner_chain(ctx: ToolContext, obj: dict[str, Any], namespace: str | None) -> str:
+    """``ReplicaSet checkout-7d9 -> Deployment checkout``: controllers up to the top."""
+    refs = [
+        _OwnerRef(
+            r.get("apiVersion", ""), r.get("kind", ""), r.get("name", ""), r.get("controller")
+        )
+        for r in (obj.get("metadata") or {}).get("ownerReferences") or []
+        if isinstance(r, dict)
+    ]
+    chain: list[str] = []
+    kinds = discovery(ctx.cluster).kinds(ctx.timeout)
+    for _ in range(MAX_OWNERS):
+        ref = next((r for r in refs if r.controller), refs[0] if refs else None)
+        if ref is None:
+            break
+        chain.append(f"{ref.kind} {ref.name}")
+        group = ref.api_version.rpartition("/")[0]
+        owner_kind = match(kinds, f"{ref.kind}.{group}" if group else ref.kind)
+        if owner_kind is None:
+            break
+        try:
+            owner = ctx.cluster.get(
+                owner_kind.path(namespace, ref.name), _Owned, accept=META_ONLY, timeout=ctx.timeout
+            )
+        except ToolError:
+            chain.append("(not readable)")
+            break
+        refs = owner.metadata.owner_references
+    return " -> ".join(chain)
+
+
+def object_events(
+    cluster: KubeCluster, kind: Kind, name: str, namespace: str | None, timeout: float
+) -> list[Event]:
+    """The object's events, newest first (empty when events cannot be read)."""
+    fields = f"involvedObject.name={name},involvedObject.kind={kind.kind}"
+    try:
+        listed = cluster.list_all(
+            api_path("events", namespace if kind.namespaced else None),
+            Event,
+            field_selector=fields,
+            timeout=timeout,
+        )
+    except ToolError:
+        return []
+    return sorted(listed.items, key=lambda e: e.when().timestamp() if e.when() else 0, reverse=True)
+
+
+def _event_line(event: Event, now: float) -> str:
+    when = event.when()
+    stamp = ago(when.isoformat(), now) if when is not None else "?"
+    times = event.times()
+    repeat = f" (x{times})" if times > 1 else ""
+    return (
+        f"  {stamp}  {event.type or 'Normal'}  {event.reason}: "
+        f"{clip(redact_text(event.message), 400)}{repeat}"
+    )
+
+
+def _conditions(status: dict[str, Any], now: float) -> list[str]:
+    lines = []
+    for cond in status.get("conditions") or []:
+        if not isinstance(cond, dict):
+            continue
+        text = f"  {cond.get('type')}={cond.get('status')}"
+        why = ": ".join(str(p) for p in (cond.get("reason"), cond.get("message")) if p)
+        if why:
+            text += f" {clip(str(why), 500)}"
+        since = cond.get("lastTransitionTime")
+        if isinstance(since, str) and since:
+            text += f" (since {ago(since, now)})"
+        lines.append(text)
+    return lines
+
+
+def _summary(
+    ctx: ToolContext, kind: Kind, obj: dict[str, Any], namespace: str | None
+) -> tuple[list[str], list[str], str, str]:
+    """(fixed lines, spec lines that may be shortened, reason, message)."""
+    now = time.time()
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+    where = f"{meta.get('namespace')}/" if kind.namespaced else ""
+    lines = [f"{kind.kind} {where}{meta.get('name')} ({kind.api_version})"]
+    created = meta.get("creationTimestamp")
+    if isinstance(created, str):
+        lines[0] += f", created {ago(created, now)}"
+    reason, message = object_problem(status, deleted_at=meta.get("deletionTimestamp"), now=now)
+    if reason:
+        lines.append(f"Needs attention: {reason}" + (f" - {clip(message, 500)}" if message else ""))
+    elif status:
+        lines.append("Health: its status reports no problem.")
+    owners = _owner_chain(ctx, obj, namespace)
+    if owners:
+        lines.append(f"Controlled by: {owners}")
+    labels = meta.get("labels") or {}
+    if labels:
+        lines.append("Labels: " + clip(", ".join(f"{k}={v}" for k, v in labels.items()), 500))
+    annotations = meta.get("annotations") or {}
+    if annotations:
+        shown = ", ".join(f"{k}={clip(str(v), 120)}" for k, v in annotations.items())
+        lines.append("Annotations: " + clip(shown, 600))
+    conditions = _conditions(status, now)
+    if conditions:
+        lines.append("Conditions:")
+        lines.extend(conditions)
+    events = object_events(ctx.cluster, kind, str(meta.get("name")), namespace, ctx.timeout)
+    if events:
+        lines.append(f"Events ({len(events)}, newest first):")
+        lines.extend(_event_line(e, now) for e in events[:MAX_EVENTS])
+    else:
+        lines.append("Events: none recorded.")
+    body: list[str] = []
+    for section in ("spec", "data", "binaryData", "stringData", "rules", "subjects", "roleRef"):
+        if section in obj:
+            _flatten(obj[section], section, body)
+    for key in ("type", "provisioner", "reclaimPolicy", "volumeBindingMode"):
+        if isinstance(obj.get(key), str):
+            body.append(f"{key}: {obj[key]}")
+    rest_status = {k: v for k, v in status.items() if k != "conditions"}
+    _flatten(rest_status, "status", body)
+    return lines, body, reason, message
+
+
+def get_resource(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    """One object of any kind: summary (describe) or YAML, credentials masked."""
+    check_args(args, GET_PARAMS, "get_resource")
+    kind = resolve_kind(ctx.cluster, req_str(args, "kind", "get_resource"), ctx.timeout)
+    name = check_name(req_str(args, "name", "get_resource"), f"{kind.kind} name")
+    output = opt_str(args, "output") or "summary"
+    if output not in OUTPUTS:
+        raise ToolError(f"output must be one of {', '.join(OUTPUTS)}, not {output!r}.")
+    namespace, note = None, ""
+    if kind.namespaced:
+        obj, namespace, note = read_located(
+            ctx,
+            target(ctx, args),
+            kind.kind,
+            kind.resource,
+            name,
+            lambda ns: _fetch(ctx, kind, name, ns),
+            group=kind.group,
+        )
+    else:
+        obj = _fetch(ctx, kind, name, None)
+    now = time.time()
+    meta = obj.get("metadata") or {}
+    if output == "yaml":
+        text = yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, width=120)
+        reason, message = object_problem(
+            obj.get("status"), deleted_at=meta.get("deletionTimestamp"), now=now
+        )
+        text, truncated = _fit_lines(
+            [f"# {kind.kind} {kind.qualified}/{name}", *text.splitlines()],
+            ctx.budget,
+            "(YAML cut to fit: {n} more lines. get_resource output=summary is shorter.)",
+        )
+    else:
+        fixed, body, reason, message = _summary(ctx, kind, obj, namespace)
+        room = ctx.budget - sum(len(line) + 1 for line in fixed) - 120
+        shown, truncated = _fit_lines(
+            body, max(room, 0), "(and {n} more fields: get_resource output=yaml shows them all)"
+        )
+        text = "\n".join([*fixed[:2], *(["Details:", shown] if shown else []), *fixed[2:]])
+        if len(text) > ctx.budget:
+            text, truncated = _fit_lines(text.splitlines(), ctx.budget, "({n} more lines)")
+    if note:
+        text = f"{note}\n{text}"
+    row = {"kind": kind.kind, "namespace": namespace or "", "name": name}
+    row.update(reason=reason, message=message)
+    return ToolResult(text=text, data=[row], truncated=truncated)
+
+
+def _fit_lines(lines: list[str], budget: int, note: str) -> tuple[str, bool]:
+    """As many whole lines as fit ``budget``, then ``note`` saying how many were left out."""
+    used = 0
+    for index, line in enumerate(lines):
+        used += len(line) + 1
+        if used > budget - 100:
+            return "\n".join([*lines[:index], note.format(n=len(lines) - index)]), True
+    return "\n".join(lines), False
+
+
+def describe_tools() -> list[ToolSpec]:
+    return [
+        ToolSpec(
+            name="get_resource",
+            description=(
+                "One object of any kind: a kubectl-describe-like summary (spec highlights, "
+                "status and conditions with reasons, owners, recent events), or its YAML. "
+                "Credentials are masked; Secrets show key names only."
+            ),
+            parameters=schema(GET_PARAMS, ["kind", "name"]),
+            func=get_resource,
+        )
+    ]
