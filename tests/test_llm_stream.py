@@ -4,7 +4,7 @@ server behaving like OpenAI, llama.cpp, vLLM or Ollama; what a user would see of
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -31,7 +31,10 @@ def say(text: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def client_for(kchat_model: ModelServer) -> AsyncIterator[Callable[..., ModelClient]]:
+def client_for(
+    kchat_model: ModelServer, jp_asyncio_loop: asyncio.AbstractEventLoop
+) -> Iterator[Callable[..., ModelClient]]:
+    """Factory of ModelClients pointed at the demo model server (no SDK retries unless asked)."""
     clients: list[ModelClient] = []
 
     def make(**options: Any) -> ModelClient:
@@ -41,7 +44,7 @@ def client_for(kchat_model: ModelServer) -> AsyncIterator[Callable[..., ModelCli
 
     yield make
     for client in clients:
-        asyncio.get_event_loop().run_until_complete(client.close())
+        jp_asyncio_loop.run_until_complete(client.close())
 
 
 async def collect(client: ModelClient, messages: list[dict[str, Any]], **options: Any
@@ -134,7 +137,7 @@ async def test_a_fixed_limit_field_is_not_swapped(client_for, kchat_model):
 
 async def test_a_looping_answer_is_stopped_and_the_request_closed(client_for, kchat_model):
     kchat_model.faults.push(Fault.repeat("The pod is running. ", 5000))
-    items, done = await collect(client_for(), say("x"))
+    _, done = await collect(client_for(), say("x"))
     assert done.finish_reason == REPETITION and done.tool_calls == []
     assert len(done.text) < 5000, "stopped long before the 100,000 characters the model meant"
     assert done.text.startswith("The pod is running. ")

@@ -109,3 +109,50 @@ async def test_cancel_while_the_model_hangs_closes_the_request(kchat_ws, kchat_m
     events = await sock.until(lambda e: e["type"] == "complete")
     assert events[-1]["data"]["cancelled"] is True
     await asyncio.wait_for(request.disconnected.wait(), 10)
+
+
+async def test_a_stream_cut_before_any_answer_keeps_nothing_and_says_so(kchat_ws, kchat_model):
+    kchat_model.faults.push(Fault.cut_after(0))
+    sock = await kchat_ws()
+    events = await sock.turn({"message": "stream 200 chunks"})
+    [error] = only(events, "error")
+    assert error["data"]["code"] == "model_unavailable" and error["data"]["retryable"] is True
+    assert "What arrived is kept" not in error["data"]["message"]
+    assert only(events, "text") == []
+
+
+class TestClocks:
+    """kchat's own clocks, set small here; the faults hold the model for an hour."""
+
+    @pytest.fixture
+    def kchat_settings(self):
+        return {"first_token_timeout": 2.0, "stream_stall_timeout": 2.0}
+
+    async def test_no_first_token_is_model_timeout_and_the_chat_goes_on(
+        self, kchat_ws, kchat_model
+    ):
+        kchat_model.faults.push(Fault.first_chunk_after(3600))
+        sock = await kchat_ws()
+        events = await sock.turn({"message": "say late"})
+        [error] = only(events, "error")
+        assert error["data"]["code"] == "model_timeout" and error["data"]["retryable"] is True
+        assert "c.KChat.first_token_timeout" in error["data"]["message"]
+        assert "What arrived is kept" not in error["data"]["message"]
+        await asyncio.wait_for(kchat_model.requests[0].disconnected.wait(), 10)
+        again = await sock.turn(
+            {"message": "say on time", "conversation_id": events[-1]["data"]["conversation_id"]}
+        )
+        assert again[-1]["data"]["message"] == "on time"
+        assert len(kchat_model.requests) == 2, "the slow request was not sent again"
+
+    async def test_a_stalled_stream_is_model_stalled_and_keeps_what_arrived(
+        self, kchat_ws, kchat_model
+    ):
+        kchat_model.faults.push(Fault.stall_after(20))
+        sock = await kchat_ws()
+        events = await sock.turn({"message": "stream 200 chunks"})
+        [error] = only(events, "error")
+        assert error["data"]["code"] == "model_stalled"
+        assert "What arrived is kept" in error["data"]["message"]
+        partial = "".join(e["data"]["text"] for e in only(events, "text"))
+        assert partial and events[-1]["data"]["message"] == partial
