@@ -25,6 +25,7 @@ from typing import Any
 from traitlets.config import Config
 
 from .config import KChat, load_jupyter_config
+from .notebook_html import turn_html, turn_text
 from .protocol import ChatFrame, ProtocolError
 from .tools import KubeClients
 from .turns import LoggedEvent, Turn, TurnManager
@@ -68,6 +69,17 @@ def kernel_config() -> Config:
     return config
 
 
+def rows_frame(rows: list[dict[str, Any]]) -> Any:
+    """Rows as a pandas DataFrame in the tool's order (problems first); ``reason`` says why a
+    row needs attention and is ``""`` for the others, so ``df[df.reason != ""]`` works."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(rows)
+    if "reason" in frame.columns:
+        frame["reason"] = frame["reason"].fillna("").astype(str)
+    return frame
+
+
 @dataclass(repr=False)
 class ToolCall:
     """One tool call of an answer, as a notebook wants it."""
@@ -80,27 +92,29 @@ class ToolCall:
     rows: list[dict[str, Any]] | None = None
     duration_ms: float | None = None
     truncated: bool = False
+    approval: str = ""
+    """The change it asked the user to approve (write tools, while the turn runs)."""
 
     @classmethod
     def from_event(cls, data: dict[str, Any]) -> ToolCall:
+        """From ``tool_call_end`` data, or the merged events of a call still running."""
         return cls(
             id=data["tool_call_id"],
             name=data["tool_name"],
             arguments=data.get("arguments") or {},
-            status=data["status"],
+            status=data.get("status", "running"),
             result=data.get("result", ""),
             rows=data.get("data"),
             duration_ms=data.get("duration_ms"),
             truncated=bool(data.get("truncated")),
+            approval=data.get("approval", ""),
         )
 
     def to_dataframe(self) -> Any:
-        """This call's rows as a pandas DataFrame."""
-        import pandas as pd
-
+        """This call's rows as a pandas DataFrame (problems first, with their ``reason``)."""
         if self.rows is None:
             raise ValueError(f"{self.name} returned no rows (status {self.status})")
-        return pd.DataFrame.from_records(self.rows)
+        return rows_frame(self.rows)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,16 +148,15 @@ class ChatResult:
         return None
 
     def to_dataframe(self) -> Any:
-        """The last tool's rows as a pandas DataFrame (for "list all pods": one row per pod)."""
-        import pandas as pd
-
+        """The last tool's rows as a pandas DataFrame (for "list all pods": one row per pod,
+        the ones that need attention first, with a ``reason`` column that says why)."""
         rows = self.rows
         if rows is None:
             raise ValueError(
                 "this answer has no table: none of its tool calls returned rows "
                 f"(tools called: {', '.join(c.name for c in self.tool_calls) or 'none'})"
             )
-        return pd.DataFrame.from_records(rows)
+        return rows_frame(rows)
 
     def messages(self) -> list[dict[str, Any]]:
         """This turn as chat messages: the question, then the answer with its tool calls."""
@@ -158,17 +171,18 @@ class ChatResult:
             answer["errors"] = [dict(e) for e in self.errors]
         return [{"role": "user", "content": self.question}, answer]
 
-    def _repr_markdown_(self) -> str:
-        text = self.text or "_(no answer)_"
-        if self.errors:
-            text += "\n\n" + "\n".join(f"> **Error:** {e['message']}" for e in self.errors)
-        if self.cancelled:
-            text += "\n\n_Stopped._"
-        return text
+    def _parts(self) -> tuple[list[ToolCall], str, list[str], str]:
+        errors = [str(e.get("message", "")) for e in self.errors]
+        text = self.text or ("" if errors or self.cancelled else "(no answer)")
+        return self.tool_calls, text, errors, "Stopped." if self.cancelled else ""
+
+    def _repr_html_(self) -> str:
+        """Tool blocks and the answer as static HTML: safe, and readable without kchat."""
+        return turn_html(*self._parts())
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        """Plain-text front ends (a terminal) show the answer itself."""
-        printer.text(self._repr_markdown_())
+        """Plain-text front ends (a terminal) show the tool calls and the answer itself."""
+        printer.text(turn_text(*self._parts()))
 
     def __repr__(self) -> str:
         tools = ", ".join(call.name for call in self.tool_calls)

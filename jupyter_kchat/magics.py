@@ -1,7 +1,8 @@
 """``%kchat`` / ``%%kchat``: ask the cluster from a cell, watch it stream, get data back.
 
-The answer and tool calls stream into one display that updates in place; the magic returns a
-``ChatResult`` (``.text``, ``.tool_calls``, ``.to_dataframe()``) whose rich repr is the answer.
+Tool calls (each a collapsible block with its first rows) and the answer stream into one display
+that updates in place; the magic returns a ``ChatResult`` (``.text``, ``.tool_calls``,
+``.to_dataframe()``) that displays the same way, as static HTML a saved notebook keeps.
 Successive magics continue one conversation per kernel.
 """
 
@@ -17,7 +18,8 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from .kernel import ChatResult, KernelChat, prompt_approval, result_from_events
+from .kernel import ChatResult, KernelChat, ToolCall, prompt_approval, result_from_events
+from .notebook_html import turn_html, turn_text
 from .protocol import ProtocolError
 
 UPDATE_INTERVAL = 0.1
@@ -35,13 +37,15 @@ HELP = """\
 %%kchat [options]
 QUESTION (the cell body, any number of lines)
 
-Ask kchat about your Kubernetes cluster. The answer and every tool call stream into the cell's
-output; the value returned is a ChatResult:
-  .text              the answer (Markdown; it is also how the result displays)
+Ask kchat about your Kubernetes cluster. The answer and every tool call (a collapsible block
+with its first rows, the ones that need attention first) stream into the cell's output; the
+value returned is a ChatResult, which displays the same way:
+  .text              the answer (Markdown)
   .tool_calls        ToolCall(name, arguments, status, result, rows) for each tool kchat ran
   .conversation_id   the conversation (it also appears in the kchat side panel)
-  .to_dataframe()    the rows of the last tool that returned rows, as a pandas DataFrame
-                     (for "list all pods": namespace, name, phase, ready, restarts, node, ...)
+  .to_dataframe()    the rows of the last tool that returned rows, as a pandas DataFrame,
+                     in the tool's order: rows that need attention first, their "reason"
+                     column says why (for "list all pods": namespace, name, phase, ...)
 
   pods = %kchat list all pods
   pods.to_dataframe().groupby("namespace").size()
@@ -108,25 +112,12 @@ def keep_question_marks(lines: list[str]) -> list[str]:
     return transformed
 
 
-def tool_line(call: dict[str, Any]) -> str:
-    """One tool call as a Markdown list item: name, arguments, status, time, rows, error."""
-    args = ", ".join(f"{k}={v!r}" for k, v in (call.get("arguments") or {}).items())
-    status = call.get("status", "running")
-    detail = ""
-    if call.get("duration_ms") is not None:
-        detail = f" in {call['duration_ms']:.0f} ms"
-    if call.get("data") is not None:
-        detail += f", {len(call['data']):,} rows"
-    line = f"- \N{WRENCH} `{call['tool_name']}({args})` **{status}**{detail}"
-    if status == "awaiting approval" and call.get("reason"):
-        line += f"\n\n  > {call['reason']}"
-    if status in ("error", "denied"):
-        line += "\n\n  > " + call.get("result", "").replace("\n", "\n  > ")
-    return line
-
-
 class LiveAnswer:
-    """One output that updates in place: tool calls above, the streaming Markdown answer below."""
+    """One output that updates in place: tool blocks above, the streaming answer below.
+
+    The answer is HTML (``notebook_html``), never ``text/markdown``: JupyterLab's Markdown
+    renderer would load the images an answer names.
+    """
 
     def __init__(self) -> None:
         self.text: list[str] = []
@@ -137,14 +128,12 @@ class LiveAnswer:
         self.handle = display(self._bundle(), raw=True, display_id=True)
 
     def _bundle(self, *, include_text: bool = True) -> dict[str, str]:
-        parts = ["\n".join(tool_line(call) for call in self.calls.values())]
-        parts += [f"> **Error:** {error}" for error in self.errors]
-        if include_text:
-            parts.append("".join(self.text))
-        if self.status:
-            parts.append(f"*{self.status}*")
-        markdown = "\n\n".join(p for p in parts if p)
-        return {"text/markdown": markdown, "text/plain": markdown}
+        calls = [ToolCall.from_event(call) for call in self.calls.values()]
+        text = "".join(self.text) if include_text else ""
+        return {
+            "text/html": turn_html(calls, text, self.errors, self.status),
+            "text/plain": turn_text(calls, text, self.errors, self.status),
+        }
 
     def update(self, event: dict[str, Any]) -> None:
         kind, data = event["type"], event["data"]
@@ -158,6 +147,7 @@ class LiveAnswer:
             call = {**self.calls.get(data["tool_call_id"], {}), **data}
             if kind == "approval_required":
                 call["status"] = "awaiting approval"
+                call["approval"] = data.get("reason", "")
             self.calls[data["tool_call_id"]] = call
             self.status = "Waiting for your approval..." if kind == "approval_required" else ""
         elif kind == "error":
@@ -171,14 +161,19 @@ class LiveAnswer:
             self._last_update = now
             self._show()
 
-    def _show(self, *, include_text: bool = True) -> None:
+    def _show(self) -> None:
         if self.handle is not None:
-            self.handle.update(self._bundle(include_text=include_text), raw=True)
+            self.handle.update(self._bundle(), raw=True)
 
-    def finish(self, *, keep_text: bool) -> None:
-        """Final state; the answer text is left out when the cell's output will show it."""
+    def finish(self, *, shown_as_output: bool) -> None:
+        """Final state; empty when the cell's output (the ``ChatResult``) will show the turn."""
         self.status = ""
-        self._show(include_text=keep_text)
+        if self.handle is None:
+            return
+        if shown_as_output:
+            self.handle.update({"text/plain": ""}, raw=True)
+        else:
+            self._show()
 
 
 @magics_class
@@ -250,7 +245,7 @@ class KChatMagics(Magics):
                 interrupted = True
                 chat.cancel(events[0]["data"]["conversation_id"])
             except ProtocolError as exc:
-                live.finish(keep_text=True)
+                live.finish(shown_as_output=False)
                 if exc.code == "unknown_conversation":
                     chat.conversation_id = None
                     raise UsageError(
@@ -264,7 +259,7 @@ class KChatMagics(Magics):
         chat.conversation_id = result.conversation_id
         KChatMagics.last = result
         shown_as_output = self._is_last_expression()
-        live.finish(keep_text=not shown_as_output)
+        live.finish(shown_as_output=shown_as_output)
         return result
 
     def _is_last_expression(self) -> bool:

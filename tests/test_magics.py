@@ -19,6 +19,7 @@ import orjson
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from IPython.lib.pretty import pretty
 from IPython.utils.capture import capture_output
 from traitlets.config import Config
 
@@ -175,14 +176,20 @@ def test_list_all_pods_streams_into_one_display_and_returns_rows(
     assert POD_COLUMNS <= set(frame.columns)
     assert len(frame) == services.cluster.pod_count
     assert set(frame["namespace"]) == {ns for ns, _ in services.cluster.objects["pods"]}
-    assert answer.text and answer._repr_markdown_().startswith(answer.text)
+    assert answer.text and answer.text in pretty(answer)
     outputs = result.captured.outputs
     display_ids = {output.transient["display_id"] for output in outputs}
     assert len(display_ids) == 1, "one display, updated in place"
     assert not outputs[0].update and all(output.update for output in outputs[1:])
-    final = outputs[-1].data["text/markdown"]
+    assert all("text/markdown" not in output.data for output in outputs), (
+        "Markdown would let the front end load the images an answer names"
+    )
+    final = outputs[-1].data["text/html"]
     assert "list_pods" in final and f"{services.cluster.pod_count:,} rows" in final
-    assert answer.text in final, "not the cell's value (assigned), so the live view keeps it"
+    first_problem = frame.iloc[0]
+    assert first_problem["reason"] and first_problem["name"] in final
+    plain = outputs[-1].data["text/plain"]
+    assert answer.text in plain, "not the cell's value (assigned), so the live view keeps it"
     assert KChatMagics.last is answer
 
 
@@ -191,8 +198,8 @@ def test_answer_as_cell_value_is_not_repeated_in_the_live_view(
 ) -> None:
     result = run(shell, "%kchat --new say shown once")
     assert result.result.text == "shown once"
-    assert result.result._repr_markdown_() == "shown once"
-    assert "shown once" not in result.captured.outputs[-1].data["text/markdown"]
+    assert "shown once" in result.result._repr_html_()
+    assert result.captured.outputs[-1].data == {"text/plain": ""}, "the cell's value shows it"
     assert repr(result.result).startswith("<ChatResult conversation=")
 
 
@@ -203,7 +210,7 @@ def test_long_stream_updates_the_display_a_bounded_number_of_times(
     answer = shell.user_ns["r"]
     assert len(answer.events) > 3000
     assert len(result.captured.outputs) < 100
-    assert result.captured.outputs[-1].data["text/markdown"].startswith(answer.text)
+    assert result.captured.outputs[-1].data["text/plain"].startswith(answer.text)
 
 
 def test_successive_magics_continue_one_conversation_and_new_starts_another(
@@ -378,7 +385,7 @@ def test_interrupt_stops_the_turn_and_keeps_the_partial_answer(
     finally:
         interrupter.join()
     assert answer.cancelled
-    assert "Stopped." in answer._repr_markdown_()
+    assert "Stopped." in answer._repr_html_() and "Stopped." in pretty(answer)
     after = shell.run_line_magic("kchat", "say after")
     assert after.conversation_id == answer.conversation_id and after.text == "after"
 

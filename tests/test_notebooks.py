@@ -55,7 +55,7 @@ def cell(notebook: nbformat.NotebookNode, cell_id: str) -> nbformat.NotebookNode
     return next(c for c in notebook.cells if c.get("id") == cell_id)
 
 
-def texts(notebook: nbformat.NotebookNode, cell_id: str, mime: str = "text/markdown") -> str:
+def texts(notebook: nbformat.NotebookNode, cell_id: str, mime: str = "text/html") -> str:
     """Everything a cell shows in one MIME type (streams count as text/plain)."""
     parts: list[str] = []
     for output in cell(notebook, cell_id).outputs:
@@ -80,8 +80,8 @@ def test_every_notebook_is_checked() -> None:
 
 
 def check_quickstart(notebook: nbformat.NotebookNode) -> None:
-    assert "the demo model at http://127.0.0.1:" in texts(notebook, "setup")
-    assert "sample cluster (" in texts(notebook, "setup")
+    assert "the demo model at http://127.0.0.1:" in texts(notebook, "setup", "text/markdown")
+    assert "sample cluster (" in texts(notebook, "setup", "text/markdown")
     answer = texts(notebook, "list-all-pods")
     assert "list_pods" in answer and "rows" in answer
     assert "list_pods" in texts(notebook, "tool-calls", "text/plain")
