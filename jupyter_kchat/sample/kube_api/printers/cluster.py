@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...cluster import Obj, parse_quantity
+from kubernetes.utils.quantity import parse_quantity
+
+from ...cluster import Obj
 from .common import NAME_COLUMN, TableSpec, age, col, since
 
 ACCESS_MODES = (
@@ -133,8 +135,9 @@ def usage_cells(metrics: Obj) -> list[Any]:
     usages = [c.get("usage", {}) for c in metrics.get("containers", ())] or [
         metrics.get("usage", {})
     ]
-    cpu = sum(parse_quantity(u.get("cpu", "0")) for u in usages)
-    memory = sum(parse_quantity(u.get("memory", "0")) for u in usages)
+    cpu = float(sum(parse_quantity(u.get("cpu", "0")) for u in usages))
+    memory = float(sum(parse_quantity(u.get("memory", "0")) for u in usages))
+    # Sums in base units, written in the units metrics-server reports (nanocores, KiB).
     return [
         metrics["metadata"]["name"],
         f"{round(cpu * 1e9)}n",

@@ -82,7 +82,14 @@ def find(obj: Any, steps: tuple[Step, ...]) -> list[Any]:
     for kind, arg in steps:
         out: list[Any] = []
         for node in nodes:
-            if kind == "key" and isinstance(node, dict) and arg in node or kind == "index" and isinstance(node, list) and -len(node) <= arg < len(node):
+            if (
+                kind == "key"
+                and isinstance(node, dict)
+                and arg in node
+                or kind == "index"
+                and isinstance(node, list)
+                and -len(node) <= arg < len(node)
+            ):
                 out.append(node[arg])
             elif kind == "all":
                 out.extend(node.values() if isinstance(node, dict) else node or ())
