@@ -444,3 +444,30 @@ def test_offline_demo_keeps_a_configured_model_and_reuses_its_services(
     finally:
         offline.stop_offline_demo()
     assert KernelChat._instance is None
+
+
+def test_tool_blocks_stream_into_the_live_display(
+    shell: InteractiveShell, chat: KernelChat
+) -> None:
+    """The block appears while the tool runs and fills in when it ends, in the same display."""
+    result = run(shell, "r = %kchat --new list pods in payments")
+    shown = [output.data["text/html"] for output in result.captured.outputs]
+    running = next(i for i, html in enumerate(shown) if "list_pods(namespace=" in html)
+    assert "running" in shown[running] and "<table" not in shown[running]
+    done = next(i for i, html in enumerate(shown) if "completed" in html and "<table" in html)
+    assert running < done
+    assert 'class="kchat-answer"' not in shown[running], "the answer comes after the tools"
+
+
+def test_to_dataframe_puts_problems_first_with_their_reason(
+    shell: InteractiveShell, chat: KernelChat, services: OfflineServices
+) -> None:
+    answer = shell.run_line_magic("kchat", "--new list all pods")
+    frame = answer.to_dataframe()
+    reasons = list(frame["reason"])
+    problems = [reason for reason in reasons if reason]
+    assert problems and reasons[: len(problems)] == problems, "problems first, as the tool gave"
+    assert list(frame["name"]) == [row["name"] for row in answer.tool_calls[0].rows or []]
+    assert services.cluster is not None
+    unhealthy = {name for _, name in services.cluster.unhealthy_pod_keys()}
+    assert unhealthy <= set(frame[frame["reason"] != ""]["name"])
