@@ -15,6 +15,9 @@ from ._version import __version__
 from .config import KChat
 from .handlers import default_handlers
 from .kernel import CONFIG_ENV
+from .mcp.handlers import MCPService
+from .mcp.handlers import default_handlers as mcp_handlers
+from .mcp.server import ToolServer
 from .turns import TurnManager
 
 
@@ -26,6 +29,12 @@ class KChatApp(ExtensionApp):
     description = "Chat with your Kubernetes cluster from inside Jupyter."
     load_other_extensions = True
     classes = [KChat]
+    subcommands = {
+        "mcp": (
+            "jupyter_kchat.mcp.stdio.KChatMCPApp",
+            "Serve kchat's Kubernetes tools to an MCP client over stdio.",
+        )
+    }
 
     tool_threads = Int(
         32,
@@ -38,8 +47,16 @@ class KChatApp(ExtensionApp):
         self.executor = ThreadPoolExecutor(self.tool_threads, thread_name_prefix="kchat-tool")
         self.turns = TurnManager.from_settings(self.kchat, executor=self.executor)
         self.store = self.turns.store
+        self.mcp = MCPService(
+            ToolServer(
+                self.kchat, tools=self.turns.tools, kube=self.turns.kube, executor=self.executor
+            )
+        )
         self.settings.update(
-            kchat_config=self.kchat, kchat_turns=self.turns, kchat_store=self.store
+            kchat_config=self.kchat,
+            kchat_turns=self.turns,
+            kchat_store=self.store,
+            kchat_mcp=self.mcp,
         )
         self.log.info(
             "kchat: model %s at %s, cluster %s, %s",
@@ -55,13 +72,14 @@ class KChatApp(ExtensionApp):
         os.environ[CONFIG_ENV] = json.dumps(dict(self.config.get("KChat", {})), default=str)
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(default_handlers)
+        self.handlers.extend([*default_handlers, *mcp_handlers])
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.store.open()
         stop_cleanly_on_sigint(serverapp)
 
     async def stop_extension(self) -> None:
+        await self.mcp.stop()
         await self.turns.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jupyter_kchat.sample.cluster import SampleCluster
+import orjson
+
+from jupyter_kchat.sample.cluster import BEARER_TOKEN, DB_PASSWORD, SampleCluster
 from jupyter_kchat.sample.kube_api import KubeAPIServer
 from jupyter_kchat.tools import KubeClients, ToolContext, ToolResult, default_registry
 
@@ -53,3 +56,28 @@ def serve(tmp_path: Path) -> Iterator[Env]:
             yield Env(cluster, api, kubeconfig, clients)
         finally:
             clients.close()
+
+
+URL_PASSWORD = "S3cr3tP4ss"
+"""The password inside a connection URL in the sample cluster's workloads."""
+
+
+def secret_values(cluster: SampleCluster) -> set[str]:
+    """Every credential in the cluster's secrets (decoded and as stored), and the known leaks.
+
+    Non-credential entries (a user name, a host, a port) are left out: they legitimately
+    appear elsewhere (as a namespace or service name).
+    """
+    values: set[str] = {DB_PASSWORD, URL_PASSWORD, BEARER_TOKEN}
+    for secret in cluster.objects["secrets"].values():
+        for key, encoded in (secret.get("data") or {}).items():
+            if key in ("username", "host", "port", "admin-user", "tls.crt"):
+                continue
+            decoded = base64.b64decode(encoded).decode()
+            values.update({encoded, decoded})
+            if key == ".dockerconfigjson":
+                for auth in orjson.loads(decoded)["auths"].values():
+                    values.update({auth["password"], auth["auth"]})
+            if key == "tls.key":
+                values.update(line for line in decoded.splitlines() if "-----" not in line)
+    return values

@@ -1,0 +1,259 @@
+"""kchat's tools for any agent: the MCP server over Streamable HTTP (in Jupyter) and stdio.
+
+The SDK's own client talks to a real Jupyter server (and to ``jupyter kchat mcp`` as a child
+process); the tools read the sample cluster through the real ``kubernetes`` client.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import mcp_types as types
+import orjson
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from tool_support import secret_values
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from jupyter_kchat.tools import KubeClients, default_registry
+
+READ_TOOLS = {spec.name for spec in default_registry().available(read_only=True)}
+WRITE_TOOLS = {spec.name for spec in default_registry().available(read_only=False)} - READ_TOOLS
+
+
+@pytest.fixture
+def jp_server_config(kchat_server_config):
+    return kchat_server_config
+
+
+def mcp_url(port: int, base_url: str) -> str:
+    return f"http://127.0.0.1:{port}{base_url}api/kchat/mcp"
+
+
+@asynccontextmanager
+async def http_client(
+    jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str], **kwargs: Any
+) -> AsyncIterator[Client]:
+    """The SDK's client on ``api/kchat/mcp`` with the user's Jupyter token."""
+    async with httpx2.AsyncClient(headers=jp_auth_header, timeout=60) as http:
+        transport = streamable_http_client(mcp_url(jp_http_port, jp_base_url), http_client=http)
+        async with Client(transport, **kwargs) as client:
+            yield client
+
+
+def text_of(result: types.CallToolResult) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, types.TextContent))
+
+
+def read_calls(cluster: Any) -> dict[str, dict[str, Any]]:
+    """Arguments that make each read tool answer about a real object of the sample cluster."""
+    pod = next(n for (ns, n) in cluster.objects["pods"] if ns == "payments" and "api" in n)
+    return {
+        "diagnose_cluster": {},
+        "list_pods": {"all_namespaces": True},
+        "get_pod": {"name": pod, "namespace": "payments"},
+        "get_pod_logs": {"name": pod, "namespace": "payments", "previous": True},
+        "list_events": {"all_namespaces": True},
+        "list_nodes": {},
+        "list_deployments": {"all_namespaces": True},
+        "list_services": {"all_namespaces": True},
+        "list_namespaces": {},
+        "list_secrets": {"all_namespaces": True},
+        "list_resources": {"kind": "configmaps", "all_namespaces": True},
+        "get_resource": {"kind": "configmap", "name": "app-config", "namespace": "shop"},
+        "rollout_history": {"name": "checkout", "namespace": "shop"},
+        "top": {"all_namespaces": True},
+        "list_helm_releases": {"all_namespaces": True},
+        "list_contexts": {},
+    }
+
+
+async def approve(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    return types.ElicitResult(action="accept", content={"approve": True})
+
+
+async def decline(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    return types.ElicitResult(action="decline")
+
+
+async def test_http_offers_every_read_tool_and_no_write_by_default(
+    jp_serverapp, http_server_client, jp_http_port, jp_base_url, jp_auth_header, kchat_kubeconfig
+):
+    async with http_client(
+        jp_http_port, jp_base_url, jp_auth_header, elicitation_callback=approve
+    ) as client:
+        listed = (await client.list_tools()).tools
+    assert {tool.name for tool in listed} == READ_TOOLS
+    registry = default_registry()
+    contexts = set(KubeClients(kchat_kubeconfig).contexts())
+    assert len(contexts) > 1, "the sample kubeconfig has several contexts"
+    for tool in listed:
+        assert tool.annotations is not None and tool.annotations.read_only_hint is True
+        properties = dict(tool.input_schema["properties"])
+        assert set(properties.pop("context")["enum"]) == contexts
+        assert properties == registry.get(tool.name).parameters["properties"]
+
+
+async def test_http_every_read_tool_answers_and_no_secret_leaves(
+    jp_serverapp, http_server_client, jp_http_port, jp_base_url, jp_auth_header, kchat_cluster
+):
+    calls = read_calls(kchat_cluster.cluster)
+    assert set(calls) >= READ_TOOLS, "every read tool is exercised"
+    secrets = secret_values(kchat_cluster.cluster)
+    results: dict[str, types.CallToolResult] = {}
+    async with http_client(jp_http_port, jp_base_url, jp_auth_header) as client:
+        for name in sorted(READ_TOOLS):
+            results[name] = await client.call_tool(name, calls[name])
+    for name, result in results.items():
+        assert not result.is_error, (name, text_of(result))
+        blob = text_of(result) + orjson.dumps(result.structured_content).decode()
+        assert [value for value in secrets if value in blob] == [], name
+    pods = results["list_pods"]
+    assert "payments-api" in text_of(pods)
+    rows = pods.structured_content["rows"]
+    assert len(rows) == len(kchat_cluster.cluster.objects["pods"]), "the rows are complete"
+
+
+async def test_http_bad_arguments_and_unknown_tools_are_tool_errors(
+    jp_serverapp, http_server_client, jp_http_port, jp_base_url, jp_auth_header
+):
+    async with http_client(jp_http_port, jp_base_url, jp_auth_header) as client:
+        bad = await client.call_tool("list_pods", {"namespace": 7})
+        missing = await client.call_tool("delete_pod", {"name": "x", "namespace": "payments"})
+    assert bad.is_error and "invalid arguments for list_pods" in text_of(bad)
+    assert missing.is_error and "no tool named 'delete_pod'" in text_of(missing)
+
+
+@pytest.mark.parametrize("authorization", [None, "token wrong-token"])
+async def test_http_refuses_without_credentials(
+    jp_serverapp, http_server_client, jp_http_port, jp_base_url, kchat_cluster, authorization
+):
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "list_secrets", "arguments": {"all_namespaces": True}},
+    }
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    if authorization:
+        headers["Authorization"] = authorization
+    before = len(kchat_cluster.requests)
+    for method, body in (("POST", orjson.dumps(initialize)), ("GET", None), ("DELETE", None)):
+        request = HTTPRequest(
+            mcp_url(jp_http_port, jp_base_url), method=method, body=body, headers=headers
+        )
+        with pytest.raises(HTTPClientError) as refused:
+            await AsyncHTTPClient().fetch(request)
+        assert refused.value.code == 403, method
+    assert len(kchat_cluster.requests) == before, "nothing reached the cluster"
+
+
+class TestWrites:
+    """With ``read_only`` off, each change asks the human through the client."""
+
+    @pytest.fixture
+    def kchat_settings(self):
+        return {"read_only": False}
+
+    @staticmethod
+    def deletes(kchat_cluster: Any) -> list[Any]:
+        return [r for r in kchat_cluster.requests if r[0] == "DELETE"]
+
+    @staticmethod
+    def a_pod(kchat_cluster: Any) -> str:
+        return next(
+            n for (ns, n) in kchat_cluster.cluster.objects["pods"] if ns == "payments" and "api" in n
+        )
+
+    @pytest.mark.parametrize("mode", ["auto", "legacy"])
+    async def test_an_approved_write_is_made(
+        self, jp_serverapp, http_server_client, jp_http_port, jp_base_url, jp_auth_header, kchat_cluster, mode
+    ):
+        name = self.a_pod(kchat_cluster)
+        asked: list[str] = []
+
+        async def ask(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+            asked.append(params.message)
+            assert self.deletes(kchat_cluster) == [], "nothing is sent before the answer"
+            return await approve(context, params)
+
+        async with http_client(
+            jp_http_port, jp_base_url, jp_auth_header, elicitation_callback=ask, mode=mode
+        ) as client:
+            assert {t.name for t in (await client.list_tools()).tools} == READ_TOOLS | WRITE_TOOLS
+            result = await client.call_tool("delete_pod", {"name": name, "namespace": "payments"})
+        assert not result.is_error, text_of(result)
+        assert len(asked) == 1 and name in asked[0]
+        assert len(self.deletes(kchat_cluster)) == 1
+        assert kchat_cluster.cluster.get("pods", "payments", name) is None
+
+    @pytest.mark.parametrize("mode", ["auto", "legacy"])
+    async def test_a_declined_write_sends_nothing(
+        self, jp_serverapp, http_server_client, jp_http_port, jp_base_url, jp_auth_header, kchat_cluster, mode
+    ):
+        name = self.a_pod(kchat_cluster)
+        async with http_client(
+            jp_http_port, jp_base_url, jp_auth_header, elicitation_callback=decline, mode=mode
+        ) as client:
+            result = await client.call_tool("delete_pod", {"name": name, "namespace": "payments"})
+        assert result.is_error and "nothing was sent to the cluster" in text_of(result)
+        assert self.deletes(kchat_cluster) == []
+        assert kchat_cluster.cluster.get("pods", "payments", name) is not None
+
+    async def test_a_client_that_cannot_ask_its_user_gets_no_writes(
+        self, jp_serverapp, http_server_client, jp_http_port, jp_base_url, jp_auth_header, kchat_cluster
+    ):
+        name = self.a_pod(kchat_cluster)
+        async with http_client(jp_http_port, jp_base_url, jp_auth_header) as client:
+            listed = {t.name for t in (await client.list_tools()).tools}
+            result = await client.call_tool("delete_pod", {"name": name, "namespace": "payments"})
+        assert listed == READ_TOOLS
+        assert result.is_error
+        assert self.deletes(kchat_cluster) == []
+
+
+def stdio_params(kubeconfig: str, *extra: str) -> StdioServerParameters:
+    """``jupyter kchat mcp`` from this environment, as an agent's MCP settings would start it."""
+    jupyter = str(Path(sys.executable).with_name("jupyter"))
+    return StdioServerParameters(
+        command=jupyter,
+        args=["kchat", "mcp", f"--KChat.kubeconfig={kubeconfig}", *extra],
+        env=dict(os.environ),
+    )
+
+
+async def test_stdio_serves_the_read_tools_without_secrets(
+    jp_environ, kchat_cluster, kchat_kubeconfig
+):
+    secrets = secret_values(kchat_cluster.cluster)
+    async with Client(stdio_params(kchat_kubeconfig), elicitation_callback=approve) as client:
+        listed = {t.name for t in (await client.list_tools()).tools}
+        result = await client.call_tool("list_secrets", {"all_namespaces": True})
+        pods = await client.call_tool("list_pods", {"namespace": "payments"})
+    assert listed == READ_TOOLS, "writes are absent by default"
+    assert not result.is_error and "payments" in text_of(result)
+    blob = text_of(result) + orjson.dumps(result.structured_content).decode()
+    assert [value for value in secrets if value in blob] == []
+    assert "CrashLoopBackOff" in text_of(pods)
+
+
+async def test_stdio_writes_need_the_setting_and_an_answer(
+    jp_environ, kchat_cluster, kchat_kubeconfig
+):
+    name = next(
+        n for (ns, n) in kchat_cluster.cluster.objects["pods"] if ns == "payments" and "api" in n
+    )
+    params = stdio_params(kchat_kubeconfig, "--KChat.read_only=False")
+    async with Client(params, elicitation_callback=decline) as client:
+        assert WRITE_TOOLS <= {t.name for t in (await client.list_tools()).tools}
+        result = await client.call_tool("delete_pod", {"name": name, "namespace": "payments"})
+    assert result.is_error and "nothing was sent" in text_of(result)
+    assert kchat_cluster.cluster.get("pods", "payments", name) is not None
