@@ -199,7 +199,7 @@ def test_label_selectors(sample: Sample) -> None:
     assert len(payments) == 3 and all(n.startswith("payments-api-") for n in payments)
     assert names("app==payments-api") == payments
     shop = names("app in (cart, checkout)")
-    assert len(shop) == 4 and not any(n.startswith("frontend") for n in shop)
+    assert len(shop) == 6 and not any(n.startswith("frontend") for n in shop)
     assert payments.isdisjoint(names("app!=payments-api"))
     assert names("app notin (payments-api)") == names("app!=payments-api")
     no_hash = names("!pod-template-hash")
@@ -214,7 +214,11 @@ def test_label_selectors(sample: Sample) -> None:
 def test_field_selectors(sample: Sample) -> None:
     core = sample.core
     pending = core.list_pod_for_all_namespaces(field_selector="status.phase=Pending").items
-    assert {p.metadata.labels["app"] for p in pending} == {"frontend", "etl-worker"}
+    assert {p.metadata.labels["app"] for p in pending} == {
+        "frontend",
+        "etl-worker",
+        "payments-exporter",
+    }
     on_lost = core.list_pod_for_all_namespaces(field_selector="spec.nodeName=node-3").items
     assert on_lost and all(p.spec.node_name == "node-3" for p in on_lost)
     for pod in on_lost:

@@ -12,7 +12,6 @@ Timestamps are relative to ``now``; names, uids, states and logs depend only on 
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
 import random
 import time
@@ -25,7 +24,10 @@ from typing import Any
 import orjson
 
 from . import batch
+from .accounts import make_accounts
+from .autoscaling import make_autoscaling
 from .batch import make_batch
+from .certmanager import make_cert_manager
 from .common import (
     DEFAULT_TOLERATIONS,
     K8S_VERSION,
@@ -38,8 +40,12 @@ from .common import (
     parse_quantity,
     parse_rfc3339,
     rfc3339,
+    template_hash,
 )
+from .helm import make_helm
 from .networking import make_networking
+from .registry import PRIVATE_IMAGE, pull_error
+from .revisions import make_revisions
 from .storage import DEFAULT_STORAGE_CLASS, make_storage
 
 Listener = Callable[[str, Key, "Obj | None"], None]
@@ -89,6 +95,10 @@ EVICTED = "evicted"
 NODE_LOST = "node-lost"
 
 DB_PASSWORD = "hunter2-payments-db"
+CONFIG_DB_PASSWORD = "sh0p-Cfg-db-2025"
+"""The database password written in plain text into ``shop/app-config``'s ``DATABASE_URL``."""
+CONFIG_API_KEY = "pk_live_kchatSampleConfigKey7d1e"
+"""The ``PAYMENT_API_KEY`` in ``shop/app-config``: a secret kept in a ConfigMap by mistake."""
 BEARER_TOKEN = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJwYXltZW50cy1hcGkiLCJzY29wZSI6ImNoYXJnZXMi"
     "fQ.q8Xw4vJ0bZ2nH1mR7cT5yL3kP9sD6fA0eG2hI4jK1lM"
@@ -128,7 +138,7 @@ class ContainerDef:
     port: int | None = 8080
     port_name: str = "http"
     protocol: str = "TCP"
-    cpu: str = "100m"
+    cpu: str | None = "100m"
     memory: str = "128Mi"
     memory_limit: str | None = "256Mi"
     extra_limits: dict[str, str] = field(default_factory=dict)
@@ -151,7 +161,8 @@ class ContainerDef:
         limits = dict(self.extra_limits)
         if self.memory_limit:
             limits["memory"] = self.memory_limit
-        resources: Obj = {"requests": {"cpu": self.cpu, "memory": self.memory}}
+        requests = {"cpu": self.cpu} if self.cpu else {}
+        resources: Obj = {"requests": {**requests, "memory": self.memory}}
         if limits:
             resources["limits"] = limits
         out["resources"] = resources
@@ -183,6 +194,10 @@ class WorkloadDef:
     age_days: float = 30.0
     revision: int = 1
     old_images: tuple[str, ...] = ()
+    old_env: dict[str, str] = field(default_factory=dict)
+    """Env values of the main container before the current revision changed them."""
+    change_causes: tuple[str, ...] = ()
+    """``kubernetes.io/change-cause`` of each revision, oldest first."""
     strategy: str = "RollingUpdate"
     init_containers: list[ContainerDef] = field(default_factory=list)
     tolerations: list[Obj] = field(default_factory=list)
@@ -321,6 +336,7 @@ def _base_workloads() -> list[WorkloadDef]:
                 ContainerDef(
                     "api",
                     f"{reg}/payments/api:1.9.0",
+                    cpu=None,
                     memory="256Mi",
                     memory_limit="512Mi",
                     env=[
@@ -367,6 +383,22 @@ def _base_workloads() -> list[WorkloadDef]:
             image_pull_secret="regcred",
         ),
         WorkloadDef(
+            "default",
+            "docs",
+            [ContainerDef("docs", f"{reg}/default/docs:1.12.0", memory="64Mi", log_style="http")],
+            replicas=1,
+            age_days=70,
+        ),
+        WorkloadDef(
+            "payments",
+            "payments-exporter",
+            [ContainerDef("exporter", PRIVATE_IMAGE, port=9100, port_name="metrics")],
+            replicas=1,
+            profile=IMAGEPULL,
+            service=None,
+            age_days=6,
+        ),
+        WorkloadDef(
             "shop",
             "cart",
             [
@@ -379,7 +411,12 @@ def _base_workloads() -> list[WorkloadDef]:
             "shop",
             "checkout",
             [
-                ContainerDef("checkout", f"{reg}/shop/checkout:3.1.0", log_style="http"),
+                ContainerDef(
+                    "checkout",
+                    f"{reg}/shop/checkout:v1.5.1",
+                    env=[_env("PAYMENT_TIMEOUT_MS", "5000")],
+                    log_style="http",
+                ),
                 ContainerDef(
                     "log-shipper",
                     "fluent/fluent-bit:3.0.7",
@@ -391,8 +428,17 @@ def _base_workloads() -> list[WorkloadDef]:
                     log_style="fluentbit",
                 ),
             ],
-            replicas=2,
+            replicas=4,
             age_days=90,
+            revision=3,
+            old_images=(f"{reg}/shop/checkout:v1.4.0", f"{reg}/shop/checkout:v1.5.0"),
+            old_env={"PAYMENT_TIMEOUT_MS": "30000"},
+            change_causes=(
+                "kubectl apply --filename=deploy/checkout.yaml --record=true",
+                f"kubectl set image deployment/checkout checkout={reg}/shop/checkout:v1.5.0"
+                " --record=true",
+                "kubectl apply --filename=deploy/checkout.yaml --record=true",
+            ),
         ),
         WorkloadDef(
             "data",
@@ -585,7 +631,7 @@ def _base_workloads() -> list[WorkloadDef]:
 
 
 FILLER_APPS: dict[str, tuple[str, ...]] = {
-    "default": ("hello", "docs", "status-page"),
+    "default": ("hello", "status-page"),
     "shop": ("catalog", "search", "recommendations", "inventory", "reviews", "shipping"),
     "payments": ("ledger", "fraud-check", "invoices", "refunds"),
     "data": ("kafka-connect", "airflow-web", "airflow-scheduler", "dbt-runner"),
@@ -758,6 +804,11 @@ class SampleCluster:
         make_storage(self)
         make_batch(self)
         make_networking(self)
+        make_autoscaling(self)
+        make_cert_manager(self)
+        make_helm(self)
+        make_revisions(self)
+        make_accounts(self)
 
     def _make_nodes(self, count: int) -> None:
         gpu = max(1, count // 25)
@@ -987,11 +1038,17 @@ class SampleCluster:
 
     # ------------------------------------------------------------------ workloads
 
-    def _template(self, wl: WorkloadDef, image_override: str | None = None) -> Obj:
+    def _template(
+        self, wl: WorkloadDef, image_override: str | None = None, old: bool = False
+    ) -> Obj:
         labels = {"app": wl.name, **wl.extra_labels}
         containers = [c.spec() for c in wl.containers]
         if image_override:
             containers[0]["image"] = image_override
+        if old:
+            for env in containers[0].get("env", ()):
+                if env["name"] in wl.old_env:
+                    env["value"] = wl.old_env[env["name"]]
         spec: Obj = {"containers": containers}
         if wl.init_containers:
             spec["initContainers"] = [c.spec() for c in wl.init_containers]
@@ -1032,6 +1089,8 @@ class SampleCluster:
         self, wl: WorkloadDef, template: Obj, labels: dict[str, str], created: float
     ) -> None:
         annotations = {"deployment.kubernetes.io/revision": str(wl.revision)}
+        if wl.change_causes:
+            annotations["kubernetes.io/change-cause"] = wl.change_causes[-1]
         if wl.last_applied:
             annotations["kubectl.kubernetes.io/last-applied-configuration"] = _last_applied(
                 wl, template
@@ -1058,13 +1117,15 @@ class SampleCluster:
         rollout = self.now - 86400 * min(wl.age_days, self.rng.uniform(0.2, 10))
         if wl.profile in (CRASHLOOP, OOM):
             rollout = self.now - self.rng.uniform(3.3, 3.8) * 3600
+        causes = dict(enumerate(wl.change_causes, start=1))
         sets = [
             self._make_replicaset(
                 deployment,
-                self._template(wl, image),
+                self._template(wl, image, old=True),
                 revision,
                 created + (rollout - created) * (n + 1) / (len(wl.old_images) + 1),
                 0,
+                causes.get(revision),
             )
             for n, (revision, image) in enumerate(
                 zip(
@@ -1072,7 +1133,9 @@ class SampleCluster:
                 )
             )
         ]
-        rs = self._make_replicaset(deployment, template, wl.revision, rollout, wl.replicas)
+        rs = self._make_replicaset(
+            deployment, template, wl.revision, rollout, wl.replicas, causes.get(wl.revision)
+        )
         sets.append(rs)
         pods = self._make_pods(wl, rs, wl.replicas, rollout)
         if wl.profile == EVICTED:
@@ -1092,7 +1155,13 @@ class SampleCluster:
         )
 
     def _make_replicaset(
-        self, deployment: Obj, template: Obj, revision: int, created: float, replicas: int
+        self,
+        deployment: Obj,
+        template: Obj,
+        revision: int,
+        created: float,
+        replicas: int,
+        change_cause: str | None = None,
     ) -> Obj:
         meta = deployment["metadata"]
         pod_hash = template_hash(template)
@@ -1115,6 +1184,7 @@ class SampleCluster:
                         deployment["spec"]["replicas"] + 1
                     ),
                     "deployment.kubernetes.io/revision": str(revision),
+                    **({"kubernetes.io/change-cause": change_cause} if change_cause else {}),
                 },
             ),
             "spec": {
@@ -1738,11 +1808,7 @@ class SampleCluster:
             image = main["image"]
             first, last = created + 2, self.now - self.rng.uniform(10, 90)
             n = 1 if fresh else self.rng.randint(20, 40)
-            error = (
-                f'Failed to pull image "{image}": rpc error: code = NotFound desc = failed '
-                f'to pull and unpack image "{image}": failed to resolve reference '
-                f'"{image}": {image}: not found'
-            )
+            error = pull_error(image)
             for reason, message, kind, count in (
                 ("Pulling", f'Pulling image "{image}"', "Normal", n),
                 ("Failed", error, "Warning", n),
@@ -2073,6 +2139,17 @@ class SampleCluster:
             self.now - 86400 * 45,
         )
         self._config_map(
+            "shop",
+            "app-config",
+            {
+                "LOG_LEVEL": "info",
+                "FEATURE_FLAGS": "checkout-v2,new-cart",
+                "DATABASE_URL": f"postgres://shop:{CONFIG_DB_PASSWORD}@postgres.data.svc:5432/shop",
+                "PAYMENT_API_KEY": CONFIG_API_KEY,
+            },
+            self.now - 86400 * 60,
+        )
+        self._config_map(
             "kube-system",
             "coredns",
             {
@@ -2332,7 +2409,10 @@ class SampleCluster:
                 ),
                 default=0,
             )
-            current = self._make_replicaset(new, new["spec"]["template"], revision, self.clock(), 0)
+            cause = new["metadata"].get("annotations", {}).get("kubernetes.io/change-cause")
+            current = self._make_replicaset(
+                new, new["spec"]["template"], revision, self.clock(), 0, cause
+            )
             sets.append(current)
         elif template_changed:
             revision = 1 + max(
@@ -2559,12 +2639,6 @@ class SampleCluster:
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def template_hash(template: Obj) -> str:
-    """A pod-template-hash for a template: stable, 10 characters of the safe alphabet."""
-    digest = hashlib.sha1(orjson.dumps(template, option=orjson.OPT_SORT_KEYS)).digest()
-    return "".join(SAFE_ALPHABET[b % len(SAFE_ALPHABET)] for b in digest[:10])
 
 
 def _without_hash(template: Obj) -> Obj:

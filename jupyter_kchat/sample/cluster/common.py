@@ -8,6 +8,8 @@ import time
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 Obj = dict[str, Any]
 Key = tuple[str, str]
 """(namespace, name); the namespace is "" for cluster-scoped objects."""
@@ -82,3 +84,9 @@ def image_id(image: str) -> str:
     if "/" not in repo or "." not in repo.split("/")[0]:
         repo = f"docker.io/library/{repo}" if "/" not in repo else f"docker.io/{repo}"
     return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
+
+def template_hash(template: Obj) -> str:
+    """A pod-template-hash for a template: stable, 10 characters of the safe alphabet."""
+    digest = hashlib.sha1(orjson.dumps(template, option=orjson.OPT_SORT_KEYS)).digest()
+    return "".join(SAFE_ALPHABET[b % len(SAFE_ALPHABET)] for b in digest[:10])
