@@ -40,10 +40,9 @@ BAD_WHEN_TRUE = frozenset(
         "DiskPressure",
         "PIDPressure",
         "NetworkUnavailable",
-        "Issuing",
     }
 )
-"""Conditions that should not be True (``Issuing`` only matters when its reason says failure)."""
+"""Conditions that should not be True (``Issuing`` matters only when its reason says failure)."""
 BAD_PHASES = frozenset({"Pending", "Lost", "Failed", "Unknown", "Terminating"})
 DONE_PHASES = frozenset({"Succeeded"})
 STUCK_DELETING = 300.0
@@ -56,28 +55,42 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _bad(kind: str, status: str, reason: str) -> bool:
+    if kind == "Issuing":
+        return "fail" in reason.lower()
+    if kind in GOOD_WHEN_TRUE:
+        if kind == "Ready" and reason == "PodCompleted":
+            return False
+        return status == "False" or (kind == "Ready" and status == "Unknown")
+    if kind in BAD_WHEN_TRUE:
+        return status == "True"
+    if kind == "ScalingLimited":
+        return status == "True" and reason == "TooManyReplicas"
+    return False
+
+
 def condition_problem(conditions: Any) -> tuple[str, str]:
-    """(reason, message) of the first condition that says trouble, else ("", "")."""
+    """(reason, message) of the conditions that say trouble, else ("", "").
+
+    One that names a failure (cert-manager's ``Issuing`` ``Failed`` next to a generic
+    ``Ready`` ``DoesNotExist``) gives the reason; the others are added to the message.
+    """
     if not isinstance(conditions, list):
         return "", ""
+    bad = []
     for cond in conditions:
         if not isinstance(cond, dict):
             continue
         kind, status = _text(cond.get("type")), _text(cond.get("status"))
         reason, message = _text(cond.get("reason")), _text(cond.get("message"))
-        if kind in GOOD_WHEN_TRUE:
-            bad = status == "False" or (kind == "Ready" and status == "Unknown")
-            if kind == "Ready" and reason == "PodCompleted":
-                bad = False
-        elif kind in BAD_WHEN_TRUE:
-            bad = status == "True" and (kind != "Issuing" or "fail" in reason.lower())
-        elif kind == "ScalingLimited":
-            bad = status == "True" and reason == "TooManyReplicas"
-        else:
-            bad = False
-        if bad:
-            return reason or f"{kind}={status}", message
-    return "", ""
+        if _bad(kind, status, reason):
+            bad.append((kind, status, reason or f"{kind}={status}", message))
+    if not bad:
+        return "", ""
+    bad.sort(key=lambda c: "fail" not in c[2].lower())
+    _, _, reason, message = bad[0]
+    others = "; ".join(f"{k}={s} {r}" + (f": {m}" if m else "") for k, s, r, m in bad[1:])
+    return reason, f"{message} (also {others})" if others else message
 
 
 def replicas_problem(status: dict[str, Any]) -> str:

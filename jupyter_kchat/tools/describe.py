@@ -20,7 +20,7 @@ from .base import ToolContext, ToolError, ToolResult, ToolSpec
 from .common import NAMESPACE, check_args, check_name, opt_str, req_str, schema
 from .conditions import object_problem
 from .discovery import Kind, discovery, match, resolve_kind
-from .kube import KubeCluster, api_path
+from .kube import ApiFailure, KubeCluster, api_path
 from .lookup import read_located, target
 from .models import Event
 from .redact import LAST_APPLIED, MASK, env_display, is_sensitive_name, redact_text
@@ -303,6 +303,44 @@ def _conditions(status: dict[str, Any], now: float) -> list[str]:
     return lines
 
 
+def _endpoints(ctx: ToolContext, namespace: str, service: str) -> str:
+    """The ready addresses behind a Service, or kubectl describe's error text for none."""
+    try:
+        found = ctx.cluster.get(
+            api_path("endpoints", namespace, service), dict, timeout=ctx.timeout
+        )
+    except ApiFailure as exc:
+        if exc.status == 404:
+            return f'<error: endpoints "{service}" not found>'
+        return "<endpoints not readable>"
+    addresses = [
+        f"{a.get('ip')}:{p.get('port')}"
+        for subset in found.get("subsets") or []
+        for a in subset.get("addresses") or []
+        for p in subset.get("ports") or [{}]
+    ]
+    return clip(", ".join(addresses), 300) if addresses else "<none: no ready pods>"
+
+
+def _ingress_backends(ctx: ToolContext, obj: dict[str, Any], namespace: str) -> list[str]:
+    """Each rule's backend Service and what answers behind it, as kubectl describe shows."""
+    spec = obj.get("spec") or {}
+    lines = []
+    routes = [("*", "", spec.get("defaultBackend"))] if spec.get("defaultBackend") else []
+    for rule in spec.get("rules") or []:
+        for path in (rule.get("http") or {}).get("paths") or []:
+            routes.append((rule.get("host") or "*", path.get("path") or "/", path.get("backend")))
+    for host, path, backend in routes:
+        service = (backend or {}).get("service") or {}
+        if not service.get("name"):
+            lines.append(f"  {host}{path} -> {clip(str(backend), 200)}")
+            continue
+        port = service.get("port") or {}
+        shown = f"{service['name']}:{port.get('number') or port.get('name') or '?'}"
+        lines.append(f"  {host}{path} -> {shown} ({_endpoints(ctx, namespace, service['name'])})")
+    return lines
+
+
 def _summary(
     ctx: ToolContext, kind: Kind, obj: dict[str, Any], namespace: str | None
 ) -> tuple[list[str], list[str], str, str]:
@@ -330,6 +368,11 @@ def _summary(
     if annotations:
         shown = ", ".join(f"{k}={clip(str(v), 120)}" for k, v in annotations.items())
         lines.append("Annotations: " + clip(shown, 600))
+    if kind.kind == "Ingress" and namespace:
+        backends = _ingress_backends(ctx, obj, namespace)
+        if backends:
+            lines.append("Backends:")
+            lines.extend(backends)
     conditions = _conditions(status, now)
     if conditions:
         lines.append("Conditions:")
