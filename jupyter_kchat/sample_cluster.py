@@ -1,7 +1,8 @@
 """``python -m jupyter_kchat.sample_cluster``: serve the sample cluster's Kubernetes API locally.
 
 Generates a :class:`~jupyter_kchat.sample.cluster.SampleCluster`, serves it on loopback,
-writes a kubeconfig pointing at it, prints one banner line (``kchat sample cluster: <url> (N
+writes a kubeconfig pointing at it (contexts: admin, read-only, and ``shop-viewer``, who may
+read namespace ``shop`` only), prints one banner line (``kchat sample cluster: <url> (N
 pods) kubeconfig=<path>``) and serves until SIGINT or SIGTERM.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .sample.cluster import SampleCluster
-from .sample.kube_api import KubeAPIServer
+from .sample.kube_api import VIEWER_CONTEXT, KubeAPIServer
 from .sample.lifecycle import serve_until_signalled
 
 BANNER = "kchat sample cluster: "
@@ -34,10 +35,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--token",
         default="admin",
-        help='user of the kubeconfig\'s current context: "admin", "readonly" or a literal token',
+        help='user of the kubeconfig\'s current context: "admin", "readonly", "viewer" or a '
+        "literal token",
     )
     parser.add_argument("--admin-token", help="fix the admin bearer token (default: random)")
     parser.add_argument("--readonly-token", help="fix the read-only bearer token (default: random)")
+    parser.add_argument(
+        "--viewer-token", help="fix the shop namespace viewer's bearer token (default: random)"
+    )
+    parser.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="serve no metrics.k8s.io, like a cluster without metrics-server",
+    )
     parser.add_argument("--context", default="sample", help="kubeconfig context name")
     parser.add_argument("--namespace", default="default", help="the context's namespace")
     return parser.parse_args(argv)
@@ -47,14 +57,22 @@ async def serve(options: argparse.Namespace) -> None:
     """Run until a stop signal; the banner is printed only once the port is listening."""
     cluster = SampleCluster(pods=options.pods, seed=options.seed)
     api = KubeAPIServer(
-        cluster, admin_token=options.admin_token, readonly_token=options.readonly_token
+        cluster,
+        admin_token=options.admin_token,
+        readonly_token=options.readonly_token,
+        viewer_token=options.viewer_token,
+        metrics=not options.no_metrics,
     )
     url = await api.start(host=options.host, port=options.port)
     kubeconfig = options.kubeconfig or str(
         Path(tempfile.mkdtemp(prefix="kchat-sample-")) / "kubeconfig.yaml"
     )
     api.write_kubeconfig(
-        kubeconfig, token=options.token, context=options.context, namespace=options.namespace
+        kubeconfig,
+        token=options.token,
+        context=options.context,
+        namespace=options.namespace,
+        contexts=[options.context, f"{options.context}-readonly", VIEWER_CONTEXT],
     )
     print(f"{BANNER}{url} ({cluster.pod_count} pods) kubeconfig={kubeconfig}", flush=True)
     await serve_until_signalled(api.stop)

@@ -10,6 +10,8 @@ server starts, as any stored object.
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -571,3 +573,32 @@ def test_kubeconfig_contexts(served: Served, tmp_path: Path) -> None:
     assert [c["name"] for c in plain["contexts"]] == ["sample", "sample-readonly"]
     with pytest.raises(ValueError, match="unknown contexts"):
         served.api.write_kubeconfig(tmp_path / "bad.yaml", contexts=["prod"])
+
+
+def test_cli_writes_every_context_and_can_serve_without_metrics(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "cli.yaml"
+    command = [sys.executable, "-m", "jupyter_kchat.sample_cluster", "--kubeconfig"]
+    process = subprocess.Popen(
+        [*command, str(kubeconfig), "--viewer-token", "t-viewer", "--no-metrics"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("kchat sample cluster: ")
+        config = yaml.safe_load(kubeconfig.read_text())
+        assert [c["name"] for c in config["contexts"]] == [
+            "sample",
+            "sample-readonly",
+            "shop-viewer",
+        ]
+        assert {"name": "shop-viewer", "user": {"token": "t-viewer"}} in config["users"]
+        with new_client_from_config(config_file=str(kubeconfig), context="shop-viewer") as c:
+            assert k8s.CoreV1Api(c).list_namespaced_pod("shop").items
+            groups = k8s.ApisApi(c).get_api_versions().groups
+            assert "metrics.k8s.io" not in {g.name for g in groups}
+    finally:
+        process.terminate()
+        assert process.wait(10) == 0
+        if process.stdout is not None:
+            process.stdout.close()
