@@ -12,16 +12,19 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 import jsonschema
 import orjson
 
-from .llm import Completion, ModelClient, ModelError, ToolCallRequest
+from .context import ContextWindows
+from .llm import Completion, ModelClient, ModelError, Reasoning, ToolCallRequest
+from .model_requests import FittedModel
 from .protocol import Event
 from .tools.base import ToolContext, ToolError, ToolRegistry, ToolResult, ToolSpec
+from .tools.card import cluster_card
 from .tools.redact import redact_text
 from .untrusted import fence as fence_untrusted
 
@@ -38,6 +41,8 @@ ROUNDS_NOTE = (
     "You have used every tool round this turn allows. Answer now with what the tool results "
     "show, and say what is still unknown."
 )
+CARD_WAIT = 5.0
+"""Seconds the first request waits for the cluster card; a slow cluster gets none this turn."""
 
 
 @dataclass
@@ -49,6 +54,10 @@ class TurnOptions:
     read_only: bool = True
     max_tool_rounds: int = 20
     tool_timeout: float = 30.0
+    max_answer_tokens: int | None = None
+    tool_result_budget: int = 12_000
+    cluster_card: bool = True
+    model_prices: dict[str, list[float]] = field(default_factory=dict)
 
 
 def user_content(message: str, cell: dict[str, str] | None) -> str:
@@ -74,20 +83,23 @@ async def process_message_stream(
     record: Recorder | None = None,
     executor: Executor | None = None,
     cell: dict[str, str] | None = None,
+    windows: ContextWindows | None = None,
 ) -> AsyncIterator[Event]:
     """Answer ``message``: stream text, run the tools the model asks for, loop, then complete.
 
-    Always ends with exactly one ``complete`` event unless the consumer cancels it, in which
-    case the partial answer and interrupted tool calls are still recorded.
+    Every request is fitted to the model's context window first (``windows`` keeps what was
+    learned about it across turns). Always ends with exactly one ``complete`` event unless the
+    consumer cancels it; either way the history gets an assistant message for the question.
     """
-    turn = _Turn(tools, tool_context, options, approve, record, executor)
+    turn = _Turn(tools, tool_context, options, approve, record, executor, model, windows)
     user_message = {"role": "user", "content": user_content(message, cell)}
     await turn.save(user_message)
     yield Event("thinking", {"message": "Thinking..."})
-    messages: list[dict[str, Any]] = [*history, user_message]
-    if options.system_prompt:
-        messages.insert(0, {"role": "system", "content": options.system_prompt})
     offered = tools.openai_tools(read_only=options.read_only, contexts=await turn.contexts())
+    messages: list[dict[str, Any]] = [*history, user_message]
+    system = await turn.system_message()
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
     try:
         for round_number in range(options.max_tool_rounds + 1):
             last_round = round_number == options.max_tool_rounds
@@ -95,11 +107,12 @@ async def process_message_stream(
                 messages.append({"role": "system", "content": ROUNDS_NOTE})
             completion: Completion | None = None
             separated = not turn.text
-            async for item in model.stream(
-                model=options.model, messages=messages, tools=None if last_round else offered
-            ):
+            async for item in turn.model.stream(messages, None if last_round else offered):
                 if isinstance(item, Completion):
                     completion = item
+                    continue
+                if isinstance(item, Reasoning):
+                    yield Event("thinking", {"reasoning": item.text})
                     continue
                 if not separated:
                     separated = True
@@ -109,10 +122,15 @@ async def process_message_stream(
                 turn.text.append(item)
                 yield Event("text", {"text": item})
             assert completion is not None
-            if last_round:
+            notice = turn.model.stop_notice(completion.finish_reason)
+            if last_round or notice:
                 completion.tool_calls = []
-            turn.add_usage(completion.usage)
-            assistant: dict[str, Any] = {"role": "assistant", "content": completion.text or None}
+            if notice:
+                notice = ("\n\n" if turn.text else "") + notice
+                turn.text.append(notice)
+                yield Event("text", {"text": notice})
+            content = completion.text + (notice or "")
+            assistant: dict[str, Any] = {"role": "assistant", "content": content or None}
             if completion.tool_calls:
                 assistant["tool_calls"] = [_openai_call(call) for call in completion.tool_calls]
             turn.round_text = []
@@ -121,6 +139,9 @@ async def process_message_stream(
             if not completion.tool_calls:
                 break
             turn.pending = [call.id for call in completion.tool_calls]
+            turn.tool_budget = turn.model.tool_budget(
+                messages, offered, len(completion.tool_calls), options.tool_result_budget
+            )
             for call in completion.tool_calls:
                 async for event in turn.run_tool(call):
                     yield event
@@ -128,12 +149,12 @@ async def process_message_stream(
             turn.pending = []
             yield Event("thinking", {"message": "Reading the results..."})
     except ModelError as exc:
-        await turn.save_partial()
+        await turn.save_partial(f"(No answer: {exc.message})")
         yield Event(
             "error", {"message": exc.message, "code": exc.code, "retryable": exc.retryable}
         )
     except asyncio.CancelledError:
-        await asyncio.shield(turn.save_partial())
+        await asyncio.shield(turn.save_partial("(Cancelled before the answer was complete.)"))
         raise
     yield Event("complete", turn.complete_data())
 
@@ -172,7 +193,18 @@ class _Turn:
         approve: Approver | None,
         record: Recorder | None,
         executor: Executor | None,
+        model: ModelClient,
+        windows: ContextWindows | None,
     ) -> None:
+        self.model = FittedModel(
+            model,
+            windows or ContextWindows(probe=model.context_window),
+            name=options.model,
+            max_answer_tokens=options.max_answer_tokens,
+            prices=options.model_prices,
+        )
+        self.tool_budget = options.tool_result_budget
+        self.last_saved: dict[str, Any] = {}
         self.tools = tools
         self.make_context = tool_context
         self.context: ToolContext | None = None
@@ -184,7 +216,6 @@ class _Turn:
         self.round_text: list[str] = []
         self.ended: list[dict[str, Any]] = []
         self.pending: list[str] = []
-        self.usage: dict[str, int] = {}
         self.cache: dict[tuple[str, bytes], ToolResult] = {}
         self.last_tool_message: dict[str, Any] = {}
         self.offered_contexts: tuple[str, ...] = ()
@@ -207,11 +238,13 @@ class _Turn:
         return self.offered_contexts
 
     async def save(self, message: dict[str, Any], tool: dict[str, Any] | None = None) -> None:
+        self.last_saved = message
         if self.record is not None:
             await self.record(message, tool)
 
-    async def save_partial(self) -> None:
-        """Keep what the user already saw when a turn stops early (error, cancel)."""
+    async def save_partial(self, note: str) -> None:
+        """Keep what the user already saw when a turn stops early (error, cancel), and end the
+        history with an assistant message, so user and assistant keep alternating."""
         if self.round_text:
             await self.save({"role": "assistant", "content": "".join(self.round_text)})
             self.round_text = []
@@ -223,15 +256,29 @@ class _Turn:
                 {"tool_call_id": call_id, "status": "cancelled", "result": "Cancelled."},
             )
         self.pending = []
+        last = self.last_saved
+        if last.get("role") != "assistant" or last.get("tool_calls"):
+            await self.save({"role": "assistant", "content": note})
 
-    def add_usage(self, usage: dict[str, int] | None) -> None:
-        for key, value in (usage or {}).items():
-            self.usage[key] = self.usage.get(key, 0) + int(value or 0)
+    async def system_message(self) -> str:
+        """The system prompt, then the cluster card (when there is a cluster to describe)."""
+        card = ""
+        if self.options.cluster_card and self.context is not None:
+            loop = asyncio.get_running_loop()
+            try:
+                async with asyncio.timeout(CARD_WAIT):
+                    card = await loop.run_in_executor(self.executor, cluster_card, self.context)
+            except TimeoutError:
+                log.info("no cluster card this turn: the cluster took over %s s", CARD_WAIT)
+            except Exception:  # the card helps; a chat never fails for it
+                log.warning("no cluster card this turn", exc_info=True)
+        return "\n\n".join(part for part in (self.options.system_prompt, card) if part)
 
     def complete_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"message": "".join(self.text), "tool_calls": self.ended}
-        if self.usage:
-            data["usage"] = self.usage
+        usage = self.model.usage_data()
+        if usage:
+            data["usage"] = usage
         return data
 
     async def run_tool(self, call: ToolCallRequest) -> AsyncIterator[Event]:
@@ -309,8 +356,9 @@ class _Turn:
             async with asyncio.timeout(timeout):
                 if self.context is None:
                     self.context = await loop.run_in_executor(self.executor, self.make_context)
+                context = replace(self.context, budget=self.tool_budget)
                 result = await loop.run_in_executor(
-                    self.executor, self.tools.run, spec, self.context, args
+                    self.executor, self.tools.run, spec, context, args
                 )
         except ToolError as exc:
             return ToolResult(text=f"Error: {exc}"), "error"

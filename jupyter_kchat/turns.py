@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import KChat
+from .context import ContextWindows
 from .engine import TurnOptions, process_message_stream
 from .llm import ModelClient
 from .protocol import ChatFrame, Event, ProtocolError, encode_event
@@ -34,8 +35,9 @@ log = logging.getLogger(__name__)
 class LoggedEvent:
     """One numbered event, encoded once for every follower.
 
-    A compacted text event stands for the text events ``first_seq..seq``; ``ends`` holds the
-    offset where each of them ended, so a follower resuming inside the range gets only the rest.
+    A compacted event stands for the text (or reasoning) events ``first_seq..seq``; ``ends``
+    holds the offset where each of them ended, so a follower resuming inside the range gets only
+    the rest.
     """
 
     seq: int
@@ -47,11 +49,21 @@ class LoggedEvent:
 
     def after(self, seq: int, conversation_id: str) -> LoggedEvent:
         """This event as seen by a follower that already has everything up to ``seq``."""
-        if seq < self.first_seq or not self.ends:
+        key = chunk_key(self)
+        if seq < self.first_seq or not self.ends or key is None:
             return self
-        rest = {"text": self.data["text"][self.ends[seq - self.first_seq] :]}
-        wire = encode_event("text", rest, conversation_id=conversation_id, seq=self.seq)
-        return LoggedEvent(self.seq, "text", rest, wire)
+        rest = {**self.data, key: self.data[key][self.ends[seq - self.first_seq] :]}
+        wire = encode_event(self.type, rest, conversation_id=conversation_id, seq=self.seq)
+        return LoggedEvent(self.seq, self.type, rest, wire)
+
+
+def chunk_key(event: LoggedEvent) -> str | None:
+    """The field a client appends for this event (text, or a reasoning chunk), else None."""
+    if event.type == "text":
+        return "text"
+    if event.type == "thinking" and "reasoning" in event.data:
+        return "reasoning"
+    return None
 
 
 class Turn:
@@ -114,36 +126,37 @@ class Turn:
             self.done = True
 
     def _compact(self) -> None:
-        """Merge runs of text events so a very long answer keeps a bounded log (one pass)."""
+        """Merge runs of text (and of reasoning) events so a very long answer keeps a bounded
+        log (one pass)."""
         merged: list[LoggedEvent] = []
         run: list[LoggedEvent] = []
         for event in [*self.events, None]:
-            if event is not None and event.type == "text":
+            key = chunk_key(event) if event is not None else None
+            if run and (key is None or key != chunk_key(run[0])):
+                merged.append(run[0] if len(run) == 1 else self._merge(run, chunk_key(run[0])))
+                run = []
+            if key is not None:
                 run.append(event)
-                continue
-            if len(run) == 1:
-                merged.append(run[0])
-            elif run:
-                merged.append(self._merge(run))
-            run = []
-            if event is not None:
+            elif event is not None:
                 merged.append(event)
         self.events = merged
         self.max_events = max(self.max_events, 2 * len(merged))
 
-    def _merge(self, run: list[LoggedEvent]) -> LoggedEvent:
-        """One text event standing for ``run``, remembering where each part ended."""
+    def _merge(self, run: list[LoggedEvent], key: str) -> LoggedEvent:
+        """One event standing for ``run`` (all text, or all reasoning), remembering where each
+        part ended."""
         ends: list[int] = []
         length = 0
         for event in run:
-            for end in event.ends or (len(event.data["text"]),):
+            for end in event.ends or (len(event.data[key]),):
                 ends.append(length + end)
-            length += len(event.data["text"])
-        data = {"text": "".join(event.data["text"] for event in run)}
+            length += len(event.data[key])
+        data = {**run[0].data, key: "".join(event.data[key] for event in run)}
         last = run[-1].seq
-        wire = encode_event("text", data, conversation_id=self.conversation_id, seq=last)
+        kind = run[0].type
+        wire = encode_event(kind, data, conversation_id=self.conversation_id, seq=last)
         first = run[0].first_seq if run[0].ends else run[0].seq
-        return LoggedEvent(last, "text", data, wire, first, tuple(ends))
+        return LoggedEvent(last, kind, data, wire, first, tuple(ends))
 
     async def follow(self, after_seq: int = 0) -> AsyncIterator[list[LoggedEvent]]:
         """Yield batches of events with ``seq > after_seq`` as they come, until ``complete``."""
@@ -207,6 +220,7 @@ class TurnManager:
         self.executor = executor
         self.max_retained_turns = max_retained_turns
         self.max_events_per_turn = max_events_per_turn
+        self.windows = ContextWindows(settings.context_window, probe=model.context_window)
         self._turns: OrderedDict[str, Turn] = OrderedDict()
         self._approval_owner: dict[str, Turn] = {}
         self._starting: set[str] = set()
@@ -339,12 +353,17 @@ class TurnManager:
                     read_only=settings.read_only,
                     max_tool_rounds=settings.max_tool_rounds,
                     tool_timeout=settings.tool_timeout,
+                    max_answer_tokens=settings.max_answer_tokens,
+                    tool_result_budget=settings.tool_result_budget,
+                    cluster_card=settings.cluster_card,
+                    model_prices=settings.model_prices,
                 ),
                 history=history,
                 approve=approve,
                 record=record,
                 executor=self.executor,
                 cell=frame.cell,
+                windows=self.windows,
             )
             async for event in stream:
                 self._publish(turn, event, frame)
