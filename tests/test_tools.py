@@ -19,7 +19,13 @@ import pytest
 from kubernetes import client as k8s
 from tool_support import Env, serve
 
-from jupyter_kchat.sample.cluster import BEARER_TOKEN, DB_PASSWORD, TYPO_IMAGE, SampleCluster
+from jupyter_kchat.sample.cluster import (
+    BEARER_TOKEN,
+    DB_PASSWORD,
+    PAYMENTS_PANIC,
+    TYPO_IMAGE,
+    SampleCluster,
+)
 from jupyter_kchat.tools import (
     KubeClients,
     KubeConfigError,
@@ -390,7 +396,9 @@ def test_diagnose_finds_every_broken_object_with_its_reason(env: Env) -> None:
         block = text[start : start + 1500]
         assert reason in block, (subject, reason)
         assert evidence in block, (subject, evidence)
-    assert "Next: get_pod_logs name=payments-api-" in text and "previous=true" in text
+    assert "get_pod_logs name=payments-api-" in text and "previous=true" in text
+    crash = text[text.index("Deployment payments/payments-api") :]
+    assert PAYMENTS_PANIC in crash[: crash.index("Next:")]
     assert "Warning events:" in text
     categories = {row["category"] for row in result.data or []}
     assert {"Crash loop", "Image pull", "Unschedulable", "Out of memory", "Evicted"} <= categories
@@ -460,7 +468,7 @@ def test_rbac_denial_of_a_list_names_the_permission(fresh: Env) -> None:
     fresh.api.faults.clear()
     fresh.api.faults.forbid(resource="pods", verb="list")
     result = fresh.call("diagnose_cluster")
-    assert "Could not read pods: forbidden (403)" in result.text
+    assert "Could not read pods at the cluster scope: forbidden (403)" in result.text
     assert "node node-3 is NotReady" in result.text
 
 

@@ -3,6 +3,7 @@ needs attention is dropped to make room for healthy items."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -91,7 +92,7 @@ def test_diagnose_on_10000_pods_keeps_every_finding(big: Big) -> None:
     assert len(rows) > 50
     for row in rows[:-1]:
         assert row["object"] in text, row["object"]
-    assert "Impact: 100 pods on it not ready" in text
+    assert re.search(r"Impact: \d+ pods on it not ready", text)
 
 
 def test_other_lists_on_a_big_cluster_stay_within_budget(big: Big) -> None:

@@ -128,8 +128,8 @@ class Scope:
     def everywhere(self) -> bool:
         return self.namespace is None
 
-    def path(self, resource: str, group: str = "") -> str:
-        return api_path(resource, self.namespace, group=group)
+    def path(self, resource: str, group: str = "", version: str = "v1") -> str:
+        return api_path(resource, self.namespace, group=group, version=version)
 
     def describe(self) -> str:
         """Where the results come from, as the first words of a result."""

@@ -41,6 +41,9 @@ from .errors import ToolError
 
 T = TypeVar("T")
 
+CONNECTIONS = 32
+"""Pooled connections per cluster: conversations share it and diagnose reads lists in
+parallel (the client's default, 5 per CPU, is 10 on a small machine)."""
 PAGE_SIZE = 2000
 """Items per list request: big enough that paging costs little, small enough to bound memory."""
 
@@ -168,9 +171,10 @@ def api_path(
     *,
     group: str = "",
     subresource: str | None = None,
+    version: str = "v1",
 ) -> str:
     """The REST path of a resource, an object or a subresource (all parts URL-quoted)."""
-    base = f"/apis/{group}/v1" if group else "/api/v1"
+    base = f"/apis/{group}/{version}" if group else f"/api/{version}"
     if namespace:
         base += f"/namespaces/{_quote(namespace)}"
     base += f"/{resource}"
@@ -497,6 +501,29 @@ RBAC_DENIAL = re.compile(
     r'"(?P<group>[^"]*)" (?:in the namespace "(?P<namespace>[^"]*)"|at the cluster scope)'
 )
 """The authorizer's wording of a denial (kube-apiserver's RBAC "forbidden" message)."""
+READS = frozenset({"get", "list", "watch"})
+CLUSTER_SCOPED = frozenset(
+    {
+        "nodes",
+        "namespaces",
+        "persistentvolumes",
+        "storageclasses",
+        "ingressclasses",
+        "customresourcedefinitions",
+        "clusterroles",
+        "clusterrolebindings",
+        "priorityclasses",
+        "runtimeclasses",
+        "csidrivers",
+        "csinodes",
+        "volumeattachments",
+        "apiservices",
+        "certificatesigningrequests",
+        "mutatingwebhookconfigurations",
+        "validatingwebhookconfigurations",
+    }
+)
+"""Built-in resources that exist only cluster-wide (no namespace to narrow a denial to)."""
 
 
 @dataclass(frozen=True)
@@ -536,12 +563,16 @@ def rbac_advice(message: str) -> str:
     rule = f"apiGroups [{group}], resources [\"{denial.resource}\"], verbs [\"{denial.verb}\"]"
     resource = denial.resource.replace("/", " ") if "/" in denial.resource else denial.resource
     if denial.cluster_wide:
+        narrow = (
+            ""
+            if denial.resource.split("/")[0] in CLUSTER_SCOPED or denial.verb not in READS
+            else " If the user may read single namespaces, ask about one namespace instead of all."
+        )
         return (
             f"RBAC does not let user {denial.user} {denial.verb} {resource} across the whole "
-            "cluster. A "
-            f"ClusterRole with the rule {rule}, bound to it by a ClusterRoleBinding, would allow "
-            f"it (check: kubectl auth can-i {denial.verb} {denial.resource} --all-namespaces). "
-            "If the user may read single namespaces, ask about one namespace instead of all."
+            f"cluster. A ClusterRole with the rule {rule}, bound to it by a ClusterRoleBinding, "
+            f"would allow it (check: kubectl auth can-i {denial.verb} {denial.resource} "
+            f"--all-namespaces).{narrow}"
         )
     return (
         f"RBAC does not let user {denial.user} {denial.verb} {resource} in namespace "
@@ -705,6 +736,7 @@ class KubeClients:
                 ) from None
             namespace = (chosen.get("context") or {}).get("namespace") or None
         configuration.retries = _retries()
+        configuration.connection_pool_maxsize = CONNECTIONS
         api_client = k8s.ApiClient(configuration)
         api_client.user_agent = "jupyter-kchat"
         return KubeCluster(api_client, context=name, default_namespace=namespace)

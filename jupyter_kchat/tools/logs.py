@@ -251,10 +251,12 @@ def crash_lines(
     container: str,
     *,
     node: str = "",
+    previous: bool = True,
     keep: int = 3,
     timeout: float,
 ) -> list[str]:
-    """The last error lines of a container's previous (crashed) instance, redacted.
+    """The last error lines of a container's previous (crashed) instance, or of its last run
+    with ``previous`` False (a failed Job's pod that is not restarted), redacted.
 
     Lines that look like errors win (the last ``keep`` of them among the final 50 lines);
     without any, the final ``keep`` lines. A log that cannot be read gives one line saying why.
@@ -262,7 +264,7 @@ def crash_lines(
     try:
         raw = cluster.get_raw(
             api_path("pods", namespace, pod, subresource="log"),
-            [("container", container), ("tailLines", 50), ("previous", True)],
+            [("container", container), ("tailLines", 50), ("previous", previous)],
             accept="text/plain, */*",
             timeout=timeout,
         )
@@ -273,5 +275,10 @@ def crash_lines(
         return [f"(previous log unreadable: {clip(str(exc), 200)})"]
     lines = [line for line in raw.decode("utf-8", errors="replace").splitlines() if line.strip()]
     errors = [line for line in lines if ERROR_LINE.search(line)]
-    return [clip(redact_text(line), 300) for line in (errors or lines)[-keep:]]
+    return [_cut(redact_text(line.rstrip()), 300) for line in (errors or lines)[-keep:]]
+
+
+def _cut(line: str, limit: int) -> str:
+    """A log line kept as printed (spacing included), cut with an ellipsis past ``limit``."""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
