@@ -128,12 +128,17 @@ class ToolCall:
 
 @dataclass(repr=False)
 class ChatResult:
-    """The outcome of one question: the answer's text, its tool calls and their rows."""
+    """The outcome of one question: the answer's text, its tool calls and their rows.
+
+    ``usage`` is ``complete.data.usage``: ``prompt_tokens``, ``completion_tokens``,
+    ``total_tokens``, ``context_window``, ``context_used`` (0..1), ``cost_usd`` when the price is
+    known and ``estimated`` when the server sent no counts; None when no model answer finished.
+    """
 
     text: str
     conversation_id: str
     tool_calls: list[ToolCall] = field(default_factory=list)
-    usage: dict[str, int] | None = None
+    usage: dict[str, Any] | None = None
     cancelled: bool = False
     errors: list[dict[str, Any]] = field(default_factory=list)
     question: str = ""

@@ -51,7 +51,7 @@ class FittedModel:
         self.name = name
         self.max_answer_tokens = max_answer_tokens
         self.prices = prices
-        self.counter = TokenCounter(name)
+        self.counter = TokenCounter.for_model(name)
         self.usage = TurnUsage()
         self.window = 0
 

@@ -36,6 +36,11 @@ MESSAGE_OVERHEAD = 4
 REQUEST_OVERHEAD = 3
 """Tokens that prime the assistant's reply."""
 
+CACHED_LENGTH = 200
+"""Texts at least this long keep their count (short ones are cheaper to count again)."""
+
+CACHE_ENTRIES = 4096
+
 
 @lru_cache(maxsize=1)
 def _encoder() -> Callable[[str], list[int]] | None:
@@ -51,6 +56,13 @@ def _encoder() -> Callable[[str], list[int]] | None:
 
 class TokenCounter:
     """Token counts for one model's requests, on the safe side of what its server will count."""
+
+    @staticmethod
+    @lru_cache(maxsize=32)
+    def for_model(model: str) -> TokenCounter:
+        """One counter per model name, so a conversation's history is counted once, not per
+        turn (counts are cached by text)."""
+        return TokenCounter(model)
 
     def __init__(self, model: str = "") -> None:
         self.model = model
@@ -78,9 +90,10 @@ class TokenCounter:
             tokens = int(len(text.encode("utf-8", "replace")) / BYTES_PER_TOKEN_FALLBACK) + 1
         else:
             tokens = int(len(self._encode(text)) * self.factor + 0.999)
-        if len(self._cache) > 4096:
-            self._cache.clear()
-        self._cache[text] = tokens
+        if len(text) >= CACHED_LENGTH:
+            if len(self._cache) >= CACHE_ENTRIES:
+                self._cache.clear()
+            self._cache[text] = tokens
         return tokens
 
     def message(self, message: dict[str, Any]) -> int:

@@ -9,8 +9,11 @@ from typing import Any
 
 import orjson
 import pytest
+from traitlets.config import Config
 
+from jupyter_kchat.kernel import KernelChat, result_from_events
 from jupyter_kchat.sample.model_faults import Fault, Quirks
+from jupyter_kchat.sample.offline import OfflineServices
 
 
 @pytest.fixture
@@ -131,3 +134,29 @@ async def test_an_answer_cut_at_max_answer_tokens_ends_with_a_notice(kchat_ws, k
     message = of(events, "complete")[0]["message"]
     assert "cut off at the length limit" in message and "max_answer_tokens = 30" in message
     assert kchat_model.requests[0].body["max_tokens"] == 30
+
+
+@pytest.mark.usefixtures("isolated")
+def test_chat_result_usage_in_the_kernel(services: OfflineServices, tmp_path) -> None:
+    chat = KernelChat.configure(Config({"KChat": {
+        "model": "kchat-demo",
+        "base_url": services.base_url,
+        "api_key": "test-key",
+        "kubeconfig": services.kubeconfig,
+        "db_path": str(tmp_path / "history.sqlite3"),
+        "context_window": 4096,
+        "model_prices": {"kchat-demo": [0.5, 1.5]},
+    }}))
+    try:
+        result = result_from_events(list(chat.ask("list all pods")), "list all pods")
+    finally:
+        KernelChat.reset()
+    assert result.errors == [] and result.text
+    usage = result.usage
+    assert usage is not None
+    assert usage["context_window"] == 4096 and 0 < usage["context_used"] <= 1
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
+    assert usage["cost_usd"] == pytest.approx(
+        (usage["prompt_tokens"] * 0.5 + usage["completion_tokens"] * 1.5) / 1e6, abs=1e-6
+    )
+
