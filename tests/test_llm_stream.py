@@ -232,6 +232,7 @@ async def test_an_enforced_context_limit_is_learned_and_wins(client_for, kchat_m
      (Quirks(flavour="llama.cpp"), 4096),
      (Quirks(flavour="ollama", context_window=16384), 16384),
      (Quirks(flavour="ollama"), 4096),
+     (Quirks(flavour="vllm", context_window=32768), 32768),
      (Quirks(), None)],
 )
 async def test_the_context_window_is_asked_of_the_endpoint_once(

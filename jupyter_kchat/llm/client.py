@@ -142,7 +142,8 @@ class ModelClient:
 
     async def context_window(self, model: str) -> int | None:
         """The model's context window in tokens: learned from a context error, else asked of the
-        endpoint once (llama.cpp ``/props``, Ollama ``/api/show``); None when nothing tells."""
+        endpoint once (vLLM ``/v1/models``, llama.cpp ``/props``, Ollama ``/api/show``); None
+        when nothing tells."""
         if model in self._learned:
             return self._learned[model]
         async with self._asking:
@@ -219,6 +220,12 @@ class ModelClient:
         if root is None:
             return None
         options: Any = {"max_retries": 0, "timeout": 10.0}
+        with contextlib.suppress(openai.APIError, ValueError):
+            size = window.from_models(
+                await self._client.get("/models", cast_to=object, options=options), model
+            )
+            if size:
+                return size
         with contextlib.suppress(openai.APIError, ValueError):
             size = window.from_props(
                 await self._client.get(f"{root}/props", cast_to=object, options=options)

@@ -1,9 +1,10 @@
 """How big a model's context window is, asked of the endpoint where it tells.
 
-llama.cpp answers ``GET /props`` (``default_generation_settings.n_ctx``, the running context),
-Ollama ``POST /api/show`` (``num_ctx`` in ``parameters`` when set, else the model's own
-``<arch>.context_length``, of which Ollama runs only its default unless told more). Other
-endpoints (OpenAI, vLLM, LiteLLM) say nothing here and get None.
+vLLM lists ``max_model_len`` in ``GET /v1/models``, llama.cpp answers ``GET /props``
+(``default_generation_settings.n_ctx``, the running context), Ollama ``POST /api/show``
+(``num_ctx`` in ``parameters`` when set, else the model's own ``<arch>.context_length``, of which
+Ollama runs only its default unless told more). Other endpoints (OpenAI, LiteLLM, LM Studio) say
+nothing here and get None.
 """
 
 from __future__ import annotations
@@ -24,10 +25,17 @@ def server_root(base_url: str) -> str | None:
     host = parts.hostname or ""
     if any(host == cloud or host.endswith("." + cloud) for cloud in CLOUD_HOSTS):
         return None
-    path = parts.path.rstrip("/")
-    if path.endswith("/v1"):
-        path = path[: -len("/v1")]
+    path = parts.path.rstrip("/").removesuffix("/v1")
     return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def from_models(body: Any, model: str) -> int | None:
+    """vLLM's ``/v1/models``: ``max_model_len`` of the entry for ``model``."""
+    entries = body.get("data") if isinstance(body, dict) else None
+    for entry in entries if isinstance(entries, list) else ():
+        if isinstance(entry, dict) and entry.get("id") == model:
+            return _positive(entry.get("max_model_len"))
+    return None
 
 
 def from_props(body: Any) -> int | None:

@@ -25,8 +25,9 @@ FAULT_KINDS: tuple[str, ...] = (
 ContextStyle = Literal["llama.cpp", "llama.cpp-old", "openai", "vllm", "ollama"]
 CONTEXT_STYLES: tuple[str, ...] = ("llama.cpp", "llama.cpp-old", "openai", "vllm", "ollama")
 ReasoningStyle = Literal["reasoning_content", "reasoning", "think"]
-Flavour = Literal["openai", "llama.cpp", "ollama"]
-LLAMA_CPP_DEFAULT_CTX = 4096
+Flavour = Literal["openai", "llama.cpp", "ollama", "vllm"]
+REPORTED_CONTEXT = 4096
+"""The context ``/props`` and vLLM's ``/v1/models`` report when ``context_window`` is unset."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,8 @@ class Quirks:
     ``finish_reason: "length"`` (off by default so scripted long streams stay whole).
     ``refuse_field``: answer 400 "Unsupported parameter" to that field, as OpenAI's reasoning
     models do to ``max_tokens``. ``flavour``: which native endpoints answer besides ``/v1``:
-    llama.cpp's ``GET /props``, Ollama's ``POST /api/show``.
+    llama.cpp's ``GET /props``, Ollama's ``POST /api/show``; vLLM's ``/v1/models`` entries carry
+    ``max_model_len``.
     """
 
     context_window: int | None = None

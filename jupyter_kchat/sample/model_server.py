@@ -42,7 +42,7 @@ from tornado.web import Application, RequestHandler
 
 from . import demo_model
 from .model_faults import (
-    LLAMA_CPP_DEFAULT_CTX,
+    REPORTED_CONTEXT,
     Fault,
     FaultQueue,
     Quirks,
@@ -84,7 +84,9 @@ class RecordedRequest:
 
     ``body`` is the parsed JSON (None when it was not a JSON object), ``fault`` the fault it
     consumed, ``status`` the HTTP status (set before the first byte is sent), ``chunks_sent``
-    the SSE frames flushed (the closing finish/usage/[DONE] frames included).
+    the SSE frames flushed (the closing finish/usage/[DONE] frames included), ``arrived_at``
+    and ``first_chunk_at`` the ``time.perf_counter()`` (one clock for every process of the
+    machine) when the request came in and its first SSE frame was flushed, for benchmarks.
     ``disconnected`` is set when the client closed the connection before the response was
     complete (not when a ``cut_after`` fault or ``stop()`` closed it); ``finished`` when the
     server is done with the request, however it ended. The events belong to the server's loop:
@@ -98,6 +100,8 @@ class RecordedRequest:
     fault: Fault | None = None
     status: int | None = None
     chunks_sent: int = 0
+    arrived_at: float = field(default_factory=time.perf_counter)
+    first_chunk_at: float | None = None
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -123,6 +127,8 @@ class RecordedRequest:
             "fault": self.fault.to_json() if self.fault else None,
             "status": self.status,
             "chunks_sent": self.chunks_sent,
+            "arrived_at": self.arrived_at,
+            "first_chunk_at": self.first_chunk_at,
             "disconnected": self.disconnected.is_set(),
             "finished": self.finished.is_set(),
         }
@@ -392,12 +398,16 @@ class _ModelsHandler(_BaseHandler):
         except _RequestError as error:
             self.send_error_body(error)
             return
-        entry = {
+        entry: dict[str, Any] = {
             "id": self.model_server.model,
             "object": "model",
             "created": self.model_server.created,
             "owned_by": OWNER,
         }
+        quirks = self.model_server.quirks
+        if quirks.flavour == "vllm":
+            entry.update(owned_by="vllm", root=entry["id"], parent=None, permission=[],
+                         max_model_len=quirks.context_window or REPORTED_CONTEXT)
         if model_id is None:
             self.send_json({"object": "list", "data": [entry]})
         elif model_id == entry["id"]:
@@ -707,6 +717,8 @@ class _ChatCompletionsHandler(_BaseHandler):
                 return
             sent += 1
             record.chunks_sent = sent
+            if sent == 1:
+                record.first_chunk_at = time.perf_counter()
             if delay > 0:
                 await self._pause(delay)
                 if self.gone.is_set():
@@ -774,7 +786,7 @@ class _PropsHandler(_BaseHandler):
             self.send_error_body(error)
             return
         self.send_json(props_body(server.model, server.quirks.context_window
-                                  or LLAMA_CPP_DEFAULT_CTX))
+                                  or REPORTED_CONTEXT))
 
 
 class _OllamaShowHandler(_BaseHandler):
