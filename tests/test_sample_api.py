@@ -9,7 +9,6 @@ server starts, as any stored object.
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 from kubernetes.config import new_client_from_config
 from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from jupyter_kchat.sample.cluster import Obj, SampleCluster, rfc3339
 from jupyter_kchat.sample.kube_api import ALL_CONTEXTS, NAMESPACE_VIEWER, KubeAPIServer
@@ -41,13 +41,20 @@ def _meta(name: str, namespace: str | None, created: float, **extra: Any) -> Obj
     return {**meta, "creationTimestamp": rfc3339(created), **extra}
 
 
-def _crd(plural: str, kind: str, scope: str, columns: list[Obj], **names: Any) -> Obj:
+def _crd(
+    plural: str,
+    kind: str,
+    scope: str,
+    columns: list[Obj],
+    group: str = "cert-manager.io",
+    **names: Any,
+) -> Obj:
     return {
         "kind": "CustomResourceDefinition",
         "apiVersion": "apiextensions.k8s.io/v1",
-        "metadata": _meta(f"{plural}.cert-manager.io", None, 0),
+        "metadata": _meta(f"{plural}.{group}", None, 0),
         "spec": {
-            "group": "cert-manager.io",
+            "group": group,
             "scope": scope,
             "names": {"plural": plural, "singular": kind.lower(), "kind": kind, **names},
             "versions": [
@@ -446,7 +453,8 @@ def test_custom_resources_print_their_crd_columns(served: Served) -> None:
         ("Status", "string", 1),
         ("Age", "date", 0),
     ]
-    assert body["rows"][0]["cells"] == [
+    rows = {r["cells"][0]: r["cells"] for r in body["rows"]}
+    assert rows["t-tls"] == [
         "t-tls",
         "False",
         "t-tls",
@@ -463,26 +471,29 @@ def test_custom_resources_print_their_crd_columns(served: Served) -> None:
 
 def test_a_crd_added_while_serving_appears_in_discovery(served: Served) -> None:
     dynamic = DynamicClient(served.client)
-    assert dynamic.resources.get(api_version="cert-manager.io/v1", kind="Certificate")
+    with pytest.raises(ResourceNotFoundError):
+        dynamic.resources.get(api_version="kchat.example.com/v1alpha1", kind="Widget")
     crd = _crd(
-        "issuers",
-        "Issuer",
+        "widgets",
+        "Widget",
         "Namespaced",
         [{"name": "Ready", "type": "string", "jsonPath": f"{READY}.status"}],
+        group="kchat.example.com",
     )
-    served.cluster.replace_object("customresourcedefinitions", copy.deepcopy(crd))
-    issuer = {
-        "kind": "Issuer",
-        "apiVersion": "cert-manager.io/v1",
-        "metadata": _meta("t-ca", "shop", served.cluster.clock()),
-        "spec": {"ca": {}},
+    crd["spec"]["versions"][0]["name"] = "v1alpha1"
+    served.cluster.replace_object("customresourcedefinitions", crd)
+    widget = {
+        "kind": "Widget",
+        "apiVersion": "kchat.example.com/v1alpha1",
+        "metadata": _meta("t-widget", "shop", served.cluster.clock()),
         "status": {"conditions": [{"type": "Ready", "status": "True"}]},
     }
-    served.cluster.replace_object("issuers.cert-manager.io", issuer)
-    found = dynamic.resources.get(api_version="cert-manager.io/v1", kind="Issuer")
-    assert [i.metadata.name for i in found.get(namespace="shop").items] == ["t-ca"]
-    _, rows = served.table("/apis/cert-manager.io/v1/issuers")
-    assert rows["t-ca"][1] == "True"
+    served.cluster.replace_object("widgets.kchat.example.com", widget)
+    found = dynamic.resources.get(api_version="kchat.example.com/v1alpha1", kind="Widget")
+    assert [w.metadata.name for w in found.get(namespace="shop").items] == ["t-widget"]
+    _, rows = served.table("/apis/kchat.example.com/v1alpha1/widgets")
+    assert rows["t-widget"][1] == "True"
+    assert "kchat.example.com" in {g["name"] for g in served.ok("/apis")["groups"]}
 
 
 def test_include_object_paging_and_metadata_lists(served: Served) -> None:
@@ -493,7 +504,8 @@ def test_include_object_paging_and_metadata_lists(served: Served) -> None:
     )
     assert len(body["rows"]) + len(rest["rows"]) == len(served.cluster.objects["configmaps"])
     full = served.ok("/apis/cert-manager.io/v1/certificates", TABLE, includeObject="Object")
-    assert full["rows"][0]["object"]["spec"]["secretName"] == "t-tls"
+    objects = {r["cells"][0]: r["object"] for r in full["rows"]}
+    assert objects["t-tls"]["spec"]["secretName"] == "t-tls"
     meta = served.ok("/apis/cert-manager.io/v1/certificates", TABLE)["rows"][0]["object"]
     assert meta["kind"] == "PartialObjectMetadata" and "spec" not in meta
     listed = served.ok("/apis/batch/v1/cronjobs", META_LIST)
@@ -602,3 +614,35 @@ def test_cli_writes_every_context_and_can_serve_without_metrics(tmp_path: Path) 
         assert process.wait(10) == 0
         if process.stdout is not None:
             process.stdout.close()
+
+
+def _resource_paths(served: Served) -> list[tuple[str, Obj]]:
+    """(list path, APIResource) of every resource discovery lists, subresources aside."""
+    versions = ["/api/v1"] + [
+        f"/apis/{v['groupVersion']}" for g in served.ok("/apis")["groups"] for v in g["versions"]
+    ]
+    return [
+        (f"{base}/{r['name']}", r)
+        for base in versions
+        for r in served.ok(base)["resources"]
+        if "/" not in r["name"]
+    ]
+
+
+def test_every_kind_lists_and_gets_in_every_representation(served: Served) -> None:
+    paths = _resource_paths(served)
+    assert len(paths) >= 30
+    for path, resource in paths:
+        items = served.ok(path)["items"]
+        table = served.ok(path, TABLE)
+        assert len(table["rows"]) == len(items), path
+        width = len(table["columnDefinitions"])
+        assert all(len(r["cells"]) == width for r in table["rows"]), path
+        assert len(served.ok(path, META_LIST)["items"]) == len(items), path
+        if not items:
+            continue
+        meta = items[0]["metadata"]
+        where = f"/namespaces/{meta['namespace']}" if resource["namespaced"] else ""
+        one = path.replace(f"/{resource['name']}", f"{where}/{resource['name']}/{meta['name']}")
+        assert served.ok(one)["metadata"]["name"] == meta["name"], one
+        assert len(served.ok(one, TABLE)["rows"]) == 1, one
