@@ -142,33 +142,9 @@ class KChat(Configurable):
 
     tool_result_budget = Int(
         12_000,
-        help="""Most characters of one tool result the model sees (a ceiling: with little room
-        left in the context window a result gets less). Larger results are summarised (counts,
-        every unhealthy item, a sample of the rest) with advice on how to narrow down; the
-        structured rows for tables stay complete.""",
-    ).tag(config=True)
-
-    context_window = Int(
-        None,
-        allow_none=True,
-        help="""The model's context window in tokens; every request is fitted into it (older
-        tool results shortened, the oldest turns left out). None (the default) learns it: from
-        the endpoint where it tells (llama.cpp, Ollama), from the size a context-exceeded error
-        names, from a table of well-known models, else 8192.""",
-    ).tag(config=True)
-
-    model_prices = Dict(
-        {},
-        help="""USD per million tokens, per model name, for the cost shown with each answer:
-        {"my-model": [prompt_price, completion_price]}. Models not listed use a small table of
-        well-known prices, or show no cost. Empty by default.""",
-    ).tag(config=True)
-
-    cluster_card = Bool(
-        True,
-        help="""Start each request with a short card about the cluster (context, namespaces,
-        the chat's default namespace, node count), so the model does not guess namespaces.
-        It costs two small API requests, cached for two minutes.""",
+        help="""Characters of one tool result the model sees. Larger results are summarised
+        (counts, every unhealthy item, a sample of the rest) with advice on how to narrow down;
+        the structured rows for tables stay complete.""",
     ).tag(config=True)
 
     system_prompt = Unicode(
@@ -201,6 +177,13 @@ class KChat(Configurable):
         a change (hidden when read_only, approved per call otherwise). Default: none.""",
     ).tag(config=True)
 
+    mcp_start_timeout = Float(
+        10.0,
+        help="""Seconds the first question waits for the mcp_servers to start and list their
+        tools; a server that is slower joins later questions, one that fails is reported as a
+        tool error when its tools are called.""",
+    ).tag(config=True)
+
     @default("model")
     def _default_model(self) -> str:
         return os.environ.get("KCHAT_MODEL") or "gpt-4o-mini"
@@ -231,29 +214,6 @@ class KChat(Configurable):
         if value < 1:
             raise ValueError(f"{proposal['trait'].name} must be at least 1")
         return value
-
-    @validate("context_window")
-    def _window(self, proposal: Any) -> int | None:
-        value = proposal["value"]
-        if value is not None and int(value) < 512:
-            raise ValueError("context_window must be at least 512 tokens (or None to learn it)")
-        return value
-
-    @validate("model_prices")
-    def _prices(self, proposal: Any) -> dict[str, list[float]]:
-        prices: dict[str, list[float]] = {}
-        for name, pair in proposal["value"].items():
-            if (
-                not isinstance(pair, (list, tuple))
-                or len(pair) != 2
-                or not all(isinstance(p, (int, float)) and p >= 0 for p in pair)
-            ):
-                raise ValueError(
-                    f"model_prices[{name!r}] must be [prompt_usd, completion_usd] per million "
-                    f"tokens, not {pair!r}"
-                )
-            prices[str(name)] = [float(pair[0]), float(pair[1])]
-        return prices
 
     def problems(self) -> list[str]:
         """What is missing for a real model; empty when a request could be attempted."""

@@ -22,6 +22,7 @@ from .config import KChat
 from .context import ContextWindows
 from .engine import TurnOptions, process_message_stream
 from .llm import ModelClient
+from .mcp.client import MCPClients
 from .protocol import ChatFrame, Event, ProtocolError, encode_event
 from .store import HistoryStore
 from .tools import default_registry
@@ -209,6 +210,7 @@ class TurnManager:
         tools: ToolRegistry,
         kube: KubeClients,
         executor: Executor | None = None,
+        mcp: MCPClients | None = None,
         max_retained_turns: int = 256,
         max_events_per_turn: int = 20_000,
     ) -> None:
@@ -218,6 +220,7 @@ class TurnManager:
         self.tools = tools
         self.kube = kube
         self.executor = executor
+        self.mcp = mcp
         self.max_retained_turns = max_retained_turns
         self.max_events_per_turn = max_events_per_turn
         self.windows = ContextWindows(settings.context_window, probe=model.context_window)
@@ -228,6 +231,7 @@ class TurnManager:
     @classmethod
     def from_settings(cls, settings: KChat, *, executor: Executor | None = None) -> TurnManager:
         """Everything a turn needs, built from ``KChat``: the server and kernels share this."""
+        tools = default_registry()
         return cls(
             settings,
             store=HistoryStore(settings.db_path),
@@ -242,14 +246,19 @@ class TurnManager:
                 max_answer_tokens=settings.max_answer_tokens,
                 token_parameter=settings.max_tokens_parameter,
             ),
-            tools=default_registry(),
+            tools=tools,
             kube=KubeClients(kubeconfig=settings.kubeconfig, context=settings.context),
             executor=executor,
+            mcp=MCPClients(
+                settings.mcp_servers, tools, start_timeout=settings.mcp_start_timeout
+            ),
         )
 
     async def close(self) -> None:
         """Stop running turns, then close the history file and the clients."""
         await self.shutdown()
+        if self.mcp is not None:
+            await self.mcp.close()
         await self.store.close()
         await self.model.close()
         self.kube.close()
@@ -263,6 +272,8 @@ class TurnManager:
 
     async def start(self, frame: ChatFrame) -> Turn:
         """Create or continue the conversation, then run the turn in the background."""
+        if self.mcp is not None:
+            await self.mcp.start()
         ids = {"conversation_id": frame.conversation_id, "client_id": frame.client_id}
         model = frame.model or self.settings.model
         conversation_id = frame.conversation_id

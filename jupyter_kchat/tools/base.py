@@ -115,9 +115,13 @@ class ToolRegistry:
     def __init__(self, tools: Iterable[ToolSpec]) -> None:
         self._tools: dict[str, ToolSpec] = {}
         for tool in tools:
-            if tool.name in self._tools:
-                raise ValueError(f"duplicate tool name {tool.name!r}")
-            self._tools[tool.name] = tool
+            self.add(tool)
+
+    def add(self, tool: ToolSpec) -> None:
+        """Offer one more tool from now on (another MCP server's, once it is connected)."""
+        if tool.name in self._tools:
+            raise ValueError(f"duplicate tool name {tool.name!r}")
+        self._tools[tool.name] = tool
 
     def get(self, name: str) -> ToolSpec | None:
         return self._tools.get(name)

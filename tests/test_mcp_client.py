@@ -1,0 +1,164 @@
+"""Other MCP servers' tools inside kchat: offered next to kchat's own, gated and bounded by kchat.
+
+A real Jupyter server runs the turns; the demo model calls the tools by name; a small MCP server
+written for these tests (``mcp_fixture_server.py``) runs as a child process over stdio or HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from processes import Service, free_port
+
+FIXTURE = str(Path(__file__).with_name("mcp_fixture_server.py"))
+
+
+@pytest.fixture
+def calls_file(tmp_path: Path) -> Path:
+    return tmp_path / "fixture-calls.txt"
+
+
+@pytest.fixture
+def mcp_servers(calls_file: Path) -> dict[str, Any]:
+    return {
+        "fixture": {"command": sys.executable, "args": [FIXTURE], "env": {"FIXTURE_CALLS": str(calls_file)}},
+        "broken": {"command": str(Path(sys.executable).with_name("no-such-mcp-server"))},
+    }
+
+
+@pytest.fixture
+def kchat_settings(mcp_servers: dict[str, Any]) -> dict[str, Any]:
+    return {"mcp_servers": mcp_servers, "mcp_start_timeout": 60.0}
+
+
+@pytest.fixture
+def jp_server_config(kchat_server_config):
+    return kchat_server_config
+
+
+def call(name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"message": f"call tool {name} with {orjson.dumps(args or {}).decode()}"}
+
+
+def ended(events: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(e["data"] for e in events if e["type"] == "tool_call_end")
+
+
+async def test_a_read_only_tool_is_offered_and_answers(kchat_ws, kchat_model):
+    sock = await kchat_ws()
+    events = await sock.turn(call("fixture_echo", {"text": "hello from kchat"}))
+    end = ended(events)
+    assert end["status"] == "completed", end
+    assert "echo: hello from kchat" in end["result"]
+    offered = kchat_model.requests[0].tool_names
+    assert "fixture_echo" in offered and "list_pods" in offered
+    assert "fixture_restart_thing" not in offered, "not read-only: hidden in read-only mode"
+    assert not any(name.startswith("broken_") for name in offered)
+    assert events[-1]["type"] == "complete"
+
+
+async def test_a_server_that_does_not_start_blocks_nothing(kchat_ws):
+    sock = await kchat_ws()
+    events = await sock.turn(call("broken_anything"))
+    assert ended(events)["status"] == "error"
+    events = await sock.turn({"message": "list all pods", "conversation_id": events[-1]["data"]["conversation_id"]})
+    assert ended(events)["status"] == "completed"
+
+
+async def test_a_long_answer_is_fitted_to_the_budget(kchat_ws):
+    sock = await kchat_ws()
+    end = ended(await sock.turn(call("fixture_big")))
+    assert end["status"] == "completed"
+    assert len(end["result"]) <= 12_000 + 200
+    assert "Cut: the MCP server answered" in end["result"]
+
+
+async def test_a_crash_is_a_tool_error_and_the_server_comes_back(kchat_ws):
+    sock = await kchat_ws()
+    crashed = ended(await sock.turn(call("fixture_crash")))
+    assert crashed["status"] == "error"
+    assert "'fixture'" in crashed["result"]
+    again = ended(await sock.turn(call("fixture_echo", {"text": "still here"})))
+    assert again["status"] == "completed", again
+    assert "echo: still here" in again["result"]
+
+
+class TestTimeout:
+    @pytest.fixture
+    def kchat_settings(self, mcp_servers: dict[str, Any]) -> dict[str, Any]:
+        return {"mcp_servers": mcp_servers, "mcp_start_timeout": 60.0, "tool_timeout": 2.0}
+
+    async def test_a_hanging_tool_ends_within_the_tool_timeout(self, kchat_ws):
+        sock = await kchat_ws()
+        events = await sock.turn(call("fixture_hang"))
+        end = ended(events)
+        assert end["status"] == "error"
+        assert "within 2 s" in end["result"]
+        assert events[-1]["type"] == "complete"
+
+
+class TestChanges:
+    """A tool without ``readOnlyHint: true`` is a change: it waits for the user."""
+
+    @pytest.fixture
+    def kchat_settings(self, mcp_servers: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "mcp_servers": mcp_servers,
+            "mcp_start_timeout": 60.0,
+            "read_only": False,
+            "approval_timeout": 30.0,
+        }
+
+    @pytest.mark.parametrize("approved", [False, True])
+    async def test_each_call_needs_approval(self, kchat_ws, calls_file: Path, approved: bool):
+        sock = await kchat_ws()
+        await sock.send(call("fixture_restart_thing"))
+        ask = (await sock.until(lambda e: e["type"] == "approval_required"))[-1]["data"]
+        assert "on the MCP server 'fixture'" in ask["reason"]
+        assert not calls_file.exists(), "nothing runs before the answer"
+        await sock.send({"type": "approve", "tool_call_id": ask["tool_call_id"], "approved": approved})
+        end = ended(await sock.until(lambda e: e["type"] == "complete"))
+        if approved:
+            assert end["status"] == "completed"
+            assert calls_file.read_text() == "restart_thing\n"
+        else:
+            assert end["status"] == "denied"
+            assert not calls_file.exists()
+
+
+@pytest.fixture
+def http_fixture(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    service = Service(
+        [sys.executable, FIXTURE, "--http", str(port)],
+        "Uvicorn running on",
+        tmp_path / "fixture-http.log",
+        dict(os.environ),
+    )
+    yield f"http://127.0.0.1:{port}/mcp"
+    service.stop()
+
+
+class TestHTTP:
+    @pytest.fixture
+    def kchat_settings(self, http_fixture: str) -> dict[str, Any]:
+        servers = {
+            "web": {"url": http_fixture, "headers": {"Authorization": "Bearer fixture-secret"}},
+            "nokey": {"url": http_fixture},
+        }
+        return {"mcp_servers": servers, "mcp_start_timeout": 60.0}
+
+    async def test_streamable_http_with_headers(self, kchat_ws, kchat_model):
+        sock = await kchat_ws()
+        end = ended(await sock.turn(call("web_echo", {"text": "over http"})))
+        assert end["status"] == "completed", end
+        assert "echo: over http" in end["result"]
+        offered = kchat_model.requests[0].tool_names
+        assert "web_echo" in offered
+        assert not any(name.startswith("nokey_") for name in offered), "refused without its key"
