@@ -16,10 +16,11 @@ import itertools
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 
@@ -35,6 +36,7 @@ from .common import (
     Key,
     Obj,
     b64,
+    clone,
     image_id,
     owner_ref,
     parse_quantity,
@@ -43,7 +45,8 @@ from .common import (
     template_hash,
 )
 from .helm import make_helm
-from .networking import make_networking
+from .metrics import node_metrics, pod_metrics
+from .networking import make_networking, sync_endpoints
 from .registry import PRIVATE_IMAGE, pull_error
 from .revisions import make_revisions
 from .storage import DEFAULT_STORAGE_CLASS, make_storage
@@ -120,6 +123,30 @@ FAKE_CA = (
 )
 
 
+LOG_OPTIONS = (
+    "follow",
+    "limitBytes",
+    "previous",
+    "sinceSeconds",
+    "sinceTime",
+    "tailLines",
+    "timestamps",
+)
+"""The log options the API server forwards to the kubelet, in the order Go encodes them."""
+
+
+def kubelet_unreachable(
+    node_ip: str, ns: str, pod: str, container: str, params: Mapping[str, str] | None
+) -> str:
+    """The API server's text when it cannot dial a node's kubelet for a pod's logs."""
+    query = urlencode([(k, params[k]) for k in LOG_OPTIONS if params and params.get(k)])
+    url = f"https://{node_ip}:10250/containerLogs/{ns}/{pod}/{container}"
+    return (
+        f'Get "{url}{"?" + query if query else ""}": dial tcp {node_ip}:10250: '
+        "connect: no route to host"
+    )
+
+
 class LogUnavailable(Exception):
     """The kubelet cannot serve the requested logs; carries the API status code and message."""
 
@@ -157,7 +184,7 @@ class ContainerDef:
                 {"name": self.port_name, "containerPort": self.port, "protocol": self.protocol}
             ]
         if self.env:
-            out["env"] = copy.deepcopy(self.env)
+            out["env"] = clone(self.env)
         limits = dict(self.extra_limits)
         if self.memory_limit:
             limits["memory"] = self.memory_limit
@@ -709,6 +736,8 @@ class SampleCluster:
         self._service_ips: set[str] = set()
         self._log_cache: dict[tuple[str, str, str, bool], list[tuple[float, str]]] = {}
         self.nodes: list[NodeDef] = []
+        self._pools: dict[str, list[NodeDef]] = {}
+        """Ready nodes by role (and "lost": the NotReady ones); readiness never changes."""
         self.endpoint_slices: dict[Key, str] = {}
         """Each Service's EndpointSlice name (the controller keeps one per Service)."""
         self.fixed_logs: dict[Key, list[tuple[float, str]]] = {}
@@ -1066,7 +1095,7 @@ class SampleCluster:
         if wl.node_role == "gpu":
             spec["nodeSelector"] = {"role": "gpu"}
         if wl.tolerations:
-            spec["tolerations"] = copy.deepcopy(wl.tolerations)
+            spec["tolerations"] = clone(wl.tolerations)
         if wl.priority_class:
             spec["priorityClassName"] = wl.priority_class
         if wl.image_pull_secret:
@@ -1165,7 +1194,7 @@ class SampleCluster:
     ) -> Obj:
         meta = deployment["metadata"]
         pod_hash = template_hash(template)
-        template = copy.deepcopy(template)
+        template = clone(template)
         template["metadata"]["labels"]["pod-template-hash"] = pod_hash
         labels = dict(template["metadata"]["labels"])
         rs: Obj = {
@@ -1295,17 +1324,19 @@ class SampleCluster:
     def _place(self, wl: WorkloadDef, profile: str, fresh: bool) -> NodeDef | None:
         if profile == PENDING:
             return None
-        if wl.node_role == "gpu":
-            pool = [n for n in self.nodes if n.role == "gpu" and n.ready]
-        else:
-            pool = [n for n in self.nodes if n.role == "worker" and n.ready]
+        pool = self._pools.get(wl.node_role)
+        if pool is None:
+            role = "gpu" if wl.node_role == "gpu" else "worker"
+            pool = self._pools[wl.node_role] = [n for n in self.nodes if n.role == role and n.ready]
         if fresh:
             nodes = self.objects["nodes"]
             pool = [n for n in pool if not nodes[("", n.name)]["spec"].get("unschedulable")]
         if not pool:
             return None
         if profile == HEALTHY == wl.profile and wl.kind == "Deployment" and not fresh:
-            lost = [n for n in self.nodes if not n.ready]
+            lost = self._pools.get("lost")
+            if lost is None:
+                lost = self._pools["lost"] = [n for n in self.nodes if not n.ready]
             if lost and self.rng.random() < min(1 / len(self.nodes), 0.05):
                 return lost[0]
         return min(self.rng.sample(pool, min(2, len(pool))), key=lambda n: n.pods)
@@ -2348,6 +2379,8 @@ class SampleCluster:
         key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
         for listener in self._listeners:
             listener(resource, key, obj)
+        if resource == "pods":
+            sync_endpoints(self, obj)
         return obj
 
     def remove(self, resource: str, key: Key) -> Obj | None:
@@ -2356,6 +2389,8 @@ class SampleCluster:
             self.revision += 1
             for listener in self._listeners:
                 listener(resource, key, None)
+            if resource == "pods":
+                sync_endpoints(self, obj)
         return obj
 
     def _emit(
@@ -2581,14 +2616,26 @@ class SampleCluster:
     # ------------------------------------------------------------------ logs
 
     def pod_log(
-        self, namespace: str, name: str, container: str, previous: bool = False
+        self,
+        namespace: str,
+        name: str,
+        container: str,
+        previous: bool = False,
+        params: Mapping[str, str] | None = None,
     ) -> list[tuple[float, str]]:
         """The lines the kubelet would return as (timestamp, text), oldest first.
 
         Raises :class:`LogUnavailable` where the real kubelet refuses (a container that never
-        started, no previous instance). A pod that is not scheduled has no logs at all.
+        started, no previous instance) and, with the API server's 500, where the kubelet cannot
+        be reached (a NotReady node); ``params`` are the request's log options, which that
+        error's kubelet URL shows. A pod that is not scheduled has no logs at all.
         """
         pod = self.objects["pods"][(namespace, name)]
+        node = next((n for n in self.nodes if n.name == pod["spec"].get("nodeName")), None)
+        if node is not None and not node.ready:
+            raise LogUnavailable(
+                500, kubelet_unreachable(node.ip, namespace, name, container, params)
+            )
         key = (namespace, name, container, previous)
         cached = self._log_cache.get(key)
         if cached is not None:
@@ -2628,6 +2675,14 @@ class SampleCluster:
             self._log_cache.clear()
         self._log_cache[key] = lines
         return lines
+
+    def pod_metrics(self, namespace: str | None = None) -> list[Obj]:
+        """PodMetrics as metrics-server reports them now (``metrics.k8s.io/v1beta1``)."""
+        return pod_metrics(self, namespace)
+
+    def node_metrics(self) -> list[Obj]:
+        """NodeMetrics as metrics-server reports them now, for the nodes it can reach."""
+        return node_metrics(self)
 
     def workload_of_pod(self, namespace: str, name: str) -> WorkloadDef | None:
         """The generator's definition behind a pod, which decides its log style."""

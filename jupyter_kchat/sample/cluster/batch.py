@@ -48,11 +48,25 @@ def make_batch(c: SampleCluster) -> None:
     for job, outcome in ((done, "Complete"), (failed, "Failed")):
         name = job["metadata"]["name"]
         when = _run_start(job)
-        c.event(backup, "SuccessfulCreate", f"Created job {name}", "Normal", CRONJOB_CONTROLLER,
-                when, when)
+        c.event(
+            backup,
+            "SuccessfulCreate",
+            f"Created job {name}",
+            "Normal",
+            CRONJOB_CONTROLLER,
+            when,
+            when,
+        )
         ended = _run_end(job)
-        c.event(backup, "SawCompletedJob", f"Saw completed job: {name}, status: {outcome}",
-                "Normal", CRONJOB_CONTROLLER, ended, ended)
+        c.event(
+            backup,
+            "SawCompletedJob",
+            f"Saw completed job: {name}, status: {outcome}",
+            "Normal",
+            CRONJOB_CONTROLLER,
+            ended,
+            ended,
+        )
 
     etl_container: Obj = {
         "name": "etl",
@@ -75,8 +89,14 @@ def make_batch(c: SampleCluster) -> None:
         "resources": {"requests": {"cpu": "4", "memory": "12Gi"}},
     }
     retrain = _cronjob(
-        c, "ml", "retrain-weekly", "0 3 * * 0", retrain_container, c.now - 90 * DAY,
-        suspend=True, ttl=DAY,
+        c,
+        "ml",
+        "retrain-weekly",
+        "0 3 * * 0",
+        retrain_container,
+        c.now - 90 * DAY,
+        suspend=True,
+        ttl=DAY,
     )
     ran = c.now - 20 * DAY
     retrain["status"] = {
@@ -93,15 +113,21 @@ def job_log(pod: Obj) -> list[tuple[float, str]]:
     job = pod["metadata"]["labels"]["job-name"]
     day = rfc3339(start)[:10]
     if job.startswith("backup-nightly"):
-        lines = [f"{rfc3339(start)} starting nightly backup database=shop "
-                 f"target=s3://backups/postgres/shop-{day}.dump"]
+        lines = [
+            f"{rfc3339(start)} starting nightly backup database=shop "
+            f"target=s3://backups/postgres/shop-{day}.dump"
+        ]
         if term["exitCode"]:
             return [(start, lines[0]), (end, BACKUP_ERROR)]
         tables = ("public.customers", "public.orders", "public.order_items", "public.carts")
         out = [(start, lines[0])]
         for i, table in enumerate(tables):
-            out.append((start + (end - start) * (i + 1) / 6,
-                        f'pg_dump: dumping contents of table "{table}"'))
+            out.append(
+                (
+                    start + (end - start) * (i + 1) / 6,
+                    f'pg_dump: dumping contents of table "{table}"',
+                )
+            )
         out.append((end, f"{rfc3339(end)} backup finished size=1.8GiB duration={end - start:.0f}s"))
         return out
     return [
@@ -121,9 +147,7 @@ def _backup_container() -> Obj:
         "name": "pg-dump",
         "image": POSTGRES_IMAGE,
         "command": ["/bin/sh", "-c"],
-        "args": [
-            "pg_dump -h postgres.data.svc -U backup -Fc shop > /backup/shop-$(date +%F).dump"
-        ],
+        "args": ["pg_dump -h postgres.data.svc -U backup -Fc shop > /backup/shop-$(date +%F).dump"],
         "env": [
             {
                 "name": "PGPASSWORD",
@@ -195,7 +219,12 @@ def _cronjob(
 
 
 def _job(
-    c: SampleCluster, cronjob: Obj, scheduled: float, *, attempts: int, succeeded: bool,
+    c: SampleCluster,
+    cronjob: Obj,
+    scheduled: float,
+    *,
+    attempts: int,
+    succeeded: bool,
     runtime: float,
 ) -> Obj:
     """One run of ``cronjob``: its Job, ``attempts`` pods (the last one succeeding or not)."""
@@ -245,8 +274,15 @@ def _job(
     for attempt in range(attempts):
         ok = succeeded and attempt == attempts - 1
         pod = _pod(c, job, t, runtime, ok)
-        c.event(job, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}", "Normal",
-                JOB_CONTROLLER, t, t)
+        c.event(
+            job,
+            "SuccessfulCreate",
+            f"Created pod: {pod['metadata']['name']}",
+            "Normal",
+            JOB_CONTROLLER,
+            t,
+            t,
+        )
         finished = t + runtime + 2
         t = finished + 10 * 2**attempt
     status: Obj
@@ -259,8 +295,9 @@ def _job(
         }
         if attempts > 1:
             status["failed"] = attempts - 1
-        c.event(job, "Completed", "Job completed", "Normal", JOB_CONTROLLER, finished + 1,
-                finished + 1)
+        c.event(
+            job, "Completed", "Job completed", "Normal", JOB_CONTROLLER, finished + 1, finished + 1
+        )
     else:
         condition = _condition("Failed", finished + 1)
         condition.update(reason="BackoffLimitExceeded", message=BACKOFF_LIMIT_MESSAGE)
@@ -269,8 +306,15 @@ def _job(
             "startTime": rfc3339(started),
             "failed": attempts,
         }
-        c.event(job, "BackoffLimitExceeded", BACKOFF_LIMIT_MESSAGE, "Warning", JOB_CONTROLLER,
-                finished + 1, finished + 1)
+        c.event(
+            job,
+            "BackoffLimitExceeded",
+            BACKOFF_LIMIT_MESSAGE,
+            "Warning",
+            JOB_CONTROLLER,
+            finished + 1,
+            finished + 1,
+        )
     status.update(terminating=0, ready=0, uncountedTerminatedPods={})
     job["status"] = status
     return job
@@ -384,13 +428,21 @@ def _pod(c: SampleCluster, job: Obj, created: float, runtime: float, ok: bool) -
     c.fixed_logs[(ns, name)] = job_log(pod)
     host = node.name
     path = f"spec.containers{{{container['name']}}}"
-    c.event(pod, "Scheduled", f"Successfully assigned {ns}/{name} to {host}", "Normal",
-            "default-scheduler", created, created)
+    c.event(
+        pod,
+        "Scheduled",
+        f"Successfully assigned {ns}/{name} to {host}",
+        "Normal",
+        "default-scheduler",
+        created,
+        created,
+    )
     for why, message in (
         ("Pulled", f'Container image "{image}" already present on machine'),
         ("Created", f"Created container {container['name']}"),
         ("Started", f"Started container {container['name']}"),
     ):
-        c.event(pod, why, message, "Normal", "kubelet", started, started, host=host,
-                field_path=path)
+        c.event(
+            pod, why, message, "Normal", "kubelet", started, started, host=host, field_path=path
+        )
     return pod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import time
 from datetime import datetime
@@ -32,9 +33,20 @@ DEFAULT_TOLERATIONS = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
+def _day(day: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(day * 86400))
+
+
 def rfc3339(epoch: float) -> str:
-    """Seconds since the epoch as the API's RFC 3339 timestamp (UTC, whole seconds)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    """Seconds since the epoch as the API's RFC 3339 timestamp (UTC, whole seconds).
+
+    Formatted by hand from a cached date: generating a big cluster formats ~100,000 of them.
+    """
+    day, second = divmod(int(epoch // 1), 86400)
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    return f"{_day(day)}T{hour:02d}:{minute:02d}:{second:02d}Z"
 
 
 def parse_rfc3339(text: str) -> float:
@@ -90,3 +102,8 @@ def template_hash(template: Obj) -> str:
     """A pod-template-hash for a template: stable, 10 characters of the safe alphabet."""
     digest = hashlib.sha1(orjson.dumps(template, option=orjson.OPT_SORT_KEYS)).digest()
     return "".join(SAFE_ALPHABET[b % len(SAFE_ALPHABET)] for b in digest[:10])
+
+
+def clone(data: Any) -> Any:
+    """A deep copy of JSON-shaped data (several times faster than ``copy.deepcopy``)."""
+    return orjson.loads(orjson.dumps(data))

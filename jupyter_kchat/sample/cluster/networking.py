@@ -49,8 +49,9 @@ def make_networking(c: SampleCluster) -> None:
         ns = svc["metadata"]["namespace"]
         first = next(iter(selector.items()))
         pods = [p for p in by_label.get((ns, *first), ()) if _selects(selector, p)]
-        c.store("endpoints", endpoints_for(c, svc, pods))
-        c.store("endpointslices", slice_for(c, svc, pods))
+        serving = _serving(pods)
+        c.store("endpoints", endpoints_for(c, svc, serving))
+        c.store("endpointslices", slice_for(c, svc, serving))
     _ingress(c, created)
     _policies(c)
 
@@ -67,8 +68,9 @@ def sync_endpoints(c: SampleCluster, pod: Obj) -> None:
         pods = [
             p for (p_ns, _), p in c.objects["pods"].items() if p_ns == ns and _selects(selector, p)
         ]
-        c.commit("endpoints", endpoints_for(c, svc, pods))
-        c.commit("endpointslices", slice_for(c, svc, pods))
+        serving = _serving(pods)
+        c.commit("endpoints", endpoints_for(c, svc, serving))
+        c.commit("endpointslices", slice_for(c, svc, serving))
 
 
 def _selects(selector: dict[str, str], pod: Obj) -> bool:
@@ -138,14 +140,15 @@ def _address(pod: Obj) -> Obj:
     return out
 
 
-def endpoints_for(c: SampleCluster, svc: Obj, pods: list[Obj]) -> Obj:
-    """The Endpoints object the endpoints controller keeps for ``svc`` over ``pods``."""
+def endpoints_for(c: SampleCluster, svc: Obj, serving: list[tuple[Obj, bool]]) -> Obj:
+    """The Endpoints object the endpoints controller keeps for ``svc`` over ``serving`` pods."""
     meta = svc["metadata"]
     key: Key = (meta["namespace"], meta["name"])
-    serving = _serving(pods)
     old = c.objects["endpoints"].get(key)
-    out_meta = old["metadata"] if old else c.meta(
-        meta["name"], meta["namespace"], _created(svc), dict(meta.get("labels", {}))
+    out_meta = (
+        old["metadata"]
+        if old
+        else c.meta(meta["name"], meta["namespace"], _created(svc), dict(meta.get("labels", {})))
     )
     out_meta["annotations"] = {TRIGGER: _trigger_time(serving, svc)}
     obj: Obj = {"kind": "Endpoints", "apiVersion": "v1", "metadata": out_meta}
@@ -162,12 +165,11 @@ def endpoints_for(c: SampleCluster, svc: Obj, pods: list[Obj]) -> Obj:
     return obj
 
 
-def slice_for(c: SampleCluster, svc: Obj, pods: list[Obj]) -> Obj:
-    """The one EndpointSlice the EndpointSlice controller keeps for ``svc`` over ``pods``."""
+def slice_for(c: SampleCluster, svc: Obj, serving: list[tuple[Obj, bool]]) -> Obj:
+    """The one EndpointSlice the EndpointSlice controller keeps for ``svc`` over ``serving``."""
     meta = svc["metadata"]
     name = c.endpoint_slices.get((meta["namespace"], meta["name"]))
     old = c.objects["endpointslices"].get((meta["namespace"], name)) if name else None
-    serving = _serving(pods)
     if old is not None:
         out_meta = old["metadata"]
         out_meta["generation"] = out_meta.get("generation", 1) + 1
