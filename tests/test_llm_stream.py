@@ -190,6 +190,21 @@ async def test_a_stream_cut_after_text_is_interrupted_and_before_is_not(client_f
     assert "What arrived is kept" not in before.value.message
 
 
+async def test_an_error_inside_the_stream_is_reported_with_the_servers_words(
+    client_for, kchat_model
+):
+    kchat_model.faults.push(Fault.error_after(5, "openai"), Fault.error_after(0, "llama.cpp"))
+    with pytest.raises(ModelError) as openai_style:
+        await collect(client_for(), [{"role": "user", "content": "stream 50 chunks"}])
+    with pytest.raises(ModelError) as llama_style:
+        await collect(client_for(), [{"role": "user", "content": "stream 50 chunks"}])
+    assert openai_style.value.code == "model_stream_interrupted"
+    assert "The server had an error" in openai_style.value.message
+    assert "What arrived is kept" in openai_style.value.message
+    assert llama_style.value.code == "model_unavailable"
+    assert "failed to decode the batch" in llama_style.value.message
+
+
 @pytest.mark.parametrize(
     ("style", "window", "prompt_known"),
     [("llama.cpp", 4096, True), ("llama.cpp-old", 4096, True), ("openai", 8192, True),

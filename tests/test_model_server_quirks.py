@@ -166,6 +166,22 @@ async def test_quirks_and_new_faults_are_set_over_http(http, kchat_model):
     assert kchat_model.quirks == Quirks() and len(kchat_model.faults) == 0
 
 
+async def test_an_error_mid_stream_is_each_servers_frame(sdk, http, kchat_model):
+    kchat_model.faults.push(Fault.error_after(3, "openai"), Fault.error_after(3, "llama.cpp"))
+    with pytest.raises(openai.APIError, match="The server had an error"):
+        await chunks(sdk, user("stream 50 chunks"))
+    body = {"model": "kchat-demo", "messages": user("stream 50 chunks"), "stream": True}
+    received: list[bytes] = []
+    with pytest.raises(httpx.RemoteProtocolError):
+        async with http.stream("POST", "/v1/chat/completions", json=body) as response:
+            async for piece in response.aiter_raw():
+                received.append(piece)
+    raw = b"".join(received)
+    frames = raw.split(b"\n\n")
+    assert len(frames) == 5 and frames[-1] == b"", "three chunks, the error, then closed"
+    assert frames[3].startswith(b"error: {") and b"[DONE]" not in raw
+
+
 async def test_a_late_first_chunk_sends_the_headers_at_once(http, kchat_model):
     kchat_model.faults.push(Fault.first_chunk_after(3600))
     body = {"model": "kchat-demo", "messages": user("say hi"), "stream": True}

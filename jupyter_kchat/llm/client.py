@@ -182,7 +182,7 @@ class ModelClient:
     ) -> bool:
         """Decode one event into ``assembly``; True when it ends the stream."""
         if is_error:
-            raise errors.stream_error(_loads(data))
+            raise errors.stream_error(_loads(data), kept=assembly.arrived)
         if not data.strip():
             return False
         try:
@@ -191,8 +191,8 @@ class ModelClient:
             raise errors.interrupted(
                 f" (the endpoint sent a chunk kchat cannot read: {exc})", kept=assembly.arrived
             ) from exc
-        if chunk.error is not None:
-            raise errors.stream_error({"error": _loads(chunk.error)})
+        if len(chunk.error) and bytes(chunk.error) != b"null":
+            raise errors.stream_error({"error": _loads(chunk.error)}, kept=assembly.arrived)
         assembly.add(chunk, out)
         return False
 

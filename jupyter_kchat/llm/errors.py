@@ -196,17 +196,14 @@ def translate(exc: Exception, *, endpoint: str, model: str) -> ModelError:
     return ModelError("model_error", f"{type(exc).__name__}: {exc}", retryable=True)
 
 
-def stream_error(payload: Any) -> ModelError:
+def stream_error(payload: Any, *, kept: bool) -> ModelError:
     """An error the server sent inside the stream (``data: {"error": ...}`` or ``error:``)."""
     inner = _inner(payload)
     text = str(inner.get("message") or payload)[:500]
     overflow = context_exceeded(text, payload)
     if overflow is not None:
         return overflow
-    return ModelError(
-        "model_unavailable", f"The model endpoint failed while answering: {text}",
-        retryable=True,
-    )
+    return interrupted(f" (the endpoint reported: {text})", kept=kept)
 
 
 def error_detail(exc: Exception) -> str:

@@ -51,7 +51,7 @@ class Chunk(msgspec.Struct):
     id: str | None = None
     choices: list[Choice] = []
     usage: Usage | None = None
-    error: msgspec.Raw | None = None
+    error: msgspec.Raw = msgspec.Raw()
 
 
 DONE = b"[DONE]"

@@ -16,11 +16,11 @@ from typing import Any, Literal
 
 FaultKind = Literal[
     "status", "cut_after", "bad_tool_arguments", "hang", "slow", "first_chunk_after",
-    "stall_after", "context_exceeded", "repeat",
+    "stall_after", "context_exceeded", "repeat", "error_after",
 ]
 FAULT_KINDS: tuple[str, ...] = (
     "status", "cut_after", "bad_tool_arguments", "hang", "slow", "first_chunk_after",
-    "stall_after", "context_exceeded", "repeat",
+    "stall_after", "context_exceeded", "repeat", "error_after",
 )
 ContextStyle = Literal["llama.cpp", "llama.cpp-old", "openai", "vllm", "ollama"]
 CONTEXT_STYLES: tuple[str, ...] = ("llama.cpp", "llama.cpp-old", "openai", "vllm", "ollama")
@@ -36,8 +36,8 @@ class Fault:
 
     Build them with the class methods; ``code``/``message``/``retry_after_ms`` belong to
     ``status``, ``chunks`` to ``cut_after``/``stall_after``/``repeat``, ``delay`` to ``slow``,
-    ``first_chunk_after`` and ``stall_after``, ``style``/``window`` to ``context_exceeded`` and
-    ``message`` to ``repeat`` (the repeated text).
+    ``first_chunk_after`` and ``stall_after``, ``style``/``window`` to ``context_exceeded``,
+    ``message`` to ``repeat`` (the repeated text) and ``chunks``/``style`` to ``error_after``.
     """
 
     kind: FaultKind
@@ -101,6 +101,12 @@ class Fault:
     def repeat(cls, text: str, times: int) -> Fault:
         """Answer ``text`` ``times`` times over, as a small model caught in a loop does."""
         return cls("repeat", message=text, chunks=times)
+
+    @classmethod
+    def error_after(cls, chunks: int, style: Literal["openai", "llama.cpp"] = "openai") -> Fault:
+        """Stream ``chunks`` chunks, then an error event and close: OpenAI's
+        ``data: {"error": ...}`` or llama.cpp's ``error: {...}`` line."""
+        return cls("error_after", chunks=chunks, style=style)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -209,6 +215,14 @@ def context_error(style: ContextStyle, prompt: int, window: int) -> tuple[dict[s
             "type": "BadRequestError", "param": None, "code": 400}}, 400
     return {"error": {"message": "the input length exceeds the context length",
                       "type": "api_error", "param": None, "code": None}}, 400
+
+
+def stream_error_frame(style: str) -> bytes:
+    """The SSE frame a server sends when generation fails mid-stream."""
+    if style == "llama.cpp":
+        return b'error: {"code":500,"message":"failed to decode the batch","type":"server_error"}\n\n'
+    return (b'data: {"error":{"message":"The server had an error while processing your request. '
+            b'Sorry about that!","type":"server_error","param":null,"code":null}}\n\n')
 
 
 def props_body(model: str, n_ctx: int) -> dict[str, Any]:

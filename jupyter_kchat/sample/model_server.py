@@ -49,6 +49,7 @@ from .model_faults import (
     context_error,
     ollama_show_body,
     props_body,
+    stream_error_frame,
 )
 
 log = logging.getLogger(__name__)
@@ -698,7 +699,8 @@ class _ChatCompletionsHandler(_BaseHandler):
         delay = self.model_server.chunk_delay
         if fault is not None and fault.kind == "slow":
             delay = fault.delay
-        limit = fault.chunks if fault is not None and fault.kind == "cut_after" else None
+        cutting = fault is not None and fault.kind in ("cut_after", "error_after")
+        limit = fault.chunks if fault is not None and cutting else None
         stall = fault.chunks if fault is not None and fault.kind == "stall_after" else None
         if fault is not None and fault.kind == "first_chunk_after":
             stall = 0
@@ -726,7 +728,9 @@ class _ChatCompletionsHandler(_BaseHandler):
             elif sent % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
         if limit is not None:
-            if sent == 0 and not await self._send(b""):
+            assert fault is not None
+            frame = stream_error_frame(fault.style) if fault.kind == "error_after" else b""
+            if (sent == 0 or frame) and not await self._send(frame):
                 return
             self._cut()
             return
