@@ -292,16 +292,19 @@ class _Fitting:
         self.dropped = 0
         self.shortened = 0
         self.note: str | None = None
+        self.body = sum(e.tokens for e in entries)
 
     def total(self) -> int:
-        return int((self.fixed + sum(e.tokens for e in self.entries)) * self.scale)
+        return int((self.fixed + self.body) * self.scale)
 
     def fits(self) -> bool:
         return self.total() <= self.limit
 
     def _replace(self, entry: _Entry, content: str) -> None:
         entry.message = {**entry.message, "content": content}
-        entry.tokens = self.counter.message(entry.message)
+        tokens = self.counter.message(entry.message)
+        self.body += tokens - entry.tokens
+        entry.tokens = tokens
         self.shortened += 1
 
     def shrink(
@@ -330,6 +333,7 @@ class _Fitting:
             oldest = self.entries[0].turn
             kept = [e for e in self.entries if e.turn != oldest]
             self.dropped += len(self.entries) - len(kept)
+            self.body -= sum(e.tokens for e in self.entries if e.turn == oldest)
             self.entries = kept
         if self.dropped and self.note is None:
             self.note = DROPPED_NOTE.format(count=self.dropped)

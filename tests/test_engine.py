@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from jupyter_kchat.context import ContextWindows, fit_request, repair_roles
+from jupyter_kchat.context import ContextWindows, compact_tools, fit_request, repair_roles
 from jupyter_kchat.engine import TurnOptions, process_message_stream
 from jupyter_kchat.llm import Completion, ModelError, Reasoning, ToolCallRequest
 from jupyter_kchat.llm.errors import context_exceeded
@@ -312,3 +312,34 @@ async def test_reasoning_runs_are_merged_in_the_turn_log_and_resume_exactly():
     assert reasoning == "".join(f"r{i}," for i in range(30, 50))
     assert "".join(e["data"].get("text", "") for e in events) == "".join(
         f"t{i}," for i in range(50))
+
+
+def test_compact_tool_schemas_keep_names_types_and_enums():
+    tools = [{"type": "function", "function": {
+        "name": "list_events",
+        "description": "List events. Warnings first, grouped by reason.",
+        "parameters": {"type": "object", "properties": {
+            "description": {"type": "string", "description": "A parameter named description."},
+            "kind": {"type": "string", "enum": ["Warning", "Normal"], "default": "Warning",
+                     "description": "Which events."},
+        }, "required": ["kind"]},
+    }}]
+    (compact,) = compact_tools(tools)
+    assert compact["function"]["description"] == "List events."
+    assert compact["function"]["parameters"] == {"type": "object", "properties": {
+        "description": {"type": "string"},
+        "kind": {"type": "string", "enum": ["Warning", "Normal"], "default": "Warning"},
+    }, "required": ["kind"]}
+    assert tools[0]["function"]["parameters"]["properties"]["kind"]["description"]
+
+
+def test_a_small_window_gets_compact_tool_schemas_and_a_large_one_the_full_ones():
+    counter = TokenCounter("local-model")
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}]
+    tools = [{"type": "function", "function": {
+        "name": f"tool_{i}", "description": "Does a thing. " + "More words about it. " * 30,
+        "parameters": {"type": "object", "properties": {}}}} for i in range(8)]
+    small = fit_request(messages, tools, counter=counter, window=2048, reserve=256)
+    large = fit_request(messages, tools, counter=counter, window=128_000, reserve=4096)
+    assert small.tools is not None and small.tools[0]["function"]["description"] == "Does a thing."
+    assert large.tools == tools
