@@ -26,6 +26,9 @@ from jupyter_kchat.sample.cluster import (
     TYPO_IMAGE,
     SampleCluster,
 )
+from jupyter_kchat.sample.cluster.registry import DENIED
+from jupyter_kchat.sample.kube_api import KubeAPIServer
+from jupyter_kchat.sample.kube_api.kubeconfig import ALL_CONTEXTS, VIEWER_CONTEXT
 from jupyter_kchat.tools import (
     KubeClients,
     KubeConfigError,
@@ -35,6 +38,7 @@ from jupyter_kchat.tools import (
     default_registry,
 )
 from jupyter_kchat.tools.kube import KubeCluster
+from jupyter_kchat.tools.redact import redact_text
 
 URL_PASSWORD = "S3cr3tP4ss"
 READ_TOOLS = (
@@ -578,3 +582,186 @@ def test_missing_configuration_says_what_to_set(
     broken.write_text("this: is: not: yaml: [")
     with pytest.raises(KubeConfigError, match="cannot read the kubeconfig"):
         KubeClients(str(broken), None).cluster()
+
+
+# ---------------------------------------------------------------------- issue 11 fixes
+
+
+@pytest.fixture(scope="module")
+def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    """A cluster whose kubeconfig also holds the namespace-scoped viewer of ``shop``."""
+    cluster = SampleCluster(pods=60, seed=0)
+    api = KubeAPIServer(cluster)
+    with api.run_in_thread():
+        path = tmp_path_factory.mktemp("viewer") / "kubeconfig.yaml"
+        kubeconfig = api.write_kubeconfig(path, contexts=ALL_CONTEXTS)
+        clients = KubeClients(str(kubeconfig), None)
+        try:
+            yield Env(cluster, api, kubeconfig, clients)
+        finally:
+            clients.close()
+
+
+def test_logs_behind_an_unreachable_kubelet_point_at_the_node(env: Env) -> None:
+    lost = sorted(
+        (ns, name)
+        for (ns, name), pod in env.cluster.objects["pods"].items()
+        if pod["spec"].get("nodeName") == "node-3"
+    )
+    namespace, name = lost[0]
+    with pytest.raises(ToolError) as caught:
+        env.call("get_pod_logs", {"name": name, "namespace": namespace})
+    message = str(caught.value)
+    assert "cannot reach the kubelet of node node-3" in message and ":10250" not in message
+    assert "port 10250 (no route to host)" in message and "list_nodes" in message
+    assert "overloaded" not in message and "narrow" not in message
+
+
+CONTAINERD_PULL_ERRORS = (
+    'Failed to pull image "acme/payments-exporter:1.2.0": rpc error: code = Unknown desc = '
+    'failed to pull and unpack image "docker.io/acme/payments-exporter:1.2.0": failed to resolve '
+    'reference "docker.io/acme/payments-exporter:1.2.0": pull access denied, repository does not '
+    "exist or may require authorization: server message: insufficient_scope: authorization failed",
+    "failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized",
+    "Error response from daemon: pull access denied for acme/app, repository does not exist or "
+    "may require 'docker login': denied: requested access to the resource is denied",
+)
+
+
+@pytest.mark.parametrize("text", CONTAINERD_PULL_ERRORS)
+def test_redaction_keeps_the_registry_answer(text: str) -> None:
+    assert redact_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("Authorization: Bearer abc.def-ghi", "abc.def-ghi"),
+        ("authorization: s3cr3tT0ken", "s3cr3tT0ken"),
+        ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+        ('{"auths": {"r.example.com": {"auth": "dXNlcjpodW50ZXIy"}}}', "dXNlcjpodW50ZXIy"),
+        ("auth=hunter2 then more words", "hunter2"),
+        ("AUTH_TOKEN: abc def", "abc"),
+        ("proxy-authorization: Negotiate YIIB7gYJKoZI", "YIIB7gYJKoZI"),
+        ("may require authorization: Bearer tok3n-value", "tok3n-value"),
+    ],
+)
+def test_redaction_still_masks_credentials_near_authorization(text: str, secret: str) -> None:
+    assert secret not in redact_text(text)
+
+
+def test_the_private_image_pull_error_reaches_the_model_unmasked(env: Env) -> None:
+    result = env.call("diagnose_cluster", budget=60_000)
+    assert DENIED in result.text and "authorization: ***" not in result.text
+    events = env.call("list_events", {"namespace": "payments", "warnings_only": True})
+    assert DENIED in "".join(str(row["message"]) for row in events.data or [])
+
+
+def test_forbidden_texts_say_the_rule_that_would_allow_it(viewer: Env) -> None:
+    with pytest.raises(ToolError) as caught:
+        viewer.call("list_pods", {"namespace": "payments"}, context=VIEWER_CONTEXT)
+    one = str(caught.value)
+    assert 'cannot list resource "pods" in API group "" in the namespace "payments"' in one
+    assert (
+        'A Role in namespace payments with the rule apiGroups ["" (core)], resources ["pods"]'
+        in one
+    )
+    assert "kubectl auth can-i list pods -n payments" in one
+    assert "one namespace instead of all" not in one
+    with pytest.raises(ToolError) as caught:
+        viewer.call("list_pods", {"all_namespaces": True}, context=VIEWER_CONTEXT)
+    everywhere = str(caught.value)
+    assert "at the cluster scope" in everywhere and "ClusterRoleBinding" in everywhere
+    assert "ask about one namespace instead of all" in everywhere
+    with pytest.raises(ToolError) as caught:
+        viewer.call("list_nodes", context=VIEWER_CONTEXT)
+    assert "one namespace" not in str(caught.value)
+    with pytest.raises(ToolError) as caught:
+        viewer.call(
+            "scale_deployment",
+            {"name": "checkout", "namespace": "shop", "replicas": 3},
+            context=VIEWER_CONTEXT,
+        )
+    write = str(caught.value)
+    assert 'resources ["deployments/scale"], verbs ["patch"]' in write
+    assert "one namespace" not in write
+
+
+@pytest.mark.parametrize(
+    "tool", ["list_pods", "list_deployments", "list_events", "list_services", "list_secrets"]
+)
+def test_an_empty_list_says_when_the_namespace_does_not_exist(env: Env, tool: str) -> None:
+    result = env.call(tool, {"namespace": "nope"})
+    assert "Namespace nope does not exist; list_namespaces" in result.text
+    assert result.data == []
+
+
+def test_an_empty_list_in_a_real_namespace_claims_nothing(env: Env) -> None:
+    result = env.call("list_pods", {"namespace": "kube-system", "label_selector": "app=none"})
+    assert result.text == "No pods in namespace kube-system, label_selector 'app=none'."
+    assert "does not exist" not in env.call("list_secrets", {"namespace": "shop"}).text
+
+
+def test_a_name_outside_the_default_namespace_is_found_where_it_is(env: Env) -> None:
+    pod = env.pods_of("payments", "payments-api-")[0]
+    described = env.call("get_pod", {"name": pod})
+    assert described.text.startswith(
+        f"(pod {pod} is not in namespace default, the default; found it in namespace payments"
+    )
+    assert f"Pod payments/{pod}" in described.text
+    logs = env.call("get_pod_logs", {"name": pod, "previous": True})
+    assert "found it in namespace payments" in logs.text and PAYMENTS_PANIC in logs.text
+    with pytest.raises(ToolError, match="no pod named 'payments-api', but Deployment payments-api"):
+        env.call("get_pod", {"name": "payments-api"})
+    with pytest.raises(ToolError, match=r"pod 'nothing-here' not found in namespace 'default'"):
+        env.call("get_pod", {"name": "nothing-here"})
+
+
+def test_writes_never_act_on_a_guessed_namespace(fresh: Env) -> None:
+    before = fresh.cluster.get("deployments", "payments", "payments-api")
+    assert before is not None
+    generation = before["metadata"].get("generation")
+    pod = fresh.pods_of("payments", "payments-api-")[0]
+    for tool, args in (
+        ("restart_deployment", {"name": "payments-api"}),
+        ("scale_deployment", {"name": "payments-api", "replicas": 5}),
+        ("delete_pod", {"name": pod}),
+    ):
+        with pytest.raises(ToolError) as caught:
+            fresh.call(tool, args)
+        message = str(caught.value)
+        assert "is not in namespace default (the default), so nothing was changed" in message
+        assert "It exists in namespace payments" in message
+    after = fresh.cluster.get("deployments", "payments", "payments-api")
+    assert after is not None and after["metadata"].get("generation") == generation
+    assert after["spec"]["replicas"] == before["spec"]["replicas"]
+    assert pod in fresh.pods_of("payments", "payments-api-")
+
+
+def test_list_rows_come_problems_first_with_a_reason(env: Env) -> None:
+    for tool, args in (
+        ("list_pods", {"all_namespaces": True}),
+        ("list_deployments", {"all_namespaces": True}),
+        ("list_nodes", {}),
+        ("list_services", {"all_namespaces": True}),
+        ("list_namespaces", {}),
+    ):
+        rows = env.call(tool, args).data or []
+        assert rows and all("reason" in row for row in rows), tool
+        flags = [bool(row["reason"]) for row in rows]
+        assert flags == sorted(flags, reverse=True), tool
+    pods = env.call("list_pods", {"all_namespaces": True})
+    first = next(row for row in pods.data or [] if row["reason"])
+    table = pods.text[pods.text.index("NAMESPACE") :]
+    assert table.splitlines()[1].split()[:2] == [first["namespace"], first["name"]]
+    events = env.call("list_events", {"all_namespaces": True}).data or []
+    kinds = [row["type"] == "Warning" for row in events]
+    assert kinds == sorted(kinds, reverse=True)
+
+
+def test_selector_schemas_give_no_example_values_to_copy() -> None:
+    blob = orjson.dumps(
+        [spec.openai_schema() for spec in default_registry().available(read_only=False)]
+    )
+    for example in (b"app=web", b"status.phase!=Running", b"spec.nodeName=node-1", b"tier in"):
+        assert example not in blob, example

@@ -94,13 +94,42 @@ def read_located(
                     f"exists in namespaces {_places(found)}; call again with namespace set to "
                     "the one meant."
                 ) from None
+            workload = _workload_named(ctx, name) if resource == "pods" else None
+            if workload:
+                raise ToolError(f"there is no pod named {name!r}, but {workload}") from None
             raise
     namespace = found[0]
     note = (
-        f"({what} {name} is not in the default namespace {where.namespace}; found it in "
+        f"({what} {name} is not in namespace {where.namespace}, the default; found it in "
         f"namespace {namespace}, the only readable namespace that has it.)"
     )
     return read(namespace), namespace, note
+
+
+WORKLOADS = (
+    ("deployments", "Deployment"),
+    ("statefulsets", "StatefulSet"),
+    ("daemonsets", "DaemonSet"),
+)
+
+
+def _workload_named(ctx: ToolContext, name: str) -> str:
+    """For a pod name that is really a workload's ("payments-api"): where that workload is."""
+    places = [
+        f"{kind} {name} exists in namespace {namespace}"
+        for resource, kind in WORKLOADS
+        for namespace in namespaces_holding(
+            ctx.cluster, resource, name, group="apps", timeout=ctx.timeout
+        )
+    ]
+    if not places:
+        return ""
+    first = places[0].rsplit(" ", 1)[-1]
+    return (
+        f"{'; '.join(places[:MAX_SHOWN])}. Its pods are named {name}-...: list_pods "
+        f"namespace={first} shows them (unhealthy ones first), diagnose_cluster namespace={first} "
+        "explains what is wrong with them."
+    )
 
 
 def write_not_found(

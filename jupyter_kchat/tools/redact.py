@@ -14,7 +14,9 @@ on every tool result, so a leak needs two mistakes. What is masked:
   - URLs with user info: ``postgres://user:pass@host`` -> ``postgres://user:***@host``;
   - ``key=value`` / ``key: value`` / ``"key": "value"`` pairs whose key contains password,
     passwd, pwd, secret, token, api_key / apikey, access_key, private_key, credential(s),
-    auth, client_secret, session, cookie: the value becomes ``***``;
+    auth, client_secret, session, cookie: the value becomes ``***`` (except where a registry's
+    error sentence goes on after ``authorization:``, ``authorize:`` or ``token:``, as in
+    containerd's "may require authorization: server message: insufficient_scope");
   - ``Authorization: Bearer|Basic|Token ...`` headers and any ``Bearer <token>``;
   - JWT-looking tokens (``eyJ...``.``...``.``...``);
   - AWS access key ids (``AKIA``/``ASIA`` + 16 characters), GitHub (``ghp_``, ``gho_``,
@@ -68,7 +70,10 @@ _PAIR_LOWER = re.compile(_PAIR_SOURCE)
 _PAIR_ANY_CASE = re.compile(_PAIR_SOURCE, re.IGNORECASE)
 _PROSE_AFTER = re.compile(r"[a-z]+ [a-z]")
 """After ``authorization:``, a lower-case word and another word is a sentence, not a credential:
-containerd's "may require authorization: server message: insufficient_scope: ..." stays."""
+containerd's "may require authorization: server message: insufficient_scope: ..." and
+"failed to authorize: failed to fetch anonymous token: unexpected status: 401" stay."""
+PROSE_KEYS = frozenset({"authorization", "authorize", "token"})
+"""Bare words that registries' error sentences put before a colon (never ``AUTH_TOKEN:``)."""
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 _VENDOR_TOKENS = re.compile(
     r"\b(?:"
@@ -134,12 +139,9 @@ def _masked(value: str) -> str:
 
 
 def _is_prose(text: str, key: str, value_start: int) -> bool:
-    """Whether an ``authorization:`` pair is a sentence going on (see :data:`_PROSE_AFTER`)."""
+    """Whether a ``token:``-like pair is a sentence going on (see :data:`_PROSE_AFTER`)."""
     word, _, _ = key.partition(":")
-    return (
-        word.strip().lower() == "authorization"
-        and _PROSE_AFTER.match(text, value_start) is not None
-    )
+    return word.strip().lower() in PROSE_KEYS and _PROSE_AFTER.match(text, value_start) is not None
 
 
 def _mask_pairs(text: str) -> str:
