@@ -230,19 +230,22 @@ def stdio_params(kubeconfig: str, *extra: str) -> StdioServerParameters:
     )
 
 
-async def test_stdio_serves_the_read_tools_without_secrets(
+async def test_stdio_serves_every_read_tool_without_secrets(
     jp_environ, kchat_cluster, kchat_kubeconfig
 ):
+    calls = read_calls(kchat_cluster.cluster)
     secrets = secret_values(kchat_cluster.cluster)
+    results: dict[str, types.CallToolResult] = {}
     async with Client(stdio_params(kchat_kubeconfig), elicitation_callback=approve) as client:
         listed = {t.name for t in (await client.list_tools()).tools}
-        result = await client.call_tool("list_secrets", {"all_namespaces": True})
-        pods = await client.call_tool("list_pods", {"namespace": "payments"})
+        for name in sorted(READ_TOOLS):
+            results[name] = await client.call_tool(name, calls[name])
     assert listed == READ_TOOLS, "writes are absent by default"
-    assert not result.is_error and "payments" in text_of(result)
-    blob = text_of(result) + orjson.dumps(result.structured_content).decode()
-    assert [value for value in secrets if value in blob] == []
-    assert "CrashLoopBackOff" in text_of(pods)
+    for name, result in results.items():
+        assert not result.is_error, (name, text_of(result))
+        blob = text_of(result) + orjson.dumps(result.structured_content).decode()
+        assert [value for value in secrets if value in blob] == [], name
+    assert "CrashLoopBackOff" in text_of(results["list_pods"])
 
 
 async def test_stdio_writes_need_the_setting_and_an_answer(

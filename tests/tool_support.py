@@ -10,7 +10,14 @@ from typing import Any
 
 import orjson
 
-from jupyter_kchat.sample.cluster import BEARER_TOKEN, DB_PASSWORD, SampleCluster
+from jupyter_kchat.sample.cluster import (
+    BEARER_TOKEN,
+    CONFIG_API_KEY,
+    CONFIG_DB_PASSWORD,
+    DB_PASSWORD,
+    SampleCluster,
+)
+from jupyter_kchat.sample.cluster.helm import HELM_PAYLOAD_MARKER
 from jupyter_kchat.sample.kube_api import KubeAPIServer
 from jupyter_kchat.tools import KubeClients, ToolContext, ToolResult, default_registry
 
@@ -68,13 +75,23 @@ def secret_values(cluster: SampleCluster) -> set[str]:
     Non-credential entries (a user name, a host, a port) are left out: they legitimately
     appear elsewhere (as a namespace or service name).
     """
-    values: set[str] = {DB_PASSWORD, URL_PASSWORD, BEARER_TOKEN}
+    values: set[str] = {
+        DB_PASSWORD,
+        URL_PASSWORD,
+        BEARER_TOKEN,
+        CONFIG_DB_PASSWORD,
+        CONFIG_API_KEY,
+        HELM_PAYLOAD_MARKER,
+    }
     for secret in cluster.objects["secrets"].values():
         for key, encoded in (secret.get("data") or {}).items():
             if key in ("username", "host", "port", "admin-user", "tls.crt"):
                 continue
+            values.add(encoded)
+            if secret.get("type") == "helm.sh/release.v1":
+                continue  # a compressed release record: its marker is listed above
             decoded = base64.b64decode(encoded).decode()
-            values.update({encoded, decoded})
+            values.add(decoded)
             if key == ".dockerconfigjson":
                 for auth in orjson.loads(decoded)["auths"].values():
                     values.update({auth["password"], auth["auth"]})
