@@ -53,6 +53,7 @@ KNOWN_WINDOWS: tuple[tuple[str, int], ...] = (
     ("gpt-4-turbo", 128_000),
     ("gpt-4", 8_192),
     ("gpt-3.5-turbo", 16_385),
+    ("o1-mini", 128_000),
     ("o1", 200_000),
     ("o3", 200_000),
     ("o4-mini", 200_000),

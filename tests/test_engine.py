@@ -7,11 +7,13 @@ End-to-end versions through the real ``openai`` client are in ``test_context_win
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import pytest
 
 from jupyter_kchat.context import ContextWindows, compact_tools, fit_request, repair_roles
 from jupyter_kchat.engine import TurnOptions, process_message_stream
@@ -343,3 +345,27 @@ def test_a_small_window_gets_compact_tool_schemas_and_a_large_one_the_full_ones(
     large = fit_request(messages, tools, counter=counter, window=128_000, reserve=4096)
     assert small.tools is not None and small.tools[0]["function"]["description"] == "Does a thing."
     assert large.tools == tools
+
+
+@pytest.mark.parametrize(("partial", "kept"), [
+    ("Half an ans", "Half an ans"), ("", "(Cancelled before the answer was complete.)")])
+async def test_a_cancelled_turn_still_leaves_an_assistant_reply(partial: str, kept: str):
+    started = asyncio.Event()
+
+    class Hanging(FakeModel):
+        async def stream(self, **kwargs: Any) -> AsyncIterator[Any]:
+            if partial:
+                yield partial
+            started.set()
+            await asyncio.Event().wait()
+
+    chat = Conversation(Hanging(say("")), ContextWindows(8192))
+    task = asyncio.create_task(chat.ask("a long question"))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert chat.history == [
+        {"role": "user", "content": "a long question"},
+        {"role": "assistant", "content": kept},
+    ]
