@@ -473,11 +473,23 @@ def test_a_crd_added_while_serving_appears_in_discovery(served: Served) -> None:
     dynamic = DynamicClient(served.client)
     with pytest.raises(ResourceNotFoundError):
         dynamic.resources.get(api_version="kchat.example.com/v1alpha1", kind="Widget")
+    columns = [
+        ("Ready", "string", f"{READY}.status"),
+        ("App", "string", ".metadata.labels['app.kubernetes.io/name']"),
+        ("First", "string", ".spec.parts[0].name"),
+        ("Ports", "integer", ".spec.parts[*].port"),
+        ("Other", "string", '.status.conditions[?(@.type!="Ready")].type'),
+        ("Size", "integer", ".spec.size"),
+        ("On", "boolean", ".spec.on"),
+        ("Bad", "integer", ".spec.parts[0].name"),
+        ("Broken", "string", ".spec[?bad"),
+        ("Spec", "string", ".spec.tags"),
+    ]
     crd = _crd(
         "widgets",
         "Widget",
         "Namespaced",
-        [{"name": "Ready", "type": "string", "jsonPath": f"{READY}.status"}],
+        [{"name": n, "type": t, "jsonPath": p} for n, t, p in columns],
         group="kchat.example.com",
     )
     crd["spec"]["versions"][0]["name"] = "v1alpha1"
@@ -485,14 +497,39 @@ def test_a_crd_added_while_serving_appears_in_discovery(served: Served) -> None:
     widget = {
         "kind": "Widget",
         "apiVersion": "kchat.example.com/v1alpha1",
-        "metadata": _meta("t-widget", "shop", served.cluster.clock()),
-        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        "metadata": _meta(
+            "t-widget", "shop", served.cluster.clock(), labels={"app.kubernetes.io/name": "w"}
+        ),
+        "spec": {
+            "parts": [{"name": "a", "port": 80}, {"name": "b", "port": 81}],
+            "size": 3,
+            "on": True,
+            "tags": ["x", "y"],
+        },
+        "status": {
+            "conditions": [
+                {"type": "Ready", "status": "True"},
+                {"type": "Synced", "status": "True"},
+            ]
+        },
     }
     served.cluster.replace_object("widgets.kchat.example.com", widget)
     found = dynamic.resources.get(api_version="kchat.example.com/v1alpha1", kind="Widget")
     assert [w.metadata.name for w in found.get(namespace="shop").items] == ["t-widget"]
-    _, rows = served.table("/apis/kchat.example.com/v1alpha1/widgets")
-    assert rows["t-widget"][1] == "True"
+    names, rows = served.table("/apis/kchat.example.com/v1alpha1/widgets")
+    assert names == ["Name"] + [n for n, _, _ in columns]
+    assert rows["t-widget"][1:] == [
+        "True",
+        "w",
+        "a",
+        80,
+        "Synced",
+        3,
+        True,
+        None,
+        None,
+        '["x","y"]',
+    ]
     assert "kchat.example.com" in {g["name"] for g in served.ok("/apis")["groups"]}
 
 
