@@ -32,7 +32,13 @@ Otherwise the user's intent is read from keywords and only offered tools are cal
   ``diagnose_cluster`` (or ``list_pods`` + warning ``list_events`` when it is not offered),
   then the previous logs of the first crashlooping pod found, then an answer;
 * ``restart deployment X in NS``, ``scale X to 3``, ``delete pod X``: the write tools; when they
-  are not offered (read-only mode) the answer says how to enable them.
+  are not offered (read-only mode) the answer says how to enable them;
+* any other kind (PVCs, ingresses, jobs, cronjobs, configmaps, certificates, HPAs, PDBs, storage
+  classes, CRDs...): ``list_resources``, or ``get_resource`` when the text names one
+  (``configmap app-config``); a single listed ingress is then described, a failed Job's pods are
+  listed and one's logs read; ``what changed in the last rollout of X``: ``rollout_history``;
+  ``which pods use the most memory``: ``top``; ``Helm releases``: ``list_helm_releases``;
+  ``contexts``: ``list_contexts``.
 
 Namespaces come from ``in NS`` / ``namespace NS`` / ``-n NS``, from a known namespace named in
 the text or used as a name's prefix (``payments-api`` -> ``payments``); known namespaces are a
@@ -48,7 +54,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -606,6 +612,9 @@ def _first_step(turn: _Turn) -> Decision:
         return write
     if _has(text, r"\blogs?\b"):
         return _logs_step(turn, text, namespace)
+    kinds = _kinds_step(turn, text)
+    if kinds is not None:
+        return kinds
     if _has(text, r"\b(?:describe|details?|inspect)\b") or _has(text, r"\bget pod\b"):
         name = _name(turn, "pod", "describe", "inspect", "about", "of")
         if name and turn.offers("get_pod"):
@@ -621,6 +630,151 @@ def _first_step(turn: _Turn) -> Decision:
     if calls:
         return _calls(turn, calls)
     return Decision(text=_help_text(turn))
+
+
+_KINDS: tuple[tuple[str, str], ...] = (
+    (r"persistent ?volume ?claims?|\bpvcs?\b|volume claims?", "pvc"),
+    (r"persistent ?volumes?|\bpvs?\b", "pv"),
+    (r"\bingress(?:es)?\b", "ingress"),
+    (r"\bcron ?jobs?\b", "cronjobs"),
+    (r"\bjobs?\b", "jobs"),
+    (r"\bconfig ?maps?\b", "configmaps"),
+    (r"(?:\bcert-manager\s+)?\b(?:certificates?|certs?)\b", "certificates.cert-manager.io"),
+    (r"\bhpas?\b|\bautoscalers?\b", "hpa"),
+    (r"\bpdbs?\b|disruption budgets?", "pdb"),
+    (r"storage ?class(?:es)?", "storageclasses"),
+    (r"network ?polic(?:y|ies)", "networkpolicies"),
+    (r"\bcrds?\b|custom resource definitions?", "crd"),
+    (r"service ?accounts?", "serviceaccounts"),
+)
+"""Words for kinds without a tool of their own, and the kind argument list_resources takes."""
+_KIND_TOOLS = frozenset(
+    {"list_resources", "get_resource", "rollout_history", "top", "list_helm_releases",
+     "list_contexts"}
+)
+_TOP_RE = re.compile(
+    r"\btop\b|\bmost (?:memory|cpu|ram)\b|\b(?:memory|cpu|ram) (?:usage|use|hogs?)\b|"
+    r"\b(?:uses?|using|consum\w*) (?:the )?most\b|\bresource usage\b|\bheaviest\b"
+)
+_ROLLOUT_RE = re.compile(r"\brollouts?\b|\brevisions?\b|\bwhat changed\b")
+_NOT_OBJECT_NAMES = frozenset(
+    {
+        "ready", "pending", "failing", "failed", "fail", "status", "healthy", "installed",
+        "exist", "exists", "working", "broken", "bound", "lost", "stuck", "did", "do", "does",
+        "has", "have", "show", "list", "get", "describe", "about", "yaml", "summary",
+    }
+)
+
+
+def _explicit_namespace(turn: _Turn, text: str) -> str | None:
+    """A namespace the user names (``in NS``, ``namespace NS``, ``for NS`` of a known one)."""
+    trimmed = replace(turn, user_text=text)
+    for pattern in _EXPLICIT_NS:
+        for match in pattern.finditer(text):
+            if match.group(1) not in _STOPWORDS:
+                return match.group(1)
+    for match in re.finditer(r"\b(?:in|for|from)\s+(?:the\s+)?['\"`]?([a-z][-a-z0-9]*)", text):
+        if match.group(1) in trimmed.namespaces:
+            return match.group(1)
+    return None
+
+
+def _kinds_step(turn: _Turn, text: str) -> Decision | None:
+    """Tools for any other kind: top, Helm releases, contexts, rollouts, list/get of a kind."""
+    if _TOP_RE.search(text) and turn.offers("top"):
+        args: dict[str, Any] = {"kind": "nodes" if _has(text, r"\bnodes?\b") else "pods"}
+        if _has(text, r"\bcpu\b") and not _has(text, r"\bmemory|\bram\b"):
+            args["sort_by"] = "cpu"
+        namespace = _explicit_namespace(turn, text)
+        if args["kind"] == "pods":
+            args.update({"namespace": namespace} if namespace else {"all_namespaces": True})
+        return _calls(turn, [("top", args)])
+    if _has(text, r"\bhelm\b|\bcharts?\b|\breleases?\b") and turn.offers("list_helm_releases"):
+        namespace = _explicit_namespace(turn, text)
+        return _calls(turn, [("list_helm_releases", {"namespace": namespace} if namespace else {})])
+    if _has(text, r"\b(?:kube)?contexts?\b|\bkubeconfig\b") and turn.offers("list_contexts"):
+        return _calls(turn, [("list_contexts", {})])
+    if _ROLLOUT_RE.search(text) and turn.offers("rollout_history"):
+        name = _name(turn, "of", "for", "deployment", "statefulset", "daemonset", "rollout")
+        if name is None:
+            name = next(
+                (t for t in _tokens(turn.user_text)[::-1] if _NAME_RE.match(t)
+                 and t not in _STOPWORDS and t not in _VAGUE and t not in _NOT_OBJECT_NAMES),
+                None,
+            )
+        if name:
+            args = {"name": name}
+            for kind in ("statefulset", "daemonset"):
+                if kind in text:
+                    args["kind"] = kind
+            namespace = _explicit_namespace(turn, text)
+            if namespace and namespace != name:
+                args["namespace"] = namespace
+            return _calls(turn, [("rollout_history", args)])
+    if not turn.offers("list_resources"):
+        return None
+    for pattern, kind in _KINDS:
+        match = re.search(pattern, text)
+        if match is None:
+            continue
+        rest = text[: match.start()] + " " + text[match.end() :]
+        namespace = _explicit_namespace(turn, rest)
+        named = re.match(
+            r"\s+(?:named\s+|called\s+)?['\"`]?([a-z0-9][-a-z0-9.]*[a-z0-9])", text[match.end() :]
+        )
+        name = named.group(1) if named else None
+        if name in _STOPWORDS or name in _VAGUE or name in _NOT_OBJECT_NAMES:
+            name = None
+        if name and turn.offers("get_resource"):
+            args = {"kind": kind, "name": name}
+            if namespace:
+                args["namespace"] = namespace
+            if _has(text, r"\byaml\b"):
+                args["output"] = "yaml"
+            return _calls(turn, [("get_resource", args)])
+        scope: dict[str, Any] = {"namespace": namespace} if namespace else {"all_namespaces": True}
+        return _calls(turn, [("list_resources", {"kind": kind, **scope})])
+    return None
+
+
+def _kinds_follow_up(turn: _Turn) -> Decision | None:
+    """After a kind listing: describe a lone ingress; a failed Job's pods, then one's logs."""
+    if turn.rounds >= MAX_TOOL_ROUNDS or turn.last_role != "tool":
+        return None
+    last = turn.steps[-1]
+    if last.result is None or _is_failure(last.result):
+        return None
+    table = _parse_table(last.result)
+    rows = table.rows if table is not None else []
+    kind = str(last.arguments.get("kind", ""))
+    if last.name == "list_resources" and kind == "ingress" and rows:
+        wanted = last.arguments.get("namespace")
+        lone = rows[0] if len(rows) == 1 else None
+        row = next((r for r in rows if r.get("NAME") == wanted), lone)
+        if row is not None and turn.offers("get_resource"):
+            namespace = row.get("NAMESPACE") or last.arguments.get("namespace")
+            args = {"kind": "ingress", "name": row.get("NAME", "")}
+            if namespace:
+                args["namespace"] = namespace
+            return _calls(turn, [("get_resource", args)])
+    if last.name == "list_resources" and kind == "jobs" and turn.offers("list_pods"):
+        failed = next((r for r in rows if r.get("REASON")), None)
+        if failed is not None:
+            namespace = failed.get("NAMESPACE") or last.arguments.get("namespace") or "default"
+            selector = f"job-name={failed.get('NAME')}"
+            return _calls(
+                turn, [("list_pods", {"namespace": namespace, "label_selector": selector})]
+            )
+    job_pods = "job-name=" in str(last.arguments.get("label_selector", ""))
+    if last.name == "list_pods" and job_pods and rows and turn.offers("get_pod_logs"):
+        pod = next((r for r in rows if _row_problem(r)), rows[0])
+        args = {
+            "name": pod.get("NAME", ""),
+            "namespace": last.arguments.get("namespace", "default"),
+            "tail_lines": 20,
+        }
+        return _calls(turn, [("get_pod_logs", args)])
+    return None
 
 
 def _calls(turn: _Turn, calls: list[tuple[str, dict[str, Any]]]) -> Decision:
@@ -771,6 +925,8 @@ def _diagnose_step(turn: _Turn, text: str, namespace: str | None) -> Decision:
 
 def _follow_up(turn: _Turn) -> Decision | None:
     """A next tool after results came back: logs of a crashlooping pod, or of a resolved name."""
+    if turn.steps and turn.steps[0].name in _KIND_TOOLS:
+        return _kinds_follow_up(turn)
     if (
         turn.rounds >= MAX_TOOL_ROUNDS
         or turn.last_role != "tool"
@@ -866,13 +1022,30 @@ class _Table:
     notes: list[str]
 
 
-def _split_cells(line: str, count: int) -> list[str]:
+def _split_cells(line: str, count: int, starts: list[int] | None = None) -> list[str]:
+    """A row's cells: split on runs of spaces, or, when a cell is empty, at the header's column
+    positions (kubectl-style tables are aligned)."""
     cells = [cell for cell in re.split(r"\s{2,}|\t", line.strip()) if cell != ""]
     if len(cells) == count:
         return cells
+    if starts and len(starts) == count:
+        bounds = [*starts[1:], len(line)]
+        return [line[a:b].strip() for a, b in zip(starts, bounds, strict=True)]
     if len(cells) > count:
         return [*cells[: count - 1], " ".join(cells[count - 1 :])]
     return line.split(None, count - 1)
+
+
+def _column_starts(header: str, columns: list[str]) -> list[int] | None:
+    """Where each column of an aligned header starts (None when the header is not aligned)."""
+    starts, at = [], 0
+    for column in columns:
+        found = header.find(column, at)
+        if found < 0:
+            return None
+        starts.append(found)
+        at = found + len(column)
+    return starts
 
 
 def _parse_table(text: str) -> _Table | None:
@@ -900,11 +1073,12 @@ def _parse_table(text: str) -> _Table | None:
             key in tokens for key in _HEADER_KEYS
         ):
             columns = tokens
+            starts = _column_starts(line, columns)
             rows, notes = [], []
             for row_line in lines[index + 1 :]:
                 if not row_line.strip():
                     continue
-                cells = _split_cells(row_line, len(columns))
+                cells = _split_cells(row_line, len(columns), starts)
                 if len(cells) < min(2, len(columns)) or row_line.strip().startswith(_NOTE_PREFIXES):
                     notes.append(row_line.strip())
                     continue
@@ -918,8 +1092,13 @@ def _flags(line: str) -> bool:
     return _PROBLEM_RE.search(re.sub(r"\b0\s+[\w-]+", "", line)) is not None
 
 
-def _row_problem(row: dict[str, str]) -> str | None:
-    """Why a table row needs attention (status, readiness, restarts, warnings), if it does."""
+def _row_problem(row: dict[str, str], *, with_reason: bool = False) -> str | None:
+    """Why a table row needs attention (status, readiness, restarts, warnings), if it does.
+
+    ``with_reason``: the table's REASON column says it (kchat's listings of any kind).
+    """
+    if with_reason:
+        return row.get("REASON") or None
     status = row.get("STATUS", "") or row.get("PHASE", "")
     reasons: list[str] = []
     if status and not _HEALTHY_STATUS_RE.match(status):
@@ -941,6 +1120,23 @@ def _row_problem(row: dict[str, str]) -> str | None:
     if not reasons and not status and not ready and _PROBLEM_RE.search(" ".join(row.values())):
         reasons.append("flagged")
     return ", ".join(dict.fromkeys(reasons)) or None
+
+
+def _analyse_described(step: _Step, result: str, findings: _Findings) -> None:
+    """One object described (or a rollout history): its problem lines, then the text itself."""
+    lines = [line for line in result.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("Needs attention:", "Changed from")) or "<error:" in line:
+            findings.bullets.append(_code(line.strip(), 300))
+            findings.evidence.append(line)
+            findings.problems += line.startswith("Needs attention:") or "<error:" in line
+    _, marker, tail = result.partition("\nChanged from")
+    changes = tail.splitlines()[1:] if marker else []
+    findings.bullets.extend(_code(line.strip(), 300) for line in changes[:8])
+    shown = lines[:40]
+    body = "\n".join(line.replace("```", "'''")[:240] for line in shown)
+    more = f"\n\n…and {len(lines) - len(shown)} more lines." if len(lines) > len(shown) else ""
+    findings.quotes.append(f"```text\n{body}\n```{more}")
 
 
 def _code(text: str, limit: int = 160) -> str:
@@ -976,6 +1172,8 @@ class _Findings:
     quotes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
+    log_evidence: list[str] = field(default_factory=list)
+    """Log lines read this turn: the most direct evidence, so advice looks at them first."""
     problems: int = 0
 
 
@@ -990,6 +1188,10 @@ _TITLES = {
     "list_namespaces": "Namespaces",
     "list_secrets": "Secrets",
     "diagnose_cluster": "Cluster health",
+    "rollout_history": "Rollout history",
+    "top": "Resource usage",
+    "list_helm_releases": "Helm releases",
+    "list_contexts": "Kubeconfig contexts",
     "delete_pod": "Delete pod",
     "scale_deployment": "Scale deployment",
     "restart_deployment": "Restart deployment",
@@ -1000,13 +1202,17 @@ _WRITES = ("delete_pod", "scale_deployment", "restart_deployment")
 def _title(turn: _Turn) -> str:
     text = turn.user_text.lower()
     names = [step.name for step in turn.steps]
-    scope_ns = next(
-        (step.arguments["namespace"] for step in turn.steps if step.arguments.get("namespace")),
-        None,
-    )
+    scope_ns = turn.steps[0].arguments.get("namespace") if turn.steps else None
     where = f" in `{scope_ns}`" if scope_ns else ""
     if any(name in _WRITES for name in names):
         return _TITLES[next(name for name in names if name in _WRITES)]
+    if names and names[0] in ("list_resources", "get_resource"):
+        first_step = turn.steps[0]
+        subject = first_step.arguments.get("name") or first_step.arguments.get("kind", "")
+        return f"`{subject}`{where}" if subject else f"Resources{where}"
+    if names and names[0] in _KIND_TOOLS:
+        subject = turn.steps[0].arguments.get("name")
+        return _TITLES[names[0]] + (f" of `{subject}`" if subject else where)
     if _DIAGNOSE_RE.search(text):
         subject = _name(turn, "is", "pod", "why")
         if subject and _has(text, r"crash|restart|fail|oom|down|error"):
@@ -1036,6 +1242,9 @@ def _analyse(step: _Step, findings: _Findings, *, show_tables: bool) -> None:
     if step.name in _WRITES:
         findings.bullets.append(f"`{step.name}`: {_code(_first_line(result, 300), 300)}")
         return
+    if step.name in ("get_resource", "rollout_history"):
+        _analyse_described(step, result, findings)
+        return
     if step.name == "get_pod_logs":
         lines = [line for line in result.splitlines() if line.strip()]
         flagged = [line for line in lines if _flags(line)]
@@ -1052,11 +1261,15 @@ def _analyse(step: _Step, findings: _Findings, *, show_tables: bool) -> None:
         else:
             findings.bullets.append(f"The {which} logs of `{target}` are empty.")
         findings.evidence.extend(flagged or shown)
+        findings.log_evidence.extend(flagged or shown)
         findings.problems += len(flagged)
         return
     table = _parse_table(result)
     if table is not None and table.rows:
-        problems = [(row, why) for row in table.rows if (why := _row_problem(row))]
+        with_reason = step.name in _KIND_TOOLS
+        problems = [
+            (row, why) for row in table.rows if (why := _row_problem(row, with_reason=with_reason))
+        ]
         findings.problems += len(problems)
         noun = _TITLES.get(step.name, "rows").lower().rstrip("s")
         if not step.name.startswith("list_"):
@@ -1108,7 +1321,7 @@ def _analyse(step: _Step, findings: _Findings, *, show_tables: bool) -> None:
             findings.bullets.append(f"…{len(lines) - len(head)} more lines.")
 
 
-_SUGGESTIONS: tuple[tuple[str, str], ...] = (
+_FAILURE_ADVICE: tuple[tuple[str, str], ...] = (
     (r"the user denied|denied this change",
      "Nothing was changed, as you declined. Ask again if you change your mind."),
     (r"read-only mode|changes to the cluster are disabled", READ_ONLY_HINT),
@@ -1119,6 +1332,38 @@ _SUGGESTIONS: tuple[tuple[str, str], ...] = (
      "Check the spelling: ask me to *list namespaces* or *list pods* to see what exists."),
     (r"did not finish within|timed? ?out|unreachable",
      "The cluster answered slowly or not at all; try a narrower question (one namespace)."),
+)
+"""Advice for a tool call that failed, matched against the failures only (an ACME
+``unauthorized`` inside a certificate's message is not an RBAC problem)."""
+
+_KIND_SUGGESTIONS: tuple[tuple[str, str], ...] = (
+    (r'storageclass[^"]*"[^"]+" not found',
+     "The claim asks for a StorageClass that does not exist: create it, or set the claim's "
+     "storageClassName to one of `list_resources kind=storageclasses`."),
+    (r"lost its persistentvolume|claimlost",
+     "The claim's volume is gone and its data with it: restore from a backup into a new claim."),
+    (r"password authentication failed|authentication failed for user",
+     "The job's database login is rejected: fix the password in the Secret it uses, then run "
+     "the job again."),
+    (r"acme|order is in \"invalid\"",
+     "The ACME order failed (the CA refused the challenge): check the domain's DNS or HTTP-01 "
+     "challenge and the issuer; cert-manager retries by itself."),
+    (r'endpoints "[^"]+" not found',
+     "The ingress routes to a Service that does not exist: create it or fix the backend."),
+    (r"does not serve the metrics api",
+     "Install metrics-server to see live usage; until then requests and limits show what pods "
+     "reserve."),
+    (r"(?:memory|cpu) \d+% of its limit",
+     "A pod runs close to its limit: at the memory limit it is OOM-killed, at the CPU limit "
+     "throttled. Raise the limit, or find out why its use grows."),
+    (r"revision \d+ (?:failed|pending)",
+     "The last Helm upgrade did not finish: `helm history` shows why, `helm rollback` returns to "
+     "the last deployed revision."),
+)
+"""Advice for causes in objects other than pods (claims, jobs, certificates, ingresses, Helm):
+first when the question was about such a kind, after the pod causes otherwise."""
+
+_SUGGESTIONS: tuple[tuple[str, str], ...] = (
     (r"oomkilled|out of memory",
      "The container runs out of memory: raise its memory limit or fix the leak, then restart "
      "the deployment."),
@@ -1151,10 +1396,19 @@ _SUGGESTIONS: tuple[tuple[str, str], ...] = (
 
 def _suggestion(findings: _Findings, turn: _Turn) -> str:
     """Advice for the most specific cause the results show (failures first, then causes)."""
-    haystack = "\n".join(findings.failures + findings.evidence)
-    for pattern, advice in _SUGGESTIONS:
-        if re.search(pattern, haystack, re.IGNORECASE):
+    failures = "\n".join(findings.failures)
+    for pattern, advice in _FAILURE_ADVICE:
+        if re.search(pattern, failures, re.IGNORECASE):
             return advice
+    haystack = "\n".join(findings.failures + findings.evidence)
+    about_kinds = bool(turn.steps) and turn.steps[0].name in _KIND_TOOLS
+    ordered = (
+        _KIND_SUGGESTIONS + _SUGGESTIONS if about_kinds else _SUGGESTIONS + _KIND_SUGGESTIONS
+    )
+    for text in ("\n".join(findings.log_evidence), haystack):
+        for pattern, advice in ordered:
+            if text and re.search(pattern, text, re.IGNORECASE):
+                return advice
     if any(step.name in _WRITES for step in turn.steps):
         return "Ask me for the pods in a moment to check that the change rolled out."
     if findings.problems:
@@ -1171,7 +1425,9 @@ def _answer(turn: _Turn) -> str:
     """The final Markdown answer built from this turn's tool results."""
     findings = _Findings()
     text = turn.user_text.lower()
-    listing = not _DIAGNOSE_RE.search(text)
+    listing = not _DIAGNOSE_RE.search(text) or bool(
+        turn.steps and turn.steps[0].name in _KIND_TOOLS
+    )
     read_logs = turn.called("get_pod_logs")
     for step in turn.steps:
         if read_logs and step.name == "list_pods" and not _DIAGNOSE_RE.search(text):
@@ -1221,6 +1477,11 @@ def _help_text(turn: _Turn) -> str:
         ("list_deployments", "*list deployments in payments*"),
         ("list_services", "*services in web*"),
         ("list_namespaces", "*which namespaces exist?*"),
+        ("list_resources", "*which PVCs are pending and why?* or *is my certificate ready?*"),
+        ("get_resource", "*what's in configmap app-config?*"),
+        ("rollout_history", "*what changed in the last rollout of checkout?*"),
+        ("top", "*which pods use the most memory?*"),
+        ("list_helm_releases", "*what Helm releases are installed?*"),
         ("restart_deployment", "*restart deployment payments-api in payments*"),
     ]
     lines = [f"- {example}" for name, example in examples if turn.offers(name)]

@@ -189,15 +189,14 @@ def top(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             f"biggest {sort_by} first: {len(near)} at {NEAR_LIMIT:g}% or more of a limit."
         )
     ]
-    for r in near[:10]:
-        head.append(f"Near its limit: {r['namespace']}/{r['name']} {r['reason']}.")
     columns = (["NAMESPACE"] if where.everywhere else []) + [
         "NAME",
         "CPU",
         "CPU REQ/LIM",
         "MEMORY",
         "MEM REQ/LIM",
-        "MEM % OF LIMIT",
+        "MEM%LIMIT",
+        "REASON",
     ]
 
     def cells(r: dict[str, Any]) -> list[str]:
@@ -209,6 +208,7 @@ def top(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             r["memory"],
             f"{r['memory_request'] or '-'}/{r['memory_limit'] or '-'}",
             "" if share is None else f"{share:.0f}%",
+            r["reason"],
         ]
 
     text, truncated = _fit_top(head, columns, [cells(r) for r in rows], ctx.budget, "pod")
@@ -231,8 +231,8 @@ def _requests_only(
     """No metrics API: say so, and give requests and limits per pod instead."""
     head = [
         (
-            f"This cluster does not serve the metrics API ({GROUP}: metrics-server is not installed "
-            "or not running), so actual CPU and memory use is unknown. What the pods in "
+            f"This cluster does not serve the metrics API ({GROUP}: metrics-server is not "
+            "installed or not running), so actual CPU and memory use is unknown. What the pods in "
             f"{where} request and are limited to instead, biggest {sort_by} request first:"
         )
     ]
