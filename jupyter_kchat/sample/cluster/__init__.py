@@ -30,8 +30,16 @@ from .autoscaling import make_autoscaling
 from .batch import make_batch
 from .certmanager import make_cert_manager
 from .common import (
+    CRASHLOOP,
     DEFAULT_TOLERATIONS,
+    EVICTED,
+    HEALTHY,
+    IMAGEPULL,
     K8S_VERSION,
+    NODE_LOST,
+    OOM,
+    OOM_CRASHLOOP,
+    PENDING,
     SAFE_ALPHABET,
     Key,
     Obj,
@@ -49,6 +57,7 @@ from .metrics import node_metrics, pod_metrics
 from .networking import make_networking, sync_endpoints
 from .registry import PRIVATE_IMAGE, pull_error
 from .revisions import make_revisions
+from .scale import break_workload, broken_plan, check_extra, default_breakage, make_extra
 from .storage import DEFAULT_STORAGE_CLASS, make_storage
 
 Listener = Callable[[str, Key, "Obj | None"], None]
@@ -88,14 +97,6 @@ RESOURCES = (
 )
 """The keys of :attr:`SampleCluster.objects`: built-ins by plural, custom resources plural.group."""
 
-HEALTHY = "healthy"
-CRASHLOOP = "crashloop"
-IMAGEPULL = "imagepull"
-PENDING = "pending"
-OOM = "oom"
-OOM_CRASHLOOP = "oom-crashloop"
-EVICTED = "evicted"
-NODE_LOST = "node-lost"
 
 DB_PASSWORD = "hunter2-payments-db"
 CONFIG_DB_PASSWORD = "sh0p-Cfg-db-2025"
@@ -719,7 +720,17 @@ class SampleCluster:
     ReplicaSets, Pods, statuses and events consistent and tell the listeners.
     """
 
-    def __init__(self, pods: int = 60, seed: int = 0, now: datetime | None = None) -> None:
+    def __init__(
+        self,
+        pods: int = 60,
+        seed: int = 0,
+        now: datetime | None = None,
+        broken: int | None = None,
+        extra: Mapping[str, int] | None = None,
+    ) -> None:
+        """Generate about ``pods`` pods; ``broken`` and ``extra`` are the scale knobs (see
+        :mod:`.scale`): about that many broken pods, and that many filler objects per kind."""
+        check_extra(extra or {})
         started = now or datetime.now(timezone.utc).replace(microsecond=0)
         self.seed = seed
         self.now = started.timestamp()
@@ -742,7 +753,8 @@ class SampleCluster:
         """Each Service's EndpointSlice name (the controller keeps one per Service)."""
         self.fixed_logs: dict[Key, list[tuple[float, str]]] = {}
         """Logs written once at generation (finished Job pods), by pod."""
-        self._generate(pods)
+        self._generate(pods, broken)
+        make_extra(self, extra or {})
 
     # ------------------------------------------------------------------ reading
 
@@ -808,7 +820,7 @@ class SampleCluster:
         self.objects[resource][(meta.get("namespace", ""), meta["name"])] = obj
         return obj
 
-    def _generate(self, pods: int) -> None:
+    def _generate(self, pods: int, broken: int | None) -> None:
         node_count = max(4, round(pods / 100))
         self._make_nodes(node_count)
         base = _base_workloads()
@@ -819,13 +831,27 @@ class SampleCluster:
         namespaces = list(BASE_NAMESPACES) + [f"team-{i:02d}" for i in range(teams)]
         for ns in namespaces:
             self._make_namespace(ns, 400 if ns in BASE_NAMESPACES else self.rng.uniform(10, 300))
+        team_names = [f"team-{i:02d}" for i in range(teams)]
+        if broken is None:
+            plan = {ns: default_breakage(i) for i, ns in enumerate(team_names)}
+        else:
+            fixed_broken = sum(w.replicas for w in base if w.profile != HEALTHY)
+            plan = broken_plan(
+                max(0, broken - fixed_broken - batch.FAILED_PODS), team_names or list(FILLER_APPS)
+            )
         workloads = list(base)
         base_budget = remaining if teams == 0 else min(remaining, 400)
-        workloads += self._fillers(base_budget)
-        team_budget = remaining - base_budget
-        for index in range(teams):
+        if not teams:
+            for ns, breakage in plan.items():
+                for j, (profile, replicas) in enumerate(breakage):
+                    app = f"{TEAM_APPS[j % len(TEAM_APPS)]}-canary{j // len(TEAM_APPS) or ''}"
+                    workloads.append(break_workload(_filler(ns, app, replicas, self.rng), profile))
+                    base_budget -= replicas
+        workloads += self._fillers(max(0, base_budget))
+        team_budget = remaining - (remaining if teams == 0 else min(remaining, 400))
+        for index, ns in enumerate(team_names):
             share = team_budget // teams + (1 if index < team_budget % teams else 0)
-            workloads += self._team(f"team-{index:02d}", index, share)
+            workloads += self._team(ns, share, plan.get(ns, []))
         for workload in workloads:
             self._make_workload(workload)
         self._make_services_secrets_configs(namespaces)
@@ -1029,32 +1055,20 @@ class SampleCluster:
             turn += 1
         return out
 
-    def _team(self, namespace: str, index: int, budget: int) -> list[WorkloadDef]:
-        """One team namespace: mostly healthy apps plus a few broken ones, ~``budget`` pods."""
+    def _team(
+        self, namespace: str, budget: int, broken: list[tuple[str, int]]
+    ) -> list[WorkloadDef]:
+        """One team namespace: healthy apps plus the ``broken`` (profile, replicas) ones,
+        about ``budget`` pods in all."""
         out: list[WorkloadDef] = []
-        broken = [(CRASHLOOP, 3)]
-        if index % 2 == 0:
-            broken.append((PENDING, 2))
-        if index % 3 == 0:
-            broken.append((IMAGEPULL, 2))
-        if index % 4 == 1:
-            broken.append((OOM, 2))
         apps = list(TEAM_APPS)
         self.rng.shuffle(apps)
         n = 0
         for profile, replicas in broken:
             if budget < replicas:
                 break
-            workload = _filler(namespace, apps[n % len(apps)], replicas, self.rng)
-            workload.profile = profile
-            container = workload.containers[0]
-            if profile == PENDING:
-                container.cpu, container.memory, container.memory_limit = "12", "4Gi", "8Gi"
-            elif profile == IMAGEPULL:
-                container.image = container.image.rsplit(":", 1)[0] + ":latest-rc"
-            elif profile == OOM:
-                container.memory, container.memory_limit = "128Mi", "128Mi"
-            out.append(workload)
+            app = apps[n % len(apps)] + (f"-{n // len(apps) + 1}" if n >= len(apps) else "")
+            out.append(break_workload(_filler(namespace, app, replicas, self.rng), profile))
             budget -= replicas
             n += 1
         while budget > 0:

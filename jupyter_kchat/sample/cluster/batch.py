@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .common import DEFAULT_TOLERATIONS, Obj, image_id, owner_ref, parse_rfc3339, rfc3339
+from .common import (
+    DEFAULT_TOLERATIONS,
+    JOB_FAILED,
+    Obj,
+    image_id,
+    owner_ref,
+    parse_rfc3339,
+    rfc3339,
+)
 
 if TYPE_CHECKING:
     from . import NodeDef, SampleCluster
@@ -21,6 +29,8 @@ BACKUP_ERROR = (
 BACKOFF_LIMIT_MESSAGE = "Job has reached the specified backoff limit"
 POD_COUNT = 5
 """How many pods the Jobs here leave behind (the generator counts them in the cluster's size)."""
+FAILED_PODS = 3
+"""How many of them failed (the backup's three attempts)."""
 JOB_CONTROLLER = "job-controller"
 CRONJOB_CONTROLLER = "cronjob-controller"
 POSTGRES_IMAGE = "postgres:16.3"
@@ -426,6 +436,8 @@ def _pod(c: SampleCluster, job: Obj, created: float, runtime: float, ok: bool) -
     }
     c.store("pods", pod)
     c.fixed_logs[(ns, name)] = job_log(pod)
+    if not ok:
+        c._pod_profile[(ns, name)] = JOB_FAILED
     host = node.name
     path = f"spec.containers{{{container['name']}}}"
     c.event(

@@ -16,6 +16,16 @@ Key = tuple[str, str]
 """(namespace, name); the namespace is "" for cluster-scoped objects."""
 
 K8S_VERSION = "v1.30.4"
+HEALTHY = "healthy"
+"""How a pod behaves (the generator's profiles); every other value is a way to be broken."""
+CRASHLOOP = "crashloop"
+IMAGEPULL = "imagepull"
+PENDING = "pending"
+OOM = "oom"
+OOM_CRASHLOOP = "oom-crashloop"
+EVICTED = "evicted"
+NODE_LOST = "node-lost"
+JOB_FAILED = "job-failed"
 SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 DEFAULT_TOLERATIONS = (
     {

@@ -44,19 +44,19 @@ def make_storage(c: SampleCluster) -> None:
     for (ns, name), sts in list(c.objects["statefulsets"].items()):
         for template in sts["spec"].get("volumeClaimTemplates", ()):
             for ordinal in range(sts["spec"]["replicas"]):
-                claim = f"{template['metadata']['name']}-{name}-{ordinal}"
+                claim_name = f"{template['metadata']['name']}-{name}-{ordinal}"
                 pod = c.objects["pods"].get((ns, f"{name}-{ordinal}"))
                 node = pod["spec"].get("nodeName") if pod else None
-                bound_claim(c, ns, claim, template["spec"], node, sts)
+                bound_claim(c, ns, claim_name, template["spec"], node, sts)
                 if pod is not None:
                     volumes = pod["spec"].setdefault("volumes", [])
                     volumes.append(
                         {
                             "name": template["metadata"]["name"],
-                            "persistentVolumeClaim": {"claimName": claim},
+                            "persistentVolumeClaim": {"claimName": claim_name},
                         }
                     )
-    pending = _claim(c, "ml", "datasets-cache", "200Gi", MISSING_STORAGE_CLASS, c.now - 172800, {})
+    pending = claim(c, "ml", "datasets-cache", "200Gi", MISSING_STORAGE_CLASS, c.now - 172800, {})
     pending["status"] = {"phase": "Pending"}
     c.event(
         pending,
@@ -69,7 +69,7 @@ def make_storage(c: SampleCluster) -> None:
         count=c.rng.randint(9000, 11000),
     )
     lost_at = c.now - 3600 * 5
-    lost = _claim(
+    lost = claim(
         c,
         "shop",
         "uploads",
@@ -89,7 +89,7 @@ def bound_claim(
     """A claim the provisioner satisfied, with its PersistentVolume pinned to ``node``."""
     created = c.now - 86400 * min(200.0, _age_days(c, owner))
     size = spec["resources"]["requests"]["storage"]
-    pvc = _claim(
+    pvc = claim(
         c,
         ns,
         name,
@@ -176,16 +176,17 @@ def _bound_annotations(node: str | None) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def _claim(
+def claim(
     c: SampleCluster,
     ns: str,
     name: str,
     size: str,
     storage_class: str,
     created: float,
-    annotations: dict[str, str],
+    annotations: dict[str, str] | None = None,
     labels: dict[str, str] | None = None,
 ) -> Obj:
+    """A claim for ``size`` of ``storage_class``, stored with an empty status to fill in."""
     meta = c.meta(name, ns, created, labels, annotations or None)
     meta["finalizers"] = ["kubernetes.io/pvc-protection"]
     return c.store(
