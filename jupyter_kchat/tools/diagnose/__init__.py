@@ -29,7 +29,7 @@ from .issue import Issue
 from .jobs import job_issues
 from .network import ingress_issues, service_issues
 from .nodes import node_issue
-from .observe import READERS, Observed, observe
+from .observe import READERS, Observed, observe_cluster
 from .pods import category_of, pod_issues
 from .scaling import autoscaler_issues, budget_issues
 from .storage import claim_issues
@@ -176,7 +176,7 @@ def diagnose_cluster(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     namespace = opt_str(args, "namespace")
     if namespace:
         check_name(namespace, "namespace")
-    seen = observe(ctx, namespace)
+    seen = observe_cluster(ctx, namespace)
     issues = _issues(seen)
     _quote_logs(ctx, issues)
     findings = [issue.finding() for issue in issues]

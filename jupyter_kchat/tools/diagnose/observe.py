@@ -231,7 +231,7 @@ def _candidates(ctx: ToolContext) -> list[str]:
     return list(dict.fromkeys(names))[:MAX_FALLBACK_NAMESPACES]
 
 
-def observe(ctx: ToolContext, namespace: str | None) -> Observed:
+def observe_cluster(ctx: ToolContext, namespace: str | None) -> Observed:
     """Read everything in scope (one namespace, or all; falling back to readable namespaces)."""
     with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="kchat-diagnose") as pool:
         reads = _Reads(ctx, pool)
