@@ -683,3 +683,23 @@ def test_every_kind_lists_and_gets_in_every_representation(served: Served) -> No
         one = path.replace(f"/{resource['name']}", f"{where}/{resource['name']}/{meta['name']}")
         assert served.ok(one)["metadata"]["name"] == meta["name"], one
         assert len(served.ok(one, TABLE)["rows"]) == 1, one
+
+
+def test_logs_of_a_pod_on_an_unreachable_node_are_the_real_500(served: Served) -> None:
+    lost = {n.name: n.ip for n in served.cluster.nodes if not n.ready}
+    (namespace, name), pod = next(
+        (key, p)
+        for key, p in served.cluster.objects["pods"].items()
+        if p["spec"].get("nodeName") in lost
+    )
+    ip = lost[pod["spec"]["nodeName"]]
+    container = pod["spec"]["containers"][0]["name"]
+    core = k8s.CoreV1Api(served.client)
+    with pytest.raises(ApiException) as info:
+        core.read_namespaced_pod_log(name, namespace, container=container, tail_lines=20)
+    status = orjson.loads(info.value.body)
+    assert info.value.status == 500 and "reason" not in status
+    assert status["message"] == (
+        f'Get "https://{ip}:10250/containerLogs/{namespace}/{name}/{container}?tailLines=20": '
+        f"dial tcp {ip}:10250: connect: no route to host"
+    )

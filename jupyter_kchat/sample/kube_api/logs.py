@@ -8,6 +8,16 @@ from ..cluster import LogUnavailable, Obj, SampleCluster, parse_rfc3339
 from .errors import ApiError, invalid
 from .routing import int_param
 
+FLAGS = ("follow", "previous", "timestamps")
+VALUES = ("limitBytes", "sinceSeconds", "sinceTime", "tailLines")
+
+
+def kubelet_params(query: dict[str, str]) -> dict[str, str]:
+    """The log options the API server forwards to the kubelet: flags only when set."""
+    out = {k: "true" for k in FLAGS if query.get(k, "").lower() in ("true", "1")}
+    out.update({k: query[k] for k in VALUES if query.get(k)})
+    return out
+
 
 def nano(t: float) -> str:
     """A log line's timestamp as the kubelet writes it (RFC 3339 with nanoseconds)."""
@@ -61,7 +71,7 @@ def pod_log(cluster: SampleCluster, pod: Obj, query: dict[str, str]) -> bytes:
         )
     previous = query.get("previous", "false").lower() in ("true", "1")
     try:
-        lines = cluster.pod_log(namespace, name, container, previous)
+        lines = cluster.pod_log(namespace, name, container, previous, kubelet_params(query))
     except LogUnavailable as exc:
         # The kubelet's failures reach clients as the API server's untyped 500 (no reason).
         raise ApiError(exc.code, exc.message, reason="" if exc.code == 500 else None) from None
