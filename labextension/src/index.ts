@@ -12,6 +12,8 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
 
 import { DEFAULT_SETTINGS, IKChatSettings, KChatPanel, PANEL_ID, kubernetesIcon } from './panel';
+import { addAskAboutError } from './errorcommand';
+import { openTable } from './tableview';
 
 const PLUGIN_ID = 'jupyter-kchat:plugin';
 
@@ -61,7 +63,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       rendermime,
       tracker,
       state,
-      settings: readSettings(settings)
+      settings: readSettings(settings),
+      openTable: (title, rows) => openTable(app, kubernetesIcon, title, rows)
     });
     settings?.changed.connect(() => {
       panel.settings = readSettings(settings);
@@ -87,6 +90,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         panel.newConversation();
       }
     });
+    if (tracker) {
+      addAskAboutError(app, tracker, panel, kubernetesIcon);
+    }
     palette?.addItem({ command: CommandIDs.open, category: 'Kubernetes' });
     palette?.addItem({ command: CommandIDs.newConversation, category: 'Kubernetes' });
   }

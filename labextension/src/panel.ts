@@ -1,9 +1,8 @@
 /** The JupyterLab side panel: a chat session over the socket, history, notebook context. */
 
 import { Notification } from '@jupyterlab/apputils';
-import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
-import { MimeModel, IRenderMimeRegistry } from '@jupyterlab/rendermime';
-import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ServerConnection } from '@jupyterlab/services';
 import { IStateDB } from '@jupyterlab/statedb';
 import { LabIcon } from '@jupyterlab/ui-components';
@@ -11,12 +10,13 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { chatSocketUrl, deleteConversation, getConversation, listConversations } from './api';
+import { errorQuestion } from './cellerror';
 import { ChatClient } from './client';
-import { ICellContext, IConversationSummary } from './protocol';
+import { RenderMimeMarkdown } from './labmarkdown';
+import { DataRow, ICellContext, IConversationSummary } from './protocol';
 import { IChatState } from './reducer';
 import { ChatSession } from './session';
 import { button, h } from './ui/dom';
-import { IMarkdownRenderer } from './ui/view';
 
 import kubernetesSvg from '../style/icons/kubernetes.svg';
 
@@ -40,32 +40,14 @@ export const DEFAULT_SETTINGS: IKChatSettings = {
   includeActiveCell: false
 };
 
-/** JupyterLab's own Markdown rendering (sanitized, highlighted, themed); one renderer per block. */
-export class RenderMimeMarkdown implements IMarkdownRenderer {
-  constructor(private readonly _rendermime: IRenderMimeRegistry) {}
-
-  render(host: HTMLElement, markdown: string): Promise<void> {
-    let renderer = this._renderers.get(host);
-    if (!renderer) {
-      renderer = this._rendermime.createRenderer('text/markdown');
-      renderer.addClass('jp-kchat-markdown');
-      host.appendChild(renderer.node);
-      this._renderers.set(host, renderer);
-    }
-    return renderer.renderModel(
-      new MimeModel({ data: { 'text/markdown': markdown }, trusted: false })
-    );
-  }
-
-  private readonly _renderers = new WeakMap<HTMLElement, IRenderMime.IRenderer>();
-}
-
 export interface IKChatPanelOptions {
   serverSettings: ServerConnection.ISettings;
   rendermime: IRenderMimeRegistry;
   tracker: INotebookTracker | null;
   state: IStateDB | null;
   settings: IKChatSettings;
+  /** Opens a tool's table at full width in the main area. */
+  openTable?: (title: string, rows: DataRow[]) => void;
 }
 
 export class KChatPanel extends Widget {
@@ -100,7 +82,10 @@ export class KChatPanel extends Widget {
 
     this.session = new ChatSession({
       transport: this.client,
-      markdown: new RenderMimeMarkdown(options.rendermime),
+      markdown: new RenderMimeMarkdown(
+        options.rendermime,
+        new URL(this._serverSettings.baseUrl, location.href).origin
+      ),
       sendOnEnter: options.settings.sendOnEnter,
       composerExtras: [includeLabel],
       emptyText:
@@ -112,6 +97,7 @@ export class KChatPanel extends Widget {
         cell: this._includeCell.checked ? this._activeCell() : null
       }),
       insertCell: (kind, source) => this.insertCell(kind, source),
+      openTable: options.openTable,
       onChange: (state, previous) => this._onChange(state, previous)
     });
 
@@ -242,6 +228,18 @@ export class KChatPanel extends Widget {
     await this.refreshHistory();
   }
 
+  /**
+   * Ask about a failed cell: the error text in the message, the cell's source as its context.
+   * False when a turn still runs (the user is told).
+   */
+  askAboutError(cell: ICellContext, error: string): boolean {
+    if (!this.session.send(errorQuestion(error), { cell })) {
+      Notification.warning('Kubernetes Chat is still answering: wait for it or press Stop.');
+      return false;
+    }
+    return true;
+  }
+
   /** Add a cell below the active one: code blocks as code cells, tables as Markdown. */
   insertCell(kind: 'code' | 'markdown', source: string): void {
     const notebook = this._tracker?.currentWidget;
@@ -280,15 +278,7 @@ export class KChatPanel extends Widget {
 
   private _activeCell(): ICellContext | null {
     const cell = this._tracker?.activeCell;
-    if (!cell) {
-      return null;
-    }
-    const type = cell.model.type;
-    const language =
-      type === 'code'
-        ? (this._tracker?.currentWidget?.model?.defaultKernelLanguage ?? '') || 'python'
-        : type;
-    return { source: cell.model.sharedModel.getSource(), language };
+    return cell ? cellContext(cell, this._tracker?.currentWidget ?? null) : null;
   }
 
   private _onChange(state: IChatState, previous: IChatState): void {
@@ -353,6 +343,17 @@ export class KChatPanel extends Widget {
   private readonly _includeCell: HTMLInputElement;
   private readonly _history: HTMLElement;
   private readonly _historyButton: HTMLButtonElement;
+}
+
+/** A notebook cell (the tracker's kind: code, Markdown or raw). */
+export type NotebookCell = NonNullable<INotebookTracker['activeCell']>;
+
+/** A notebook cell as the chat frame's `cell`: its source and its language. */
+export function cellContext(cell: NotebookCell, notebook: NotebookPanel | null): ICellContext {
+  const type = cell.model.type;
+  const language =
+    type === 'code' ? (notebook?.model?.defaultKernelLanguage ?? '') || 'python' : type;
+  return { source: cell.model.sharedModel.getSource(), language };
 }
 
 function describe(error: unknown): string {

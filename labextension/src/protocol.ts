@@ -59,6 +59,8 @@ interface IEventBase {
 
 export interface IThinkingData extends IEventBase {
   message: string;
+  /** A chunk of the model's reasoning, to append; never part of the answer. */
+  reasoning?: string;
 }
 
 export interface ITextData extends IEventBase {
@@ -89,10 +91,23 @@ export interface IErrorData extends IEventBase {
   retryable: boolean;
 }
 
+/** `complete.data.usage`: what the turn cost, each field when the server knows it. */
+export interface IUsage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  total_tokens?: number;
+  context_window?: number;
+  /** Share of the context window the conversation fills, 0..1. */
+  context_used?: number;
+  cost_usd?: number;
+  /** The server sent no usage: kchat counted the tokens itself. */
+  estimated?: boolean;
+}
+
 export interface ICompleteData extends IEventBase {
   message: string;
   tool_calls: IToolCallEndData[];
-  usage?: Record<string, number> | null;
+  usage?: IUsage | null;
   cancelled?: boolean;
 }
 

@@ -9,6 +9,7 @@ import {
   IConversation,
   IStoredMessage,
   IToolCallEndData,
+  IUsage,
   ServerEvent,
   ToolStatus
 } from './protocol';
@@ -45,6 +46,21 @@ export interface ITextItem {
   streaming: boolean;
 }
 
+/** The model's reasoning of one round, shown collapsed, never inside the answer. */
+export interface IReasoningItem {
+  kind: 'reasoning';
+  id: string;
+  text: string;
+  streaming: boolean;
+}
+
+/** What a turn cost (`complete.data.usage`), shown as one line after the turn. */
+export interface IUsageItem {
+  kind: 'usage';
+  id: string;
+  usage: IUsage;
+}
+
 export interface IToolItem {
   kind: 'tool';
   id: string;
@@ -70,9 +86,11 @@ export interface INoticeItem {
 export type ChatItem =
   | IUserItem
   | ITextItem
+  | IReasoningItem
   | IToolItem
   | IErrorItem
-  | INoticeItem;
+  | INoticeItem
+  | IUsageItem;
 
 export interface IChatState {
   conversationId: string | null;
@@ -174,8 +192,10 @@ function applyEvent(state: IChatState, event: ServerEvent): IChatState {
     next = { ...next, busy: true, turnStart: next.items.length };
   }
   switch (event.type) {
-    case 'thinking':
-      return { ...next, thinking: event.data.message || 'Thinking…' };
+    case 'thinking': {
+      const thinking = { ...next, thinking: event.data.message || next.thinking || 'Thinking…' };
+      return event.data.reasoning ? appendReasoning(thinking, event.data.reasoning) : thinking;
+    }
     case 'text':
       return appendText(next, event.data.text);
     case 'tool_call_start':
@@ -270,16 +290,32 @@ function appendText(state: IChatState, chunk: string): IChatState {
     return { ...state, items: copy, thinking: null };
   }
   return {
-    ...push(state, { kind: 'text', id: '', text: chunk, streaming: true }),
+    ...push(finishText(state), { kind: 'text', id: '', text: chunk, streaming: true }),
     thinking: null
   };
 }
 
-/** The running text segment ends when a tool, an error or the end of the turn comes. */
+/** Reasoning chunks grow their own item; the thinking indicator stays until the answer. */
+function appendReasoning(state: IChatState, chunk: string): IChatState {
+  const items = state.items;
+  const last = items[items.length - 1];
+  if (last && last.kind === 'reasoning' && last.streaming) {
+    const copy = items.slice();
+    copy[copy.length - 1] = { ...last, text: last.text + chunk };
+    return { ...state, items: copy };
+  }
+  const thinking = state.thinking;
+  return {
+    ...push(finishText(state), { kind: 'reasoning', id: '', text: chunk, streaming: true }),
+    thinking
+  };
+}
+
+/** The running text or reasoning segment ends when anything else comes. */
 function finishText(state: IChatState): IChatState {
   const items = state.items;
   const last = items[items.length - 1];
-  if (last && last.kind === 'text' && last.streaming) {
+  if (last && (last.kind === 'text' || last.kind === 'reasoning') && last.streaming) {
     const copy = items.slice();
     copy[copy.length - 1] = { ...last, streaming: false };
     return { ...state, items: copy, thinking: null };
@@ -292,6 +328,7 @@ function completeTurn(
   data: {
     message: string;
     tool_calls: IToolCallEndData[];
+    usage?: IUsage | null;
     cancelled?: boolean;
   }
 ): IChatState {
@@ -317,6 +354,9 @@ function completeTurn(
   if (data.cancelled) {
     next = stopLiveTools(next);
     next = push(next, { kind: 'notice', id: '', text: 'Stopped.' });
+  }
+  if (data.usage && typeof data.usage === 'object' && Object.keys(data.usage).length > 0) {
+    next = push(next, { kind: 'usage', id: '', usage: data.usage });
   }
   return leaveBusy(next);
 }

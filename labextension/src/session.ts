@@ -5,7 +5,7 @@
  */
 
 import type { ITransport } from './client';
-import { ICellContext, IChatFrame, IConversation, newClientId } from './protocol';
+import { DataRow, ICellContext, IChatFrame, IConversation, newClientId } from './protocol';
 import { ChatAction, IChatState, initialState, reduce } from './reducer';
 import { ChatView, IMarkdownRenderer } from './ui/view';
 
@@ -20,6 +20,7 @@ export interface IChatSessionOptions {
   requestFrame?: (callback: () => void) => void;
   extras?: () => FrameExtras;
   insertCell?: (kind: 'code' | 'markdown', source: string) => void;
+  openTable?: (title: string, rows: DataRow[]) => void;
   composerExtras?: HTMLElement[];
   sendOnEnter?: boolean;
   emptyText?: string;
@@ -54,7 +55,8 @@ export class ChatSession {
         cancel: () => this.cancel(),
         retry: text => void this.send(text),
         approve: (id, approved) => this.approve(id, approved),
-        insertCell: options.insertCell
+        insertCell: options.insertCell,
+        openTable: options.openTable
       }
     });
     this._disposers.push(
@@ -82,12 +84,13 @@ export class ChatSession {
     this._schedule();
   }
 
-  send(message: string): boolean {
+  /** `overrides` replace the settings' extras for this message (a chosen cell). */
+  send(message: string, overrides: FrameExtras = {}): boolean {
     if (!message.trim() || this._state.busy) {
       return false;
     }
     const clientId = newClientId();
-    const { cell, ...extras } = this._extras();
+    const { cell, ...extras } = { ...this._extras(), ...overrides };
     const frame: IChatFrame = {
       type: 'chat',
       message,

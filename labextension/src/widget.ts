@@ -1,15 +1,15 @@
 /**
  * The notebook chat widget's front end (anywidget ESM, bundled into jupyter_kchat/static/widget.js).
  * Events come from the kernel as custom messages shaped like socket events; frames go back with
- * `model.send`. Same reducer, view and tool cards as the panel; Markdown through marked +
- * DOMPurify because there is no rendermime outside JupyterLab (VS Code, Colab).
+ * `model.send`. Same reducer, view and tool cards as the panel; Markdown through marked and the
+ * panel's sanitizer because there is no rendermime outside JupyterLab (VS Code, Colab).
  */
 
-import DOMPurify from 'dompurify';
 import { marked } from 'marked';
 
 import type { ConnectionStatus, EventListener, ITransport, StatusListener } from './client';
 import { ClientFrame, ServerEvent, isServerEvent } from './protocol';
+import { SafeHtml } from './safehtml';
 import { ChatSession } from './session';
 import { IMarkdownRenderer } from './ui/view';
 
@@ -25,15 +25,15 @@ export interface IWidgetModel {
 
 const STYLE_ID = 'jp-kchat-widget-style';
 
+/** marked, then the shared sanitizer (safehtml.ts) before anything reaches the page. */
 export class MarkedMarkdown implements IMarkdownRenderer {
   render(host: HTMLElement, markdown: string): void {
     const html = marked.parse(markdown, { async: false, gfm: true }) as string;
-    host.innerHTML = DOMPurify.sanitize(html);
-    for (const link of Array.from(host.querySelectorAll('a[href]'))) {
-      link.setAttribute('target', '_blank');
-      link.setAttribute('rel', 'noopener noreferrer');
-    }
+    host.innerHTML = this._safe.sanitize(html);
   }
+
+  /** Resources of the page's own origin (the Jupyter server's, in JupyterLab) may load. */
+  private readonly _safe = new SafeHtml({ origin: location.origin, base: document.baseURI });
 }
 
 /**

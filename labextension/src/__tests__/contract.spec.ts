@@ -17,11 +17,14 @@ function section(title: string): string {
 
 describe('docs/protocol.md', () => {
   it('lists exactly the event types the client knows', () => {
-    const table = section('Server -> client')
-      .split('\n')
+    // The event table only: from its `| type |` header to the first line that is not a row.
+    const lines = section('Server -> client').split('\n');
+    const start = lines.findIndex(line => line.startsWith('| type |'));
+    const end = lines.findIndex((line, i) => i > start && !line.startsWith('|'));
+    const events = lines
+      .slice(start, end < 0 ? undefined : end)
       .map(line => /^\| `([a-z_]+)` \|/.exec(line)?.[1])
       .filter((name): name is string => Boolean(name));
-    const events = table.filter(name => !name.includes('_') || EVENT_TYPES.has(name));
     expect(new Set(events)).toEqual(new Set(EVENT_TYPES));
   });
 

@@ -121,6 +121,9 @@ export class Script {
   text(text: string): ServerEvent {
     return this._event('text', { text });
   }
+  reasoning(chunk: string): ServerEvent {
+    return this._event('thinking', { message: 'Thinking…', reasoning: chunk });
+  }
   toolStart(id: string, name: string, args: Record<string, unknown> = {}): ServerEvent {
     return this._event('tool_call_start', { tool_call_id: id, tool_name: name, arguments: args });
   }
@@ -158,7 +161,10 @@ export class Script {
   error(message: string, code: string, retryable: boolean): ServerEvent {
     return this._event('error', { message, code, retryable });
   }
-  complete(message = '', extra: { cancelled?: boolean; tool_calls?: unknown[] } = {}): ServerEvent {
+  complete(
+    message = '',
+    extra: { cancelled?: boolean; tool_calls?: unknown[]; usage?: Record<string, number> } = {}
+  ): ServerEvent {
     return this._event('complete', { message, tool_calls: extra.tool_calls ?? [], ...extra });
   }
 

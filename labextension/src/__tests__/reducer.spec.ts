@@ -334,3 +334,48 @@ describe('reduce: identity', () => {
     expect(done.items[0]).toBe(card);
   });
 });
+
+describe('reduce: reasoning and usage', () => {
+  it('collects reasoning chunks in their own item, never in the answer', () => {
+    const s = new Script();
+    const state = run([
+      { type: 'send', message: 'why?', clientId: 'c1' },
+      ev(s.reasoning('The pod ')),
+      ev(s.reasoning('restarts.')),
+      ev(s.text('It crashes.')),
+      ev(s.complete('It crashes.'))
+    ]);
+    expect(state.items.map(item => item.kind)).toEqual(['user', 'reasoning', 'text']);
+    expect(state.items[1]).toMatchObject({ text: 'The pod restarts.', streaming: false });
+    expect(state.items[2]).toMatchObject({ text: 'It crashes.' });
+  });
+
+  it('starts a new reasoning item after a tool, and keeps the thinking indicator meanwhile', () => {
+    const s = new Script();
+    const state = run([
+      { type: 'send', message: 'why?', clientId: 'c1' },
+      ev(s.reasoning('List pods first.')),
+      ev(s.toolStart('t1', 'list_pods')),
+      ev(s.toolEnd('t1', 'list_pods')),
+      ev(s.reasoning('One is failing.'))
+    ]);
+    expect(state.items.map(item => item.kind)).toEqual(['user', 'reasoning', 'tool', 'reasoning']);
+    expect(state.items[1]).toMatchObject({ streaming: false });
+    expect(state.items[3]).toMatchObject({ text: 'One is failing.', streaming: true });
+    expect(state.thinking).toBe('Thinking…');
+  });
+
+  it('shows the usage of a turn after its answer', () => {
+    const s = new Script();
+    const usage = { prompt_tokens: 1234, completion_tokens: 321, context_used: 0.18 };
+    const state = run([
+      { type: 'send', message: 'hi', clientId: 'c1' },
+      ev(s.text('Hello')),
+      ev(s.complete('Hello', { usage }))
+    ]);
+    expect(state.items.at(-1)).toMatchObject({ kind: 'usage', usage });
+    expect(state.busy).toBe(false);
+    const without = run([{ type: 'send', message: 'hi', clientId: 'c1' }, ev(new Script().complete('Hi'))]);
+    expect(without.items.some(item => item.kind === 'usage')).toBe(false);
+  });
+});

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 
 import { ChatSession } from '../session';
 import { IMarkdownRenderer } from '../ui/view';
-import { DataTable, WINDOW_AFTER, compareCells, sortRows } from '../ui/table';
+import { formatUsage } from '../ui/dom';
+import { DataTable, WINDOW_AFTER, columnPriority, compareCells, orderColumns, sortRows } from '../ui/table';
 import { FakeTransport, Script } from './fakes';
 
 class CountingMarkdown implements IMarkdownRenderer {
@@ -310,5 +311,115 @@ describe('long tables', () => {
     expect(table.windowed).toBe(false);
     expect(dataRows(table)).toHaveLength(WINDOW_AFTER);
     expect(table.node.querySelector('.jp-kchat-table-spacer')).toBeNull();
+  });
+});
+
+describe('reasoning and usage in the view', () => {
+  it('shows reasoning collapsed as text, kept open while it grows, and a usage line', () => {
+    const { session, transport, frame, q } = setup();
+    type(session, 'why?');
+    const s = new Script('conv-r');
+    transport.emit(s.reasoning('<b>The pod</b> '));
+    frame();
+    const details = q<HTMLDetailsElement>('details.jp-kchat-reasoning')!;
+    expect(details.open).toBe(false);
+    expect(details.querySelector('summary')?.textContent).toBe('Reasoning…');
+    details.open = true;
+    transport.emit(s.reasoning('restarts.'));
+    transport.emit(s.text('It crashes.'));
+    transport.emit(
+      s.complete('It crashes.', {
+        usage: { prompt_tokens: 1234, completion_tokens: 321, context_used: 0.18 }
+      })
+    );
+    frame();
+    const same = q<HTMLDetailsElement>('details.jp-kchat-reasoning')!;
+    expect(same).toBe(details);
+    expect(same.open).toBe(true);
+    expect(same.querySelector('summary')?.textContent).toBe('Reasoning');
+    expect(same.querySelector('.jp-kchat-reasoning-text')?.textContent).toBe('<b>The pod</b> restarts.');
+    expect(same.querySelector('b')).toBeNull();
+    expect(q('.jp-kchat-assistant')?.textContent).toBe('It crashes.');
+    expect(q('.jp-kchat-usage')?.textContent).toBe('1,234 + 321 tokens · 18% of context');
+  });
+});
+
+describe('formatUsage', () => {
+  it.each([
+    [{ prompt_tokens: 1234, completion_tokens: 321, context_used: 0.18 }, '1,234 + 321 tokens · 18% of context'],
+    [{ prompt_tokens: 64000, completion_tokens: 12, context_window: 128000 }, '64,000 + 12 tokens · 50% of context'],
+    [{ total_tokens: 900, cost_usd: 0.0042 }, '900 tokens · $0.0042'],
+    [{ prompt_tokens: 50, completion_tokens: 5, estimated: true }, '≈ 50 + 5 tokens'],
+    [{ prompt_tokens: 10, completion_tokens: 2, context_used: 0.001, cost_usd: 1.5 }, '10 + 2 tokens · <1% of context · $1.50'],
+    [{ prompt_tokens: -1, context_used: Number.NaN }, '']
+  ])('%j -> %s', (usage, line) => {
+    expect(formatUsage(usage)).toBe(line);
+  });
+});
+
+describe('problem-first tables', () => {
+  const pods = [
+    { namespace: 'payments', name: 'payments-api-1', phase: 'Running', ready: '0/1', restarts: 7, node: 'n1', reason: 'CrashLoopBackOff', age: '2d' },
+    { namespace: 'shop', name: 'frontend-1', phase: 'Pending', ready: '0/1', restarts: 0, node: 'n2', reason: 'ImagePullBackOff', age: '1d' },
+    { namespace: 'apps', name: 'web-1', phase: 'Running', ready: '1/1', restarts: 0, node: 'n1', reason: '', age: '5d' }
+  ];
+
+  it('keeps the order the rows came in, the reason right after the name', () => {
+    const table = new DataTable(pods);
+    const headers = Array.from(table.node.querySelectorAll('th')).map(th => th.dataset.column);
+    expect(headers).toEqual(['namespace', 'name', 'reason', 'phase', 'ready', 'restarts', 'node', 'age']);
+    const names = Array.from(table.node.querySelectorAll('tbody tr')).map(tr => tr.children[1].textContent);
+    expect(names).toEqual(['payments-api-1', 'frontend-1', 'web-1']);
+    table.sortBy('name');
+    const sorted = Array.from(table.node.querySelectorAll('tbody tr')).map(tr => tr.children[1].textContent);
+    expect(sorted).toEqual(['frontend-1', 'payments-api-1', 'web-1']);
+  });
+
+  it('marks the columns a narrow table hides first, and says which', () => {
+    const table = new DataTable(pods);
+    const classOf = (column: string): string =>
+      table.node.querySelector<HTMLElement>(`th[data-column="${column}"]`)!.className;
+    expect(classOf('age')).toBe('jp-mod-optional');
+    expect(classOf('restarts')).toBe('jp-mod-optional');
+    expect(classOf('namespace')).toBe('jp-mod-secondary');
+    expect(classOf('name')).toBe('');
+    expect(table.node.querySelector('td:nth-child(3)')?.className).toBe('jp-mod-wrap');
+    expect(table.node.querySelector('.jp-kchat-table-hidden')?.textContent).toBe(
+      'Hidden at this width: restarts, node, age.'
+    );
+    expect(orderColumns(['name', 'age', 'status'])).toEqual(['name', 'status', 'age']);
+    expect(columnPriority('Node')).toBe('optional');
+  });
+
+  it('hides nothing in a table without essential columns (log lines)', () => {
+    const table = new DataTable([{ line: 1, text: 'panic: boom' }]);
+    expect(table.node.querySelectorAll('.jp-mod-optional, .jp-mod-secondary')).toHaveLength(0);
+    expect(table.node.querySelector('.jp-kchat-table-hidden')).toBeNull();
+  });
+
+  it('starts expanded in the full-width view', () => {
+    const rows = Array.from({ length: 30 }, (_, i) => ({ name: `p${i}`, reason: '' }));
+    const table = new DataTable(rows, { expanded: true });
+    expect(table.node.querySelectorAll('tbody tr')).toHaveLength(30);
+    expect(table.node.querySelector('.jp-kchat-show-all')).toBeNull();
+  });
+});
+
+describe('tool card table actions', () => {
+  it('offers "Open in a tab" with the rows when the host can open one', () => {
+    const opened: [string, unknown[]][] = [];
+    const transport = new FakeTransport();
+    const session = new ChatSession({
+      transport,
+      markdown: new CountingMarkdown(),
+      requestFrame: callback => callback(),
+      openTable: (title, rows) => opened.push([title, rows])
+    });
+    const s = new Script('conv-t');
+    transport.emit(s.toolStart('t1', 'list_pods', { namespace: 'payments' }));
+    transport.emit(s.toolEnd('t1', 'list_pods', { arguments: { namespace: 'payments' }, data: [{ name: 'a', reason: 'x' }] }));
+    session.flush();
+    session.view.node.querySelector<HTMLButtonElement>('.jp-kchat-open-table')!.click();
+    expect(opened).toEqual([['list_pods namespace=payments', [{ name: 'a', reason: 'x' }]]]);
   });
 });

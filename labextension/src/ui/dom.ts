@@ -1,5 +1,7 @@
 /** A tiny element builder: the views are plain DOM, shared by the panel and the widget. */
 
+import type { IUsage } from '../protocol';
+
 export type Child = Node | string | null | undefined | false;
 
 export interface IAttrs {
@@ -55,6 +57,40 @@ export function button(
   );
   element.addEventListener('click', onClick);
   return element;
+}
+
+const COUNT = new Intl.NumberFormat('en-US');
+
+/** `{prompt_tokens: 1234, completion_tokens: 321, context_used: 0.18}` ->
+ * "1,234 + 321 tokens · 18% of context"; parts the server did not send are left out, and
+ * counts kchat estimated itself start with "≈". */
+export function formatUsage(usage: IUsage): string {
+  const number = (value: unknown): number | null =>
+    typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null;
+  const prompt = number(usage.prompt_tokens);
+  const completion = number(usage.completion_tokens);
+  const total = number(usage.total_tokens);
+  const window = number(usage.context_window);
+  const parts: string[] = [];
+  const about = usage.estimated === true ? '≈ ' : '';
+  if (prompt !== null && completion !== null) {
+    parts.push(`${about}${COUNT.format(prompt)} + ${COUNT.format(completion)} tokens`);
+  } else if (prompt !== null || completion !== null || total !== null) {
+    parts.push(`${about}${COUNT.format((total ?? prompt ?? completion) as number)} tokens`);
+  }
+  let used = number(usage.context_used);
+  if (used === null && window && prompt !== null) {
+    used = prompt / window;
+  }
+  if (used !== null) {
+    const percent = used > 0 && used < 0.01 ? '<1' : String(Math.round(used * 100));
+    parts.push(`${percent}% of context`);
+  }
+  const cost = number(usage.cost_usd);
+  if (cost !== null) {
+    parts.push(`$${cost < 0.01 ? cost.toFixed(4) : cost.toFixed(2)}`);
+  }
+  return parts.join(' · ');
 }
 
 /** 1234 -> "1.2 s", 87 -> "87 ms". */

@@ -1,6 +1,11 @@
 /**
  * Tool result rows as a table: click a header to sort, long tables collapsed.
  *
+ * Rows keep the order they arrive in (the tools send problems first, with a `reason`) until a
+ * header is clicked. The status and reason come right after the name, and in a narrow panel the
+ * columns that help least (age, node, restarts, ...) are hidden first, by container queries in
+ * the stylesheet: what is wrong with a row stays visible at any width.
+ *
  * Tool results keep every row (10,000 pods are 10,000 rows), so an expanded table longer than
  * `WINDOW_AFTER` rows keeps only the rows in view, plus a margin, in the DOM: spacer rows stand
  * for the rest, and scrolling moves the window. Sorting and scrolling then cost the same for
@@ -14,7 +19,53 @@ import { button, h } from './dom';
 export interface ITableOptions {
   /** Rows shown before "Show all N rows". */
   limit?: number;
+  /** Start with every row (the full-width view). */
+  expanded?: boolean;
 }
+
+/** Columns that say what is wrong with a row: right after the name, never hidden. */
+const STATUS_COLUMNS = ['reason', 'status', 'problem'];
+/** Hidden first when the table is narrow (`jp-mod-optional`). */
+const OPTIONAL_COLUMNS = new Set([
+  'age', 'node', 'restarts', 'ip', 'pod_ip', 'host_ip', 'nominated_node', 'created',
+  'creation_timestamp', 'first_seen', 'last_seen', 'count', 'image', 'images', 'labels',
+  'selector', 'uid', 'qos', 'containers', 'ports', 'cluster_ip', 'external_ip'
+]);
+/** Hidden next, only when very narrow (`jp-mod-secondary`); everything else always shows. */
+const ESSENTIAL_COLUMNS = new Set([
+  'name', 'kind', 'phase', 'ready', 'type', 'message', 'object', ...STATUS_COLUMNS
+]);
+
+export type ColumnPriority = 'essential' | 'secondary' | 'optional';
+
+export function columnPriority(column: string): ColumnPriority {
+  const key = column.toLowerCase();
+  if (ESSENTIAL_COLUMNS.has(key)) {
+    return 'essential';
+  }
+  return OPTIONAL_COLUMNS.has(key) ? 'optional' : 'secondary';
+}
+
+/** The rows' columns with the status columns moved right after `name`. */
+export function orderColumns(columns: readonly string[]): string[] {
+  const status = columns.filter(column => STATUS_COLUMNS.includes(column.toLowerCase()));
+  const name = columns.findIndex(column => column.toLowerCase() === 'name');
+  if (status.length === 0 || name < 0) {
+    return [...columns];
+  }
+  const rest = columns.filter(column => !status.includes(column));
+  const at = rest.indexOf(columns[name]) + 1;
+  return [...rest.slice(0, at), ...status, ...rest.slice(at)];
+}
+
+/** Long explanations wrap instead of pushing the other columns out of view. */
+const WRAPPED = new Set([...STATUS_COLUMNS, 'message', 'text']);
+
+const PRIORITY_CLASS: Record<ColumnPriority, string> = {
+  essential: '',
+  secondary: 'jp-mod-secondary',
+  optional: 'jp-mod-optional'
+};
 
 type Direction = 'ascending' | 'descending';
 
@@ -65,14 +116,42 @@ export class DataTable {
     this._rows = rows;
     this._order = rows;
     this._limit = options.limit ?? 20;
-    this._columns = columnsOf(rows);
+    this._expanded = options.expanded ?? false;
+    this._columns = orderColumns(columnsOf(rows));
+    // A table without any essential column (log lines) hides nothing.
+    const hides = this._columns.some(column => columnPriority(column) === 'essential');
+    const priority = (column: string): ColumnPriority =>
+      hides ? columnPriority(column) : 'essential';
+    this._classes = this._columns.map(column =>
+      [PRIORITY_CLASS[priority(column)], WRAPPED.has(column.toLowerCase()) ? 'jp-mod-wrap' : '']
+        .filter(Boolean)
+        .join(' ')
+    );
+    const hidden = this._columns.filter(column => priority(column) === 'optional');
     this._table = h('table', { className: 'jp-kchat-table' });
     this._body = h('tbody');
     this._more = h('div', { className: 'jp-kchat-table-more' });
     this._scroll = h('div', { className: 'jp-kchat-table-scroll' }, this._table);
     this._scroll.addEventListener('scroll', () => this._onScroll(), { passive: true });
-    this.node = h('div', { className: 'jp-kchat-table-wrap' }, this._scroll, this._more);
+    this.node = h(
+      'div',
+      { className: 'jp-kchat-table-wrap' },
+      this._scroll,
+      hidden.length
+        ? h(
+            'div',
+            { className: 'jp-kchat-table-hidden' },
+            `Hidden at this width: ${hidden.join(', ')}.`
+          )
+        : null,
+      this._more
+    );
     this._render();
+  }
+
+  /** Render the rows for the current size and scroll position (after a resize). */
+  refresh(): void {
+    this._renderRows();
   }
 
   get expanded(): boolean {
@@ -100,7 +179,7 @@ export class DataTable {
 
   private _render(): void {
     const headRow = h('tr', { 'aria-rowindex': 1 });
-    for (const column of this._columns) {
+    for (const [index, column] of this._columns.entries()) {
       const sorted = this._sortColumn === column;
       const label = h(
         'button',
@@ -123,6 +202,7 @@ export class DataTable {
           'th',
           {
             scope: 'col',
+            className: this._classes[index] || null,
             'data-column': column,
             'aria-sort': sorted ? this._direction : 'none'
           },
@@ -172,13 +252,18 @@ export class DataTable {
       fragment.appendChild(this._spacer(first * rowPx));
     }
     const windowed = this.windowed;
+    const columns = this._columns;
+    const classes = this._classes;
     for (let index = first; index < last; index++) {
       const row = this._order[index];
       const tr = document.createElement('tr');
       tr.setAttribute('aria-rowindex', String(index + 2));
-      for (const column of this._columns) {
+      for (let column = 0; column < columns.length; column++) {
         const td = document.createElement('td');
-        const text = formatCell(row[column]);
+        const text = formatCell(row[columns[column]]);
+        if (classes[column]) {
+          td.className = classes[column];
+        }
         td.textContent = text;
         if (windowed && text.length > MAX_COLUMN_CH) {
           td.title = text;
@@ -249,12 +334,14 @@ export class DataTable {
   private readonly _rows: readonly DataRow[];
   private _order: readonly DataRow[];
   private readonly _columns: string[];
+  /** Per column: the class that lets a narrow table hide it ('' for never). */
+  private readonly _classes: string[];
   private readonly _limit: number;
   private readonly _table: HTMLTableElement;
   private readonly _body: HTMLTableSectionElement;
   private readonly _scroll: HTMLElement;
   private readonly _more: HTMLElement;
-  private _expanded = false;
+  private _expanded: boolean;
   private _sortColumn: string | null = null;
   private _direction: Direction = 'ascending';
   private _rowPx = 0;

@@ -1,6 +1,7 @@
 /** A tool call as a card: name, arguments, live status, duration, result, approval buttons. */
 
 import { rowsToMarkdown } from '../markdown';
+import { DataRow } from '../protocol';
 import { IToolCallView, ToolCallState } from '../reducer';
 import { button, formatDuration, h } from './dom';
 import { DataTable } from './table';
@@ -9,6 +10,8 @@ export interface IToolCardActions {
   approve(toolCallId: string, approved: boolean): void;
   /** Present in JupyterLab only: adds a cell below the active one. */
   insertCell?: (kind: 'code' | 'markdown', source: string) => void;
+  /** Present in JupyterLab only: the table at full width in a main-area tab. */
+  openTable?: (title: string, rows: DataRow[]) => void;
 }
 
 const STATUS_LABEL: Record<ToolCallState, string> = {
@@ -114,16 +117,28 @@ function renderResult(call: IToolCallView, actions: IToolCardActions): HTMLEleme
   if (!failed && Array.isArray(rows) && rows.length > 0 && isRowList(rows)) {
     const table = new DataTable(rows);
     const insert = actions.insertCell;
+    const open = actions.openTable;
+    const title = `${call.name} ${summarizeArguments(call.arguments)}`.trim();
     return h(
       'div',
       { className: 'jp-kchat-tool-result' },
       table.node,
-      insert
-        ? button('Insert into notebook', () => insert('markdown', rowsToMarkdown(rows)), {
-            className: 'jp-kchat-insert',
-            ariaLabel: `Insert the ${call.name} table into the notebook`
-          })
-        : null
+      h(
+        'div',
+        { className: 'jp-kchat-table-actions' },
+        open
+          ? button('Open in a tab', () => open(title, rows), {
+              className: 'jp-kchat-open-table',
+              ariaLabel: `Open the ${call.name} table in a tab, at full width`
+            })
+          : null,
+        insert
+          ? button('Insert into notebook', () => insert('markdown', rowsToMarkdown(rows)), {
+              className: 'jp-kchat-insert',
+              ariaLabel: `Insert the ${call.name} table into the notebook`
+            })
+          : null
+      )
     );
   }
   return h(

@@ -6,8 +6,8 @@
 
 import type { ConnectionStatus } from '../client';
 import { BlockSplitter } from '../markdown';
-import { ChatItem, IChatState, IErrorItem, ITextItem } from '../reducer';
-import { button, h } from './dom';
+import { ChatItem, IChatState, IErrorItem, IReasoningItem, ITextItem } from '../reducer';
+import { button, formatUsage, h } from './dom';
 import { IToolCardActions, renderToolCard } from './toolcard';
 
 /** Renders Markdown into a host element, replacing what the host showed before. */
@@ -45,6 +45,10 @@ export function errorHint(code: string, retryable: boolean): string {
     case 'model_timeout':
     case 'model_stream_interrupted':
       return 'The model endpoint did not answer properly. Check that it is up, then retry.';
+    case 'model_stalled':
+      return 'The answer stopped arriving part way (what came is kept). Retry; a slow local model may need a longer c.KChat.stream_stall_timeout.';
+    case 'context_exceeded':
+      return "The conversation no longer fits the model's context window: start a new conversation, ask about less at once, or use a model with a larger window.";
     case 'model_auth':
     case 'model_forbidden':
       return 'The model endpoint refused the credentials: check c.KChat.api_key (OPENAI_API_KEY) and restart Jupyter.';
@@ -240,6 +244,13 @@ export function tableToMarkdown(table: HTMLTableElement): string {
   return [line(rows[0]), line(rows[0].map(() => '---')), ...rows.slice(1).map(line)].join('\n');
 }
 
+/** Reasoning is plain text (never Markdown, never in the answer), collapsed by default. */
+function updateReasoning(node: HTMLElement, item: IReasoningItem): void {
+  node.classList.toggle('jp-mod-streaming', item.streaming);
+  (node.firstChild as HTMLElement).textContent = item.streaming ? 'Reasoning…' : 'Reasoning';
+  (node.lastChild as HTMLElement).textContent = item.text;
+}
+
 interface IRendered {
   item: ChatItem;
   node: HTMLElement;
@@ -389,6 +400,11 @@ export class ChatView {
       rendered.text.set(item);
       return;
     }
+    if (item.kind === 'reasoning') {
+      // In place: a reader who opened it keeps it open while it grows.
+      updateReasoning(rendered.node, item);
+      return;
+    }
     const node = this._renderItem(item);
     rendered.node.replaceWith(node);
     rendered.node = node;
@@ -415,6 +431,18 @@ export class ChatView {
         return this._renderError(item);
       case 'notice':
         return h('div', { className: 'jp-kchat-notice' }, item.text);
+      case 'reasoning': {
+        const node = h(
+          'details',
+          { className: 'jp-kchat-reasoning' },
+          h('summary', {}, ''),
+          h('div', { className: 'jp-kchat-reasoning-text' })
+        );
+        updateReasoning(node, item);
+        return node;
+      }
+      case 'usage':
+        return h('div', { className: 'jp-kchat-usage' }, formatUsage(item.usage));
       case 'text':
         return h('div');
     }
