@@ -95,10 +95,19 @@ class KChatLab:
     """JupyterLab + kchat + the offline doubles, each in its own process."""
 
     def __init__(
-        self, tmp: Path, *, pods: int = 60, read_only: bool = True, extra_args: list[str] = ()
+        self,
+        tmp: Path,
+        *,
+        pods: int = 60,
+        read_only: bool = True,
+        extra_args: list[str] = (),
+        cluster_command: list[str] | None = None,
     ) -> None:
+        """``cluster_command`` replaces ``python -m jupyter_kchat.sample_cluster`` (same options
+        and banner), e.g. a script serving a ``SampleCluster`` with objects of a test's own."""
         self.tmp = tmp
         self.pods = pods
+        self.cluster_command = cluster_command
         self.read_only = read_only
         self.extra_args = list(extra_args)
         self.port = free_port()
@@ -182,7 +191,7 @@ class KChatLab:
         kubeconfig = self.tmp / "kubeconfig.yaml"
         cluster = Service(
             [
-                python, "-u", "-m", "jupyter_kchat.sample_cluster",
+                *(self.cluster_command or [python, "-u", "-m", "jupyter_kchat.sample_cluster"]),
                 "--pods", str(self.pods), "--port", "0", "--kubeconfig", str(kubeconfig),
             ],
             "kchat sample cluster: ",
