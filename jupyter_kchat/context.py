@@ -11,11 +11,10 @@ reports, else a table of well-known models, else a safe default.
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .tokens import TokenCounter
@@ -174,11 +173,13 @@ class Fitted:
     """Prompt tokens this request may use (the window less the answer's room)."""
     dropped: int = 0
     shortened: int = 0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def room(self) -> int:
         return max(0, self.limit - self.tokens)
+
+
+NO_ANSWER_NOTE = "(No answer was given to this message.)"
 
 
 def repair_roles(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -193,9 +194,6 @@ def repair_roles(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if role != "system":
             previous = role
     return repaired
-
-
-NO_ANSWER_NOTE = "(No answer was given to this message.)"
 
 
 class _Entry:
@@ -358,11 +356,9 @@ class _Fitting:
                 self._replace(entry, left_out_note(entry.tool))
 
     def result(self, tools: list[dict[str, Any]] | None) -> Fitted:
-        head = copy.copy(self.head)
+        head = list(self.head)
         note = self.note
-        notes = []
         if note:
-            notes.append(note)
             if head:
                 head[0] = {**head[0], "content": f"{head[0].get('content') or ''}\n\n{note}"}
             else:
@@ -374,7 +370,6 @@ class _Fitting:
             limit=self.limit,
             dropped=self.dropped,
             shortened=self.shortened,
-            notes=notes,
         )
 
 
