@@ -369,3 +369,15 @@ async def test_a_cancelled_turn_still_leaves_an_assistant_reply(partial: str, ke
         {"role": "user", "content": "a long question"},
         {"role": "assistant", "content": kept},
     ]
+
+
+async def test_a_server_that_counts_more_than_kchat_is_learned_from_its_usage():
+    def heavy(messages: list[dict[str, Any]]) -> list[Any]:
+        counted = 2 * served_tokens(messages, None)
+        return ["ok", Completion("ok", [], "stop", {"prompt_tokens": counted,
+                                                    "completion_tokens": 1})]
+
+    windows = ContextWindows(4096)
+    chat = Conversation(FakeModel(heavy), windows)
+    await chat.ask("hello " * 200)
+    assert windows.info("local-model").scale > 1.5, "later requests are fitted in its terms"
