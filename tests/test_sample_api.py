@@ -197,7 +197,7 @@ def _extras(cluster: SampleCluster) -> dict[str, list[Obj]]:
 class Metered(SampleCluster):
     """A sample cluster whose metrics-server reports fixed usage (two pods, one node)."""
 
-    def pod_metrics(self) -> list[Obj]:
+    def pod_metrics(self, namespace: str | None = None) -> list[Obj]:
         return [
             {
                 "kind": "PodMetrics",
@@ -210,7 +210,7 @@ class Metered(SampleCluster):
                     {"name": "b", "usage": {"cpu": "1500000n", "memory": "1Mi"}},
                 ],
             }
-            for name in ("t-a", "t-b")
+            for name in (("t-a", "t-b") if namespace in (None, "shop") else ())
         ]
 
     def node_metrics(self) -> list[Obj]:
@@ -703,3 +703,13 @@ def test_logs_of_a_pod_on_an_unreachable_node_are_the_real_500(served: Served) -
         f'Get "https://{ip}:10250/containerLogs/{namespace}/{name}/{container}?tailLines=20": '
         f"dial tcp {ip}:10250: connect: no route to host"
     )
+
+
+def test_the_sample_clusters_own_metrics_are_served(tmp_path: Path) -> None:
+    for served in _serve(tmp_path, SampleCluster(pods=60, seed=0)):
+        expected = {m["metadata"]["name"] for m in served.cluster.pod_metrics("payments")}
+        listed = served.ok("/apis/metrics.k8s.io/v1beta1/namespaces/payments/pods")["items"]
+        assert expected and {m["metadata"]["name"] for m in listed} == expected
+        _, rows = served.table("/apis/metrics.k8s.io/v1beta1/nodes")
+        assert set(rows) == {m["metadata"]["name"] for m in served.cluster.node_metrics()}
+        assert all(cells[1].endswith("n") and cells[2].endswith("Ki") for cells in rows.values())

@@ -14,11 +14,15 @@ from .resources import Resource
 CONDITIONS_ANNOTATION = "autoscaling.alpha.kubernetes.io/conditions"
 
 
-def metrics_objects(cluster: SampleCluster, resource: Resource) -> dict[Key, Obj]:
-    """The cluster's PodMetrics or NodeMetrics now, keyed like stored objects."""
-    source = getattr(cluster, "pod_metrics" if resource.name == "pods" else "node_metrics", None)
-    found = source() if source is not None else []
-    items = found.values() if isinstance(found, dict) else found
+def metrics_objects(
+    cluster: SampleCluster, resource: Resource, namespace: str | None
+) -> dict[Key, Obj]:
+    """The cluster's PodMetrics (of one namespace, or all) or NodeMetrics now, keyed like
+    stored objects."""
+    if resource.name == "pods":
+        items = cluster.pod_metrics(namespace)
+    else:
+        items = cluster.node_metrics()
     return {(m["metadata"].get("namespace", ""), m["metadata"]["name"]): m for m in items}
 
 

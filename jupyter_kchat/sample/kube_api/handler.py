@@ -222,7 +222,7 @@ class KubeHandler(RequestHandler):
         self.set_status(200)
         self.set_header("Content-Type", "application/json")
         if query.get("resourceVersion", "0") in ("", "0"):
-            store = api.store_for(resource)
+            store = api.store_for(resource, namespace)
             lo, hi = store.span(namespace)
             for key in store.keys[lo:hi]:
                 entry = store.entries[key]

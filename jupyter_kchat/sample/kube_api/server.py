@@ -223,10 +223,11 @@ class KubeAPIServer:
         convert = CONVERSIONS.get((resource.group, resource.version, resource.name))
         return entry if convert is None else Entry(resource, convert(entry.obj))
 
-    def store_for(self, resource: Resource) -> Store:
-        """The objects a resource serves: stored, derived (metrics) or converted."""
+    def store_for(self, resource: Resource, namespace: str | None = None) -> Store:
+        """The objects a resource serves: stored, derived (metrics, of ``namespace`` or all)
+        or converted."""
         if resource.group == METRICS_GROUP:
-            return Store(resource, metrics_objects(self.cluster, resource))
+            return Store(resource, metrics_objects(self.cluster, resource, namespace))
         store = self.stores[resource.storage]
         convert = CONVERSIONS.get((resource.group, resource.version, resource.name))
         if convert is None:
@@ -236,7 +237,7 @@ class KubeAPIServer:
     def entry(self, resource: Resource, namespace: str | None, name: str) -> Entry:
         """One object, or the API's 404."""
         if resource.group == METRICS_GROUP:
-            found = self.store_for(resource).entries.get((namespace or "", name))
+            found = self.store_for(resource, namespace).entries.get((namespace or "", name))
             if found is None:
                 raise metrics_not_found(resource, namespace, name)
             return found
@@ -251,7 +252,7 @@ class KubeAPIServer:
         """A list response: selected items, paged, in the negotiated representation."""
         revision = None if resource.group == METRICS_GROUP else self.cluster.revision
         return reads.list_body(
-            self.store_for(resource),
+            self.store_for(resource, namespace),
             resource,
             namespace,
             query,
