@@ -114,3 +114,25 @@ def test_other_lists_on_a_big_cluster_stay_within_budget(big: Big) -> None:
     nodes = big.call("list_nodes", {}, budget=3000)
     assert len(nodes.text) <= 3000 and nodes.truncated
     assert "node-3" in nodes.text and "node-2" in nodes.text
+
+
+BROKEN_PROFILES = ("crashloop", "imagepull", "pending", "oom", "oom-crashloop", "evicted")
+"""Pod profiles broken by themselves (not by the node they run on)."""
+
+
+def test_diagnose_on_10000_pods_names_every_broken_workload_with_its_cause(big: Big) -> None:
+    cluster = big.cluster
+    broken = set()
+    for namespace, name in cluster.unhealthy_pod_keys():
+        if cluster.profile_of_pod(namespace, name) in BROKEN_PROFILES:
+            workload = cluster.workload_of_pod(namespace, name)
+            broken.add(f"{namespace}/{workload.name if workload else name}")
+    assert len(broken) > 30
+    result = big.call("diagnose_cluster")
+    assert len(result.text) <= BUDGET
+    assert sorted(key for key in broken if key not in result.text) == []
+    rows = {row["object"]: row for row in result.data or []}
+    assert all(key in rows for key in broken)
+    assert "Log of payments-api-" in result.text
+    for key in ("data/backup-nightly", "ml/datasets-cache", "shop/shop", "shop/checkout"):
+        assert key in result.text, key

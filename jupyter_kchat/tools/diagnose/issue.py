@@ -55,7 +55,7 @@ class Issue:
         which = "previous instance" if previous else "last run"
         for line in lines:
             self.evidence.append(f"   Log of {pod} ({which}): {line}")
-        if lines and not lines[0].startswith("("):
+        if lines and not lines[0].startswith("(") and "; log: " not in self.brief:
             self.brief = f"{self.brief}; log: {clip(lines[-1], 140)}"
 
     def finding(self) -> Finding:

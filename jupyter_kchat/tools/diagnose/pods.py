@@ -76,6 +76,12 @@ def _memory_limit(view: PodView) -> str:
     return "no memory limit set"
 
 
+def registry_answer(message: str) -> str:
+    """The registry's own words at the end of containerd's pull error, after the references it
+    repeats ("pull access denied, repository does not exist or may require authorization...")."""
+    return message.rsplit('": ', 1)[-1]
+
+
 def _hint(group: _Group, pod: PodView) -> str:
     ns, pname = pod.namespace, pod.name
     category = group.category
@@ -143,7 +149,7 @@ def _issue(group: _Group, events: EventIndex) -> Issue:
         detail.split(": ", 1)[1] if detail.startswith("container ") and ": " in detail else detail
     )
     if group.category == "Image pull" and quoted:
-        brief = quoted[0].split("): ", 1)[-1]
+        brief = f"{detail}: {registry_answer(quoted[0].split('): ', 1)[-1])}"
     issue = Issue(
         category=group.category,
         severity=group.severity,
