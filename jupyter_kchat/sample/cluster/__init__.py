@@ -26,15 +26,16 @@ import orjson
 
 from . import batch
 from .accounts import make_accounts
-from .autoscaling import make_autoscaling
-from .batch import make_batch
-from .certmanager import make_cert_manager
+from .autoscaling import HPA_PINNED, hpa_metric_error, make_autoscaling
+from .batch import BACKOFF_LIMIT_MESSAGE, BACKUP_ERROR, make_batch
+from .certmanager import CERT_FAILURE, CERT_NO_SECRET, make_cert_manager
 from .common import (
     CRASHLOOP,
     DEFAULT_TOLERATIONS,
     EVICTED,
     HEALTHY,
     IMAGEPULL,
+    JOB_FAILED,
     K8S_VERSION,
     NODE_LOST,
     OOM,
@@ -52,13 +53,75 @@ from .common import (
     rfc3339,
     template_hash,
 )
-from .helm import make_helm
+from .helm import HELM_PAYLOAD_MARKER, make_helm
 from .metrics import node_metrics, pod_metrics
-from .networking import make_networking, sync_endpoints
+from .networking import (
+    INGRESS_HOST,
+    MISSING_BACKEND,
+    ORPHAN_SERVICE,
+    make_networking,
+    sync_endpoints,
+)
 from .registry import PRIVATE_IMAGE, pull_error
 from .revisions import make_revisions
 from .scale import break_workload, broken_plan, check_extra, default_breakage, make_extra
-from .storage import DEFAULT_STORAGE_CLASS, make_storage
+from .storage import (
+    CLAIM_LOST,
+    DEFAULT_STORAGE_CLASS,
+    MISSING_STORAGE_CLASS,
+    PROVISIONING_FAILED,
+    make_storage,
+)
+
+__all__ = [
+    "BACKOFF_LIMIT_MESSAGE",
+    "BACKUP_ERROR",
+    "BASE_NAMESPACES",
+    "BEARER_TOKEN",
+    "CERT_FAILURE",
+    "CERT_NO_SECRET",
+    "CLAIM_LOST",
+    "CONFIG_API_KEY",
+    "CONFIG_DB_PASSWORD",
+    "CRASHLOOP",
+    "DB_PASSWORD",
+    "DEFAULT_STORAGE_CLASS",
+    "EVICTED",
+    "HEALTHY",
+    "HELM_PAYLOAD_MARKER",
+    "HPA_PINNED",
+    "IMAGEPULL",
+    "INGRESS_HOST",
+    "JOB_FAILED",
+    "K8S_VERSION",
+    "MISSING_BACKEND",
+    "MISSING_STORAGE_CLASS",
+    "NODE_LOST",
+    "OOM",
+    "OOM_CRASHLOOP",
+    "ORPHAN_SERVICE",
+    "PAYMENTS_PANIC",
+    "PENDING",
+    "PRIVATE_IMAGE",
+    "PROVISIONING_FAILED",
+    "RESOURCES",
+    "TYPO_IMAGE",
+    "ContainerDef",
+    "Key",
+    "Listener",
+    "LogUnavailable",
+    "NodeDef",
+    "Obj",
+    "SampleCluster",
+    "WorkloadDef",
+    "hpa_metric_error",
+    "kubelet_unreachable",
+    "parse_quantity",
+    "parse_rfc3339",
+    "pull_error",
+    "rfc3339",
+    "template_hash",
+]
 
 Listener = Callable[[str, Key, "Obj | None"], None]
 """Called as ``listener(resource, key, obj)`` after every write; ``obj`` is None on delete."""
