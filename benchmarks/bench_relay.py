@@ -35,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from processes import Service, free_port  # noqa: E402
 
+from jupyter_kchat.llm import ModelClient  # noqa: E402
+
 
 @dataclass
 class Run:
@@ -87,7 +89,9 @@ async def requests_made(base_url: str) -> list[dict[str, object]]:
 
 async def timed(run: Run, model_url: str) -> Run:
     """Add the model server's times of the request that streamed the answer."""
-    records = await requests_made(model_url)
+    records = [r for r in await requests_made(model_url) if r["first_chunk_at"] is not None]
+    if not records:
+        raise RuntimeError("kchat answered without streaming from the model: see the server log")
     record = records[-1]
     run.arrived_at, run.first_chunk_at = float(record["arrived_at"]), float(record["first_chunk_at"])
     return run
@@ -134,10 +138,31 @@ async def relayed(ws_url: str, token: str, chunks: int, model_url: str, follow_u
                 count += 1
                 if count == 1:
                     first = time.perf_counter()
+            elif event["type"] == "error":
+                raise RuntimeError(f"kchat answered with an error: {event['data']}")
             elif event["type"] == "complete":
                 break
         ended = time.perf_counter()
     return await timed(Run(began, first, ended, count), model_url)
+
+
+async def decode_cpu(base_url: str, chunks: int, reader: str) -> float:
+    """CPU seconds this process spends reading one answer: the SDK's objects or kchat's decoder."""
+    messages = [{"role": "user", "content": f"stream {chunks} chunks"}]
+    began = time.process_time()
+    if reader == "sdk":
+        client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+        stream = await client.chat.completions.create(
+            model="kchat-demo", messages=messages, stream=True, stream_options={"include_usage": True})
+        count = sum([1 async for chunk in stream if chunk.choices and chunk.choices[0].delta.content])
+    else:
+        client = ModelClient(api_key="bench", base_url=base_url, max_retries=0)
+        count = sum([1 async for item in client.stream(model="kchat-demo", messages=messages, tools=None)
+                     if isinstance(item, str)])
+    spent = time.process_time() - began
+    await client.close()
+    assert count == chunks, f"{reader} lost chunks"
+    return spent
 
 
 async def conversation_gaps(ws_url: str, token: str, chunks: int) -> tuple[bool, list[float], float]:
@@ -223,6 +248,11 @@ async def main() -> int:
         print(f"    of which the relay (model's first chunk -> reader) = {(k['relay'] - d['relay']) * 1000:+.2f} ms, "
               f"the turn before the model request = {(k['setup'] - d['setup']) * 1000:+.2f} ms "
               f"(follow-up {(f['setup'] - d['setup']) * 1000:+.2f} ms)")
+
+        cpu = {reader: statistics.median([await decode_cpu(model_url, options.chunks, reader)
+                                          for _ in range(options.repeat)]) for reader in ("sdk", "kchat")}
+        print(f"reading one answer in this process, CPU per chunk: openai SDK {cpu['sdk'] / options.chunks * 1e6:.1f} us, "
+              f"kchat's ModelClient {cpu['kchat'] / options.chunks * 1e6:.1f} us ({cpu['sdk'] / cpu['kchat']:.1f}x less)")
 
         results = await asyncio.gather(
             *(conversation_gaps(ws_url, token, options.concurrent_chunks) for _ in range(options.concurrent))
