@@ -22,6 +22,7 @@ from ..common import check_args, check_name, opt_str, schema
 from ..kube import gc_paused
 from ..logs import crash_lines
 from ..shape import Finding, counts, fit_findings, plural
+from ..workloads import KINDS
 from .custom import custom_issues
 from .events import events_finding
 from .evidence import EventIndex
@@ -64,7 +65,9 @@ def _issues(seen: Observed) -> list[Issue]:
     )
     if seen.readable("endpoints"):
         by_pod = {key: issue for issue in issues for key in issue.subjects}
-        issues += service_issues(seen.items("services"), seen.items("endpoints"), events, by_pod)
+        issues += service_issues(
+            seen.items("services"), seen.items("endpoints"), events, by_pod, _selectors(seen)
+        )
     issues += ingress_issues(
         seen.items("ingresses"),
         seen.lists.get("services"),
@@ -76,6 +79,16 @@ def _issues(seen: Observed) -> list[Issue]:
     issues += custom_issues(seen.custom, events)
     issues.sort(key=Issue.rank)
     return issues
+
+
+def _selectors(seen: Observed) -> list[tuple[str, dict[str, str], str]]:
+    """(namespace, matchLabels, ns/name) of every workload: the pods a Service selects."""
+    return [
+        (item.metadata.namespace, labels, f"{item.metadata.namespace}/{item.metadata.name}")
+        for resource in KINDS
+        for item in seen.items(resource)
+        if (labels := item.spec.selector.match_labels)
+    ]
 
 
 def _quote_logs(ctx: ToolContext, issues: list[Issue]) -> None:

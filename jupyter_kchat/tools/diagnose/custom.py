@@ -23,29 +23,42 @@ def _failing(obj: Conditioned) -> Condition | None:
     return None
 
 
+def _label(obj: Conditioned) -> str:
+    meta = obj.metadata
+    return f"{meta.namespace}/{meta.name}" if meta.namespace else meta.name
+
+
 def custom_issues(custom: list[tuple[Kind, list[Conditioned]]], events: EventIndex) -> list[Issue]:
-    """One finding per (kind, namespace, reason) of objects with Ready/Available False."""
+    """One finding per kind and reason of objects with Ready/Available False (a cause shared by
+    200 Certificates over 30 namespaces is one finding); the object with events leads."""
     issues: list[Issue] = []
     for kind, objects in custom:
-        groups: dict[tuple[str, str], list[tuple[Conditioned, Condition]]] = {}
+        groups: dict[str, list[tuple[Conditioned, Condition]]] = {}
         for obj in objects:
             cond = _failing(obj)
             if cond is not None:
-                groups.setdefault((obj.metadata.namespace, cond.reason), []).append((obj, cond))
-        for (ns, reason), members in groups.items():
+                groups.setdefault(cond.reason, []).append((obj, cond))
+        for reason, members in groups.items():
+
+            def telling(member: tuple[Conditioned, Condition]) -> tuple[bool, str]:
+                meta = member[0].metadata
+                return not events.about(meta.namespace, kind.kind, meta.name), _label(member[0])
+
+            members.sort(key=telling)
             obj, cond = members[0]
-            name = obj.metadata.name
-            where = f"{ns}/" if ns else ""
-            names = [m.metadata.name for m, _ in members]
+            ns, name = obj.metadata.namespace, obj.metadata.name
+            names = [_label(m) for m, _ in members]
+            spaces = sorted({m.metadata.namespace for m, _ in members})
             if len(members) == 1:
-                key = f"{where}{name}"
+                key = names[0]
                 header = f"{kind.kind} not ready: {kind.kind} {key} has {cond.type}=False"
             else:
-                key = f"{where}{len(members)} {kind.resource}"
+                where = (
+                    f"namespace {spaces[0]}" if len(spaces) == 1 else (f"{len(spaces)} namespaces")
+                )
+                key = f"{len(members)} {kind.resource} in {where}"
                 header = (
-                    f"{kind.kind} not ready: {len(members)} {kind.resource} in "
-                    f"{('namespace ' + ns) if ns else 'the cluster'} have {cond.type}=False "
-                    f"({reason or 'no reason'})"
+                    f"{kind.kind} not ready: {key} have {cond.type}=False ({reason or 'no reason'})"
                 )
             message = clip(redact_text(cond.message), 400)
             evidence = [f"   Evidence: {cond.type}=False {reason}: {message}".rstrip(": ")]
@@ -67,7 +80,7 @@ def custom_issues(custom: list[tuple[Kind, list[Conditioned]]], events: EventInd
                     ),
                     brief=f"({kind.kind}) {reason}: {clip(message, 200)}",
                     impact=len(members),
-                    subjects={f"{where}{n}" for n in names},
+                    subjects=set(names),
                 )
             )
     return issues

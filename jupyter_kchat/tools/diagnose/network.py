@@ -29,11 +29,15 @@ def service_issues(
     endpoints: list[Endpoints],
     events: EventIndex,
     by_pod: dict[str, Issue],
+    selectors: list[tuple[str, dict[str, str], str]],
 ) -> list[Issue]:
     """A finding per Service with a selector and not one ready endpoint.
 
-    When every pod behind it already has a finding (``by_pod``: pod key -> finding), the
-    Service becomes an Impact line of that finding instead of a finding of its own.
+    When the pods behind it already have a finding (``by_pod``: pod or workload key ->
+    finding), the Service becomes an Impact line of that finding instead of one of its own.
+    Pods that never got an address (Pending) are not in the endpoints, so the workload whose
+    ``matchLabels`` the Service's selector covers (``selectors``: namespace, labels, key)
+    stands for them.
     """
     by_name = {(e.metadata.namespace, e.metadata.name): e for e in endpoints}
     issues: list[Issue] = []
@@ -47,7 +51,13 @@ def service_issues(
             continue
         selector = ",".join(f"{k}={v}" for k, v in spec.selector.items())
         owners = [by_pod.get(f"{ns}/{pod}") for pod in waiting]
-        if waiting and all(owners):
+        if not waiting:
+            owners = [
+                by_pod.get(key)
+                for where, labels, key in selectors
+                if where == ns and spec.selector.items() <= labels.items()
+            ]
+        if owners and all(owners):
             owner = owners[0]
             assert owner is not None
             owner.evidence.append(
