@@ -39,7 +39,8 @@ REQUEST_OVERHEAD = 3
 CACHED_LENGTH = 200
 """Texts at least this long keep their count (short ones are cheaper to count again)."""
 
-CACHE_ENTRIES = 4096
+CACHE_CHARS = 8_000_000
+"""The cache holds texts of at most this many characters in all, then starts over."""
 
 
 @lru_cache(maxsize=1)
@@ -70,6 +71,7 @@ class TokenCounter:
         self.exact = self._encode is not None and bool(OPENAI_MODELS.match(model))
         self.factor = 1.0 if self.exact or self._encode is None else OTHER_MODEL_FACTOR
         self._cache: dict[str, int] = {}
+        self._cached_chars = 0
 
     @property
     def chars_per_token(self) -> float:
@@ -91,9 +93,11 @@ class TokenCounter:
         else:
             tokens = int(len(self._encode(text)) * self.factor + 0.999)
         if len(text) >= CACHED_LENGTH:
-            if len(self._cache) >= CACHE_ENTRIES:
+            if self._cached_chars + len(text) > CACHE_CHARS:
                 self._cache.clear()
+                self._cached_chars = 0
             self._cache[text] = tokens
+            self._cached_chars += len(text)
         return tokens
 
     def message(self, message: dict[str, Any]) -> int:
