@@ -15,7 +15,10 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from .tokens import TokenCounter
 
@@ -417,9 +420,14 @@ def tool_budget(fitted: Fitted, calls: int, counter: TokenCounter, ceiling: int)
 
 def compact_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The same tools in fewer tokens: each description's first sentence, and parameters with
-    their names, types, enums and defaults but without descriptions."""
+    their names, types, enums and defaults but without descriptions (shared: do not change)."""
+    return _compacted(orjson.dumps(tools).decode())
+
+
+@lru_cache(maxsize=8)
+def _compacted(tools_json: str) -> list[dict[str, Any]]:
     compact = []
-    for tool in tools:
+    for tool in orjson.loads(tools_json):
         function = tool.get("function") or {}
         compact.append({
             **tool,
