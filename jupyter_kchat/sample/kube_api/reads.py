@@ -7,7 +7,7 @@ import bisect
 import orjson
 
 from ..cluster import Key, Obj
-from .printers import table_spec
+from .printers import resolve, table_spec
 from .resources import Resource
 from .routing import int_param
 from .selectors import parse_field_selector, parse_label_selector
@@ -82,7 +82,7 @@ def table_body(
     include = query.get("includeObject", "Metadata")
     rows = []
     for entry in entries:
-        row: Obj = {"cells": cells(entry.obj, now)}
+        row: Obj = {"cells": resolve(entry.row(cells), now)}
         if include == "Object":
             row["object"] = orjson.Fragment(entry.full(resource))
         elif include != "None":

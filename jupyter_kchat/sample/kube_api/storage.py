@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+from typing import Any
 
 import orjson
 
 from ..cluster import Key, Obj
 from .errors import ApiError
+from .printers.common import Cells
 from .resources import Resource, field_values
 from .selectors import Requirement
 
@@ -17,7 +19,7 @@ from .selectors import Requirement
 class Entry:
     """One object with its serialized bytes and the values selectors look at."""
 
-    __slots__ = ("_meta", "fields", "item", "labels", "obj")
+    __slots__ = ("_full", "_meta", "_row", "fields", "item", "labels", "obj")
 
     def __init__(self, resource: Resource, obj: Obj) -> None:
         self.obj = obj
@@ -35,14 +37,25 @@ class Entry:
         self.labels: dict[str, str] = obj["metadata"].get("labels") or {}
         self.fields = field_values(resource, obj)
         self._meta: bytes | None = None
+        self._full: tuple[str, bytes] | None = None
+        self._row: tuple[Cells, list[Any]] | None = None
 
     def full(self, resource: Resource) -> bytes:
-        """The object as a single GET returns it (with kind and apiVersion)."""
-        head = b'{"kind":"%s","apiVersion":"%s"' % (
-            resource.kind.encode(),
-            resource.api_version.encode(),
-        )
-        return head + (b"," + self.item[1:] if len(self.item) > 2 else b"}")
+        """The object as a single GET returns it (with kind and apiVersion), kept once built."""
+        if self._full is None or self._full[0] != resource.api_version:
+            head = b'{"kind":"%s","apiVersion":"%s"' % (
+                resource.kind.encode(),
+                resource.api_version.encode(),
+            )
+            body = head + (b"," + self.item[1:] if len(self.item) > 2 else b"}")
+            self._full = (resource.api_version, body)
+        return self._full[1]
+
+    def row(self, cells: Cells) -> list[Any]:
+        """The object's Table cells (clock-reading ones unresolved), kept once computed."""
+        if self._row is None or self._row[0] is not cells:
+            self._row = (cells, cells(self.obj))
+        return self._row[1]
 
     def metadata(self) -> bytes:
         """The object as a PartialObjectMetadata: metadata only, never data or spec."""

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+import orjson
+
 from ..resources import METRICS_GROUP, Resource
 from . import cluster, network, workloads
-from .common import TableSpec, human_duration
+from .common import TableSpec, human_duration, resolve
 from .custom import DEFAULT, custom_table
 
 BUILTIN: dict[str, TableSpec] = {**workloads.TABLES, **cluster.TABLES, **network.TABLES}
 
-__all__ = ["human_duration", "table_spec"]
+__all__ = ["human_duration", "resolve", "table_spec"]
+
+
+@lru_cache(maxsize=64)
+def _custom(columns: bytes) -> TableSpec:
+    """One compiled table per distinct set of printer columns, so rows cache across requests."""
+    return custom_table(tuple(orjson.loads(columns)))
 
 
 def table_spec(resource: Resource) -> TableSpec:
@@ -17,5 +27,5 @@ def table_spec(resource: Resource) -> TableSpec:
     if resource.group == METRICS_GROUP:
         return cluster.USAGE
     if resource.printer_columns is not None:
-        return custom_table(resource.printer_columns)
+        return _custom(orjson.dumps(resource.printer_columns))
     return BUILTIN.get(resource.storage, DEFAULT)

@@ -19,7 +19,7 @@ ACCESS_MODES = (
 DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
 
 
-def _node_cells(node: Obj, now: float) -> list[Any]:
+def _node_cells(node: Obj) -> list[Any]:
     conditions = {c["type"]: c["status"] for c in node["status"].get("conditions", ())}
     state = "Ready" if conditions.get("Ready") == "True" else "NotReady"
     if node["spec"].get("unschedulable"):
@@ -35,7 +35,7 @@ def _node_cells(node: Obj, now: float) -> list[Any]:
         node["metadata"]["name"],
         state,
         ",".join(roles) or "<none>",
-        age(node, now),
+        age(node),
         info.get("kubeletVersion", ""),
         ips.get("InternalIP", "<none>"),
         ips.get("ExternalIP", "<none>"),
@@ -45,19 +45,19 @@ def _node_cells(node: Obj, now: float) -> list[Any]:
     ]
 
 
-def _event_cells(ev: Obj, now: float) -> list[Any]:
+def _event_cells(ev: Obj) -> list[Any]:
     involved = ev.get("involvedObject", {})
     last = ev.get("lastTimestamp") or ev["metadata"].get("creationTimestamp")
     first = ev.get("firstTimestamp") or last
     return [
-        since(last, now),
+        since(last),
         ev.get("type", ""),
         ev.get("reason", ""),
         f"{involved.get('kind', '').lower()}/{involved.get('name', '')}",
         involved.get("fieldPath", ""),
         ev.get("source", {}).get("component", ""),
         ev.get("message", ""),
-        since(first, now),
+        since(first),
         ev.get("count", 1),
         ev["metadata"]["name"],
     ]
@@ -76,7 +76,7 @@ def _storage_class(obj: Obj) -> str:
     )
 
 
-def _pvc_cells(pvc: Obj, now: float) -> list[Any]:
+def _pvc_cells(pvc: Obj) -> list[Any]:
     spec, status = pvc["spec"], pvc.get("status", {})
     phase = "Terminating" if pvc["metadata"].get("deletionTimestamp") else status.get("phase", "")
     capacity = modes = ""
@@ -91,12 +91,12 @@ def _pvc_cells(pvc: Obj, now: float) -> list[Any]:
         modes,
         _storage_class(pvc),
         spec.get("volumeAttributesClassName") or "<unset>",
-        age(pvc, now),
+        age(pvc),
         spec.get("volumeMode") or "<unset>",
     ]
 
 
-def _pv_cells(pv: Obj, now: float) -> list[Any]:
+def _pv_cells(pv: Obj) -> list[Any]:
     spec, status = pv["spec"], pv.get("status", {})
     claim = spec.get("claimRef")
     phase = "Terminating" if pv["metadata"].get("deletionTimestamp") else status.get("phase", "")
@@ -110,12 +110,12 @@ def _pv_cells(pv: Obj, now: float) -> list[Any]:
         _storage_class(pv),
         spec.get("volumeAttributesClassName") or "<unset>",
         status.get("reason", ""),
-        age(pv, now),
+        age(pv),
         spec.get("volumeMode") or "<unset>",
     ]
 
 
-def _storage_class_cells(sc: Obj, now: float) -> list[Any]:
+def _storage_class_cells(sc: Obj) -> list[Any]:
     name = sc["metadata"]["name"]
     annotations = sc["metadata"].get("annotations") or {}
     if annotations.get(DEFAULT_CLASS) == "true":
@@ -126,7 +126,7 @@ def _storage_class_cells(sc: Obj, now: float) -> list[Any]:
         sc.get("reclaimPolicy") or "Delete",
         sc.get("volumeBindingMode") or "Immediate",
         bool(sc.get("allowVolumeExpansion", False)),
-        age(sc, now),
+        age(sc),
     ]
 
 
@@ -153,7 +153,7 @@ USAGE: TableSpec = (
         {**col("memory"), "format": "quantity"},
         {**col("Window"), "format": "duration"},
     ],
-    lambda m, now: usage_cells(m),
+    usage_cells,
 )
 
 TABLES: dict[str, TableSpec] = {
@@ -174,28 +174,28 @@ TABLES: dict[str, TableSpec] = {
     ),
     "namespaces": (
         [NAME_COLUMN, col("Status"), col("Age")],
-        lambda n, now: [n["metadata"]["name"], n.get("status", {}).get("phase", ""), age(n, now)],
+        lambda n: [n["metadata"]["name"], n.get("status", {}).get("phase", ""), age(n)],
     ),
     "secrets": (
         [NAME_COLUMN, col("Type"), col("Data", kind="integer"), col("Age")],
-        lambda s, now: [
+        lambda s: [
             s["metadata"]["name"],
             s.get("type", ""),
             len(s.get("data") or {}),
-            age(s, now),
+            age(s),
         ],
     ),
     "configmaps": (
         [NAME_COLUMN, col("Data", kind="integer"), col("Age")],
-        lambda c, now: [
+        lambda c: [
             c["metadata"]["name"],
             len(c.get("data") or {}) + len(c.get("binaryData") or {}),
-            age(c, now),
+            age(c),
         ],
     ),
     "serviceaccounts": (
         [NAME_COLUMN, col("Secrets", kind="integer"), col("Age")],
-        lambda s, now: [s["metadata"]["name"], len(s.get("secrets") or ()), age(s, now)],
+        lambda s: [s["metadata"]["name"], len(s.get("secrets") or ()), age(s)],
     ),
     "events": (
         [

@@ -7,8 +7,28 @@ from typing import Any
 
 from ...cluster import Obj, parse_rfc3339
 
-Cells = Callable[[Obj, float], list[Any]]
+Cells = Callable[[Obj], list[Any]]
+"""A row's cells from the object alone: what depends on the clock is an :class:`Ago`."""
 TableSpec = tuple[list[Obj], Cells]
+
+
+class Ago:
+    """A cell that reads the clock ("5m", "3 (2m ago)"), so the rest of a row can be cached."""
+
+    __slots__ = ("start", "template")
+
+    def __init__(self, start: float, template: str = "{}") -> None:
+        self.start = start
+        self.template = template
+
+    def at(self, now: float) -> str:
+        return self.template.format(human_duration(now - self.start))
+
+
+def resolve(cells: list[Any], now: float) -> list[Any]:
+    """A cached row with its clock-reading cells worded for ``now``."""
+    return [c.at(now) if type(c) is Ago else c for c in cells]
+
 
 NAME_COLUMN = {
     "name": "Name",
@@ -48,9 +68,10 @@ def human_duration(seconds: float) -> str:
     return f"{years}y"
 
 
-def age(obj: Obj, now: float) -> str:
+def age(obj: Obj) -> Ago | str:
+    """The AGE cell."""
     created = obj["metadata"].get("creationTimestamp")
-    return human_duration(now - parse_rfc3339(created)) if created else "<unknown>"
+    return Ago(parse_rfc3339(created)) if created else "<unknown>"
 
 
 def col(name: str, priority: int = 0, kind: str = "string", description: str = "") -> Obj:
@@ -63,9 +84,9 @@ def col(name: str, priority: int = 0, kind: str = "string", description: str = "
     }
 
 
-def since(timestamp: str | None, now: float, missing: str = "<none>") -> str:
+def since(timestamp: str | None, missing: str = "<none>") -> Ago | str:
     """A timestamp as "how long ago", or ``missing`` when unset."""
-    return human_duration(now - parse_rfc3339(timestamp)) if timestamp else missing
+    return Ago(parse_rfc3339(timestamp)) if timestamp else missing
 
 
 def format_selector(selector: Obj | None) -> str:

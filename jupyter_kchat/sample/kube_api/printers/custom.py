@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from ...cluster import Obj, parse_rfc3339
-from .common import NAME_COLUMN, TableSpec, human_duration
+from .common import NAME_COLUMN, Ago, TableSpec
 
 CREATED_AT = {
     "name": "Created At",
@@ -137,7 +137,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def cell(kind: str, value: Any, now: float) -> Any:
+def cell(kind: str, value: Any) -> Any:
     """cellForJSONValue: a value typed as its column says, None when it does not fit."""
     if value is None:
         return None
@@ -151,7 +151,7 @@ def cell(kind: str, value: Any, now: float) -> Any:
         return value
     if kind == "date" and isinstance(value, str):
         try:
-            return human_duration(now - parse_rfc3339(value))
+            return Ago(parse_rfc3339(value))
         except ValueError:
             return "<invalid>"
     return None
@@ -178,17 +178,17 @@ def custom_table(columns: tuple[Obj, ...]) -> TableSpec:
             getter = _missing
         getters.append((c.get("type", "string"), getter))
 
-    def cells(obj: Obj, now: float) -> list[Any]:
+    def cells(obj: Obj) -> list[Any]:
         row: list[Any] = [obj["metadata"]["name"]]
         for kind, getter in getters:
             found = getter(obj)
-            row.append(None if found is MISSING else cell(kind, found, now))
+            row.append(None if found is MISSING else cell(kind, found))
         return row
 
     return definitions, cells
 
 
-def _created(obj: Obj, now: float) -> list[Any]:
+def _created(obj: Obj) -> list[Any]:
     return [obj["metadata"]["name"], obj["metadata"].get("creationTimestamp", "")]
 
 

@@ -8,7 +8,7 @@ from ...cluster import Obj
 from .common import NAME_COLUMN, TableSpec, age, col, format_selector, with_more
 
 
-def _service_cells(svc: Obj, now: float) -> list[Any]:
+def _service_cells(svc: Obj) -> list[Any]:
     spec = svc["spec"]
     ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
     external = ",".join(i.get("ip") or i.get("hostname", "") for i in ingress)
@@ -27,7 +27,7 @@ def _service_cells(svc: Obj, now: float) -> list[Any]:
         spec.get("clusterIP", ""),
         external,
         ports or "<none>",
-        age(svc, now),
+        age(svc),
         selector or "<none>",
     ]
 
@@ -51,7 +51,7 @@ def _endpoints(ep: Obj) -> str:
     return with_more(pairs, 3)
 
 
-def _slice_cells(es: Obj, now: float) -> list[Any]:
+def _slice_cells(es: Obj) -> list[Any]:
     ports = [
         str(p["port"]) if p.get("port") is not None else p.get("name") or "*"
         for p in es.get("ports") or ()
@@ -62,7 +62,7 @@ def _slice_cells(es: Obj, now: float) -> list[Any]:
         es.get("addressType", ""),
         with_more(ports, 3, "<unset>"),
         with_more(addresses, 3, "<unset>"),
-        age(es, now),
+        age(es),
     ]
 
 
@@ -75,7 +75,7 @@ def _hosts(rules: list[Obj]) -> str:
     return f"{text} + {len(rules) - 3} more..." if len(rules) > 3 else text
 
 
-def _ingress_cells(ing: Obj, now: float) -> list[Any]:
+def _ingress_cells(ing: Obj) -> list[Any]:
     spec = ing["spec"]
     balancer = ing.get("status", {}).get("loadBalancer", {}).get("ingress") or ()
     return [
@@ -84,11 +84,11 @@ def _ingress_cells(ing: Obj, now: float) -> list[Any]:
         _hosts(spec.get("rules") or []),
         ",".join(i.get("ip") or i.get("hostname", "") for i in balancer),
         "80, 443" if spec.get("tls") else "80",
-        age(ing, now),
+        age(ing),
     ]
 
 
-def _ingress_class_cells(ic: Obj, now: float) -> list[Any]:
+def _ingress_class_cells(ic: Obj) -> list[Any]:
     params = ic["spec"].get("parameters")
     shown = "<none>"
     if params:
@@ -96,7 +96,7 @@ def _ingress_class_cells(ic: Obj, now: float) -> list[Any]:
         if params.get("apiGroup"):
             kind += "." + params["apiGroup"]
         shown = f"{kind}/{params.get('name', '')}"
-    return [ic["metadata"]["name"], ic["spec"].get("controller", ""), shown, age(ic, now)]
+    return [ic["metadata"]["name"], ic["spec"].get("controller", ""), shown, age(ic)]
 
 
 TABLES: dict[str, TableSpec] = {
@@ -114,7 +114,7 @@ TABLES: dict[str, TableSpec] = {
     ),
     "endpoints": (
         [NAME_COLUMN, col("Endpoints"), col("Age")],
-        lambda ep, now: [ep["metadata"]["name"], _endpoints(ep), age(ep, now)],
+        lambda ep: [ep["metadata"]["name"], _endpoints(ep), age(ep)],
     ),
     "endpointslices": (
         [NAME_COLUMN, col("AddressType"), col("Ports"), col("Endpoints"), col("Age")],
@@ -130,10 +130,10 @@ TABLES: dict[str, TableSpec] = {
     ),
     "networkpolicies": (
         [NAME_COLUMN, col("Pod-Selector"), col("Age")],
-        lambda n, now: [
+        lambda n: [
             n["metadata"]["name"],
             format_selector(n["spec"].get("podSelector")),
-            age(n, now),
+            age(n),
         ],
     ),
 }

@@ -7,6 +7,7 @@ from typing import Any
 from ...cluster import Obj, parse_rfc3339
 from .common import (
     NAME_COLUMN,
+    Ago,
     TableSpec,
     age,
     col,
@@ -17,7 +18,7 @@ from .common import (
 )
 
 
-def _pod_cells(pod: Obj, now: float) -> list[Any]:
+def _pod_cells(pod: Obj) -> list[Any]:
     """kubectl's pod columns, computed the way its printer does."""
     status = pod.get("status", {})
     reason = status.get("reason") or status.get("phase", "")
@@ -41,15 +42,15 @@ def _pod_cells(pod: Obj, now: float) -> list[Any]:
             ready += 1
     if pod["metadata"].get("deletionTimestamp"):
         reason = "Terminating"
-    restart_text = str(restarts)
+    restart_text: Ago | str = str(restarts)
     if restarts and last_restart:
-        restart_text += f" ({human_duration(now - last_restart)} ago)"
+        restart_text = Ago(last_restart, f"{restarts} ({{}} ago)")
     return [
         pod["metadata"]["name"],
         f"{ready}/{len(pod['spec']['containers'])}",
         reason,
         restart_text,
-        age(pod, now),
+        age(pod),
         status.get("podIP") or "<none>",
         pod["spec"].get("nodeName") or "<none>",
         status.get("nominatedNodeName") or "<none>",
@@ -66,7 +67,7 @@ def _has_condition(obj: Obj, kind: str) -> bool:
     return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
 
 
-def _job_cells(job: Obj, now: float) -> list[Any]:
+def _job_cells(job: Obj) -> list[Any]:
     spec, status = job["spec"], job.get("status", {})
     if _has_condition(job, "Complete"):
         state = "Complete"
@@ -89,22 +90,23 @@ def _job_cells(job: Obj, now: float) -> list[Any]:
     else:
         completions = f"{succeeded}/1"
     started, finished = status.get("startTime"), status.get("completionTime")
-    duration = ""
-    if started:
-        end = parse_rfc3339(finished) if finished else now
-        duration = human_duration(end - parse_rfc3339(started))
+    duration: Ago | str = ""
+    if started and finished:
+        duration = human_duration(parse_rfc3339(finished) - parse_rfc3339(started))
+    elif started:
+        duration = Ago(parse_rfc3339(started))
     return [
         job["metadata"]["name"],
         state,
         completions,
         duration,
-        age(job, now),
+        age(job),
         *containers(_template(job)),
         format_selector(spec.get("selector")),
     ]
 
 
-def _cronjob_cells(cj: Obj, now: float) -> list[Any]:
+def _cronjob_cells(cj: Obj) -> list[Any]:
     spec, status = cj["spec"], cj.get("status", {})
     job_spec = spec.get("jobTemplate", {}).get("spec", {})
     return [
@@ -113,8 +115,8 @@ def _cronjob_cells(cj: Obj, now: float) -> list[Any]:
         spec.get("timeZone") or "<none>",
         bool(spec.get("suspend", False)),
         len(status.get("active") or ()),
-        since(status.get("lastScheduleTime"), now),
-        age(cj, now),
+        since(status.get("lastScheduleTime")),
+        age(cj),
         *containers(job_spec.get("template", {}).get("spec", {})),
         format_selector(job_spec.get("selector")),
     ]
@@ -159,7 +161,7 @@ def _hpa_targets(hpa: Obj) -> str:
     return f"{text} + {len(out) - 2} more..." if len(out) > 2 else text
 
 
-def _hpa_cells(hpa: Obj, now: float) -> list[Any]:
+def _hpa_cells(hpa: Obj) -> list[Any]:
     spec, status = hpa["spec"], hpa.get("status", {})
     ref = spec.get("scaleTargetRef", {})
     minimum = spec.get("minReplicas")
@@ -170,18 +172,18 @@ def _hpa_cells(hpa: Obj, now: float) -> list[Any]:
         str(minimum) if minimum is not None else "<unset>",
         spec.get("maxReplicas", 0),
         status.get("currentReplicas", 0),
-        age(hpa, now),
+        age(hpa),
     ]
 
 
-def _pdb_cells(pdb: Obj, now: float) -> list[Any]:
+def _pdb_cells(pdb: Obj) -> list[Any]:
     spec = pdb["spec"]
     return [
         pdb["metadata"]["name"],
         str(spec["minAvailable"]) if spec.get("minAvailable") is not None else "N/A",
         str(spec["maxUnavailable"]) if spec.get("maxUnavailable") is not None else "N/A",
         pdb.get("status", {}).get("disruptionsAllowed", 0),
-        age(pdb, now),
+        age(pdb),
     ]
 
 
@@ -210,12 +212,12 @@ TABLES: dict[str, TableSpec] = {
             col("Age"),
             *WIDE,
         ],
-        lambda d, now: [
+        lambda d: [
             d["metadata"]["name"],
             f"{d['status'].get('readyReplicas', 0)}/{d['spec'].get('replicas', 0)}",
             d["status"].get("updatedReplicas", 0),
             d["status"].get("availableReplicas", 0),
-            age(d, now),
+            age(d),
             *containers(_template(d)),
             format_selector(d["spec"].get("selector")),
         ],
@@ -229,22 +231,22 @@ TABLES: dict[str, TableSpec] = {
             col("Age"),
             *WIDE,
         ],
-        lambda r, now: [
+        lambda r: [
             r["metadata"]["name"],
             r["spec"].get("replicas", 0),
             r["status"].get("replicas", 0),
             r["status"].get("readyReplicas", 0),
-            age(r, now),
+            age(r),
             *containers(_template(r)),
             format_selector(r["spec"].get("selector")),
         ],
     ),
     "statefulsets": (
         [NAME_COLUMN, col("Ready"), col("Age"), col("Containers", 1), col("Images", 1)],
-        lambda s, now: [
+        lambda s: [
             s["metadata"]["name"],
             f"{s['status'].get('readyReplicas', 0)}/{s['spec'].get('replicas', 0)}",
-            age(s, now),
+            age(s),
             *containers(_template(s)),
         ],
     ),
@@ -260,7 +262,7 @@ TABLES: dict[str, TableSpec] = {
             col("Age"),
             *WIDE,
         ],
-        lambda d, now: [
+        lambda d: [
             d["metadata"]["name"],
             d["status"].get("desiredNumberScheduled", 0),
             d["status"].get("currentNumberScheduled", 0),
@@ -269,7 +271,7 @@ TABLES: dict[str, TableSpec] = {
             d["status"].get("numberAvailable", 0),
             ",".join(f"{k}={v}" for k, v in _template(d).get("nodeSelector", {}).items())
             or "<none>",
-            age(d, now),
+            age(d),
             *containers(_template(d)),
             format_selector(d["spec"].get("selector")),
         ],
@@ -293,7 +295,7 @@ TABLES: dict[str, TableSpec] = {
     ),
     "controllerrevisions": (
         [NAME_COLUMN, col("Controller"), col("Revision", kind="integer"), col("Age")],
-        lambda r, now: [r["metadata"]["name"], _controller(r), r.get("revision", 0), age(r, now)],
+        lambda r: [r["metadata"]["name"], _controller(r), r.get("revision", 0), age(r)],
     ),
     "horizontalpodautoscalers": (
         [
