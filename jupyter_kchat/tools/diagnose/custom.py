@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from ..discovery import Kind
-from ..models import Condition, Conditioned
+from ..models import Condition
 from ..redact import redact_text
 from ..shape import clip
 from .evidence import EventIndex
 from .issue import Issue
+from .kinds import Conditioned
 
 WATCHED = ("Ready", "Available")
 SHOWN = 6

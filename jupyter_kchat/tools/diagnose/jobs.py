@@ -8,10 +8,10 @@ import time
 from dataclasses import dataclass
 
 from ..health import PodView, describe_exit, owner_workload
-from ..models import CronJob, Job
 from ..shape import age_of, clip, plural
 from .evidence import EventIndex
 from .issue import LOG_PODS, Issue, log_request, pod_names
+from .kinds import CronJob, Job
 
 NEVER_RAN_AFTER = 2 * 86400.0
 """A CronJob this old that was never scheduled is reported (its schedule may never match)."""

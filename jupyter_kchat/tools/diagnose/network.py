@@ -3,10 +3,11 @@ Service that does not exist (or name an IngressClass that does not)."""
 
 from __future__ import annotations
 
-from ..models import Endpoints, Ingress, IngressBackend, Named, Service
+from ..models import Service
 from ..shape import clip, plural
 from .evidence import EventIndex
 from .issue import Issue
+from .kinds import Endpoints, Ingress, IngressBackend, Named
 
 
 def _addresses(endpoints: Endpoints | None) -> tuple[int, list[str]]:

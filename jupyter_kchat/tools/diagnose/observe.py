@@ -21,8 +21,11 @@ from ..discovery import Kind, discovery
 from ..errors import ToolError
 from ..events import EventGroup, read_events
 from ..health import PodView, view_pod
-from ..kube import ApiFailure, api_path, rbac_advice
-from ..models import (
+from ..kube import ApiFailure, api_path
+from ..models import Namespace, Node, Pod, Service, Workload
+from ..nodes import NodeView, view_node
+from ..workloads import KINDS, WorkloadView, explain_short, view_workload
+from .kinds import (
     Autoscaler,
     Conditioned,
     CronJob,
@@ -31,16 +34,10 @@ from ..models import (
     Ingress,
     Job,
     Named,
-    Namespace,
-    Node,
     PersistentVolumeClaim,
-    Pod,
-    Service,
     StorageClass,
-    Workload,
 )
-from ..nodes import NodeView, view_node
-from ..workloads import KINDS, WorkloadView, explain_short, view_workload
+from .notes import Failure, failure_notes, forbidden
 
 READERS = 4
 """Lists read at once: enough to overlap the round trips, few enough for a busy API server."""
@@ -118,15 +115,6 @@ CLUSTER = (
     Source("ingressclasses", Named, "networking.k8s.io", namespaced=False),
 )
 EVENTS = "events"
-
-
-@dataclass
-class Failure:
-    """A list that could not be read, and where."""
-
-    resource: str
-    namespace: str | None
-    error: ToolError
 
 
 @dataclass
@@ -251,7 +239,7 @@ def observe_cluster(ctx: ToolContext, namespace: str | None) -> Observed:
         denied = [
             f
             for f in failures
-            if f.namespace is None and _forbidden(f) and _namespaced(f.resource, custom_kinds)
+            if f.namespace is None and forbidden(f) and _namespaced(f.resource, custom_kinds)
         ]
         if namespace is not None or not denied:
             namespaces = [namespace] if namespace else None
@@ -279,10 +267,6 @@ def observe_cluster(ctx: ToolContext, namespace: str | None) -> Observed:
 
 def _custom_key(kind: Kind) -> str:
     return f"custom:{kind.qualified}"
-
-
-def _forbidden(failure: Failure) -> bool:
-    return isinstance(failure.error, ApiFailure) and failure.error.status == 403
 
 
 def _namespaced(resource: str, custom: list[Kind]) -> bool:
@@ -316,7 +300,7 @@ def _assemble(
     if not pods and not nodes and not workloads and "pods" not in lists and "nodes" not in lists:
         raise ToolError(
             "diagnose_cluster could not read anything. "
-            + " ".join(_failure_notes(failures, namespaces, retried))
+            + " ".join(failure_notes(failures, namespaces, retried))
         )
     return Observed(
         lists=lists,
@@ -327,55 +311,5 @@ def _assemble(
         custom=custom,
         namespaces=namespaces,
         fell_back=bool(retried),
-        notes=_failure_notes(failures, namespaces, retried),
+        notes=failure_notes(failures, namespaces, retried),
     )
-
-
-def _pods_first(kind: str) -> tuple[bool, str]:
-    return kind != "pods", kind
-
-
-def _failure_notes(
-    failures: list[Failure], namespaces: list[str] | None, retried: set[str]
-) -> list[str]:
-    """What could not be read, said once: the 403s grouped by where, other errors each."""
-    notes: list[str] = []
-    denied = [f for f in failures if _forbidden(f)]
-    if retried:
-        names = sorted((k.removeprefix("custom:") for k in retried if k), key=_pods_first)
-        kinds = ", ".join(names[:3]) + (
-            f" and {len(names) - 3} more kinds" if len(names) > 3 else ""
-        )
-        if namespaces:
-            notes.append(
-                f"This user may not list {kinds} across the whole cluster (403 Forbidden), so "
-                f"they were read in the namespaces it can read: {', '.join(namespaces)}."
-            )
-        else:
-            notes.append(
-                "This user may not list across the whole cluster (403 Forbidden), and no "
-                "namespace tried (the chat's, the kubeconfig's, those it can list) allows it."
-            )
-    if denied:
-        by_where: dict[str, list[str]] = {}
-        for f in denied:
-            place = f"in namespace {f.namespace}" if f.namespace else "at the cluster scope"
-            names = by_where.setdefault(place, [])
-            label = f.resource.removeprefix("custom:")
-            if label not in names:
-                names.append(label)
-        parts = [f"{', '.join(names)} {place}" for place, names in by_where.items()]
-        sample = denied[0].error
-        message = sample.api_message if isinstance(sample, ApiFailure) else str(sample)
-        notes.append(f"Could not read {'; '.join(parts)}: forbidden (403). {rbac_advice(message)}")
-    seen: set[str] = set()
-    for f in failures:
-        if _forbidden(f):
-            continue
-        text = str(f.error)
-        if text in seen:
-            continue
-        seen.add(text)
-        where = f" in namespace {f.namespace}" if f.namespace else ""
-        notes.append(f"Could not read {f.resource.removeprefix('custom:')}{where}: {text}")
-    return notes

@@ -3,10 +3,11 @@ PodDisruptionBudgets that allow no disruption (a node drain would wait forever).
 
 from __future__ import annotations
 
-from ..models import Autoscaler, Condition, DisruptionBudget
+from ..models import Condition
 from ..shape import clip
 from .evidence import EventIndex
 from .issue import Issue
+from .kinds import Autoscaler, DisruptionBudget
 
 
 def _condition(conditions: list[Condition], kind: str) -> Condition | None:

@@ -4,10 +4,10 @@ volume, provisioning failing) and Lost (the volume is gone), with the pods that 
 from __future__ import annotations
 
 from ..health import PodView
-from ..models import PersistentVolumeClaim, StorageClass
 from ..shape import plural
 from .evidence import EventIndex
 from .issue import Issue, pod_names
+from .kinds import PersistentVolumeClaim, StorageClass
 
 DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
 
