@@ -74,6 +74,15 @@ async def test_an_answer_streams_in_pieces_with_usage(client_for):
         done.usage["prompt_tokens"] + done.usage["completion_tokens"])
 
 
+async def test_answers_one_after_another_reuse_one_connection(client_for, kchat_model):
+    client = client_for()
+    for _ in range(3):
+        _, done = await collect(client, say("again"))
+        assert done.text == "again"
+    peers = {record.peer for record in kchat_model.requests}
+    assert len(peers) == 1 and peers != {""}, "no new TCP (or TLS) handshake per answer"
+
+
 async def test_no_usage_chunk_is_fine(client_for, kchat_model):
     kchat_model.quirks = Quirks(usage_chunk=False)
     _, done = await collect(client_for(), say("fine"))

@@ -27,6 +27,7 @@ from .wire import DONE, Chunk, sse_events
 TokenParameter = Literal["auto", "max_tokens", "max_completion_tokens"]
 _DECODE = msgspec.json.Decoder(Chunk)
 _COMPLETION_TOKENS_HOSTS = ("api.openai.com", "openai.azure.com")
+DRAIN_SECONDS = 0.5
 
 
 class ModelClient:
@@ -125,8 +126,8 @@ class ModelClient:
                     if event.data == DONE:
                         finished = True
                         break
-                    finished = self._add(event.data, event.error, assembly, out)
-                    if finished or assembly.runaway:
+                    self._add(event.data, event.error, assembly, out)
+                    if assembly.runaway:
                         break
                 started = True
                 deadline = loop.time() + self.stall_timeout
@@ -135,6 +136,8 @@ class ModelClient:
                 out.clear()
             if not finished and not assembly.runaway and assembly.finish_reason is None:
                 raise errors.interrupted("", kept=assembly.arrived)
+            if finished:
+                await _drain(events)
             assembly.flush(out)
             for item in out:
                 yield item
@@ -179,12 +182,12 @@ class ModelClient:
 
     def _add(
         self, data: bytes, is_error: bool, assembly: Assembly, out: list[str | Reasoning]
-    ) -> bool:
-        """Decode one event into ``assembly``; True when it ends the stream."""
+    ) -> None:
+        """Decode one event into ``assembly``; an error event raises its ``ModelError``."""
         if is_error:
             raise errors.stream_error(_loads(data), kept=assembly.arrived)
         if not data.strip():
-            return False
+            return
         try:
             chunk = _DECODE.decode(data)
         except msgspec.DecodeError as exc:
@@ -194,7 +197,6 @@ class ModelClient:
         if len(chunk.error) and bytes(chunk.error) != b"null":
             raise errors.stream_error({"error": _loads(chunk.error)}, kept=assembly.arrived)
         assembly.add(chunk, out)
-        return False
 
     def _late(self, started: bool, arrived: bool) -> errors.ModelError:
         if started:
@@ -248,6 +250,15 @@ def _auto_token_field(base_url: str) -> str:
     if any(host == name or host.endswith("." + name) for name in _COMPLETION_TOKENS_HOSTS):
         return "max_completion_tokens"
     return "max_tokens"
+
+
+async def _drain(events: AsyncIterator[list[Any]]) -> None:
+    """Read the body's end after ``[DONE]``, so the connection goes back to the pool instead of
+    being closed; a server that keeps the body open past ``DRAIN_SECONDS`` is simply closed."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in events:
+                pass
 
 
 def _loads(data: bytes) -> Any:

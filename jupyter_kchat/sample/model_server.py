@@ -87,7 +87,8 @@ class RecordedRequest:
     consumed, ``status`` the HTTP status (set before the first byte is sent), ``chunks_sent``
     the SSE frames flushed (the closing finish/usage/[DONE] frames included), ``arrived_at``
     and ``first_chunk_at`` the ``time.perf_counter()`` (one clock for every process of the
-    machine) when the request came in and its first SSE frame was flushed, for benchmarks.
+    machine) when the request came in and its first SSE frame was flushed, for benchmarks;
+    ``peer`` the client's ``host:port`` (one per connection).
     ``disconnected`` is set when the client closed the connection before the response was
     complete (not when a ``cut_after`` fault or ``stop()`` closed it); ``finished`` when the
     server is done with the request, however it ended. The events belong to the server's loop:
@@ -103,6 +104,7 @@ class RecordedRequest:
     chunks_sent: int = 0
     arrived_at: float = field(default_factory=time.perf_counter)
     first_chunk_at: float | None = None
+    peer: str = ""
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -970,6 +972,7 @@ class ModelServer:
             path=request.path,
             headers=dict(request.headers.items()),
             body=body if isinstance(body, dict) else None,
+            peer=":".join(map(str, getattr(request.connection.context, "address", ()) or ())),
         )
         self.requests.append(record)
         count = len(self.requests)
