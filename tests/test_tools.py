@@ -52,6 +52,12 @@ READ_TOOLS = (
     "list_services",
     "list_namespaces",
     "list_secrets",
+    "list_resources",
+    "get_resource",
+    "rollout_history",
+    "top",
+    "list_helm_releases",
+    "list_contexts",
 )
 WRITE_TOOLS = ("delete_pod", "scale_deployment", "restart_deployment")
 

@@ -235,13 +235,11 @@ def diagnose_tools() -> list[ToolSpec]:
         ToolSpec(
             name="diagnose_cluster",
             description=(
-                "Find everything unhealthy in one call, with the cause: NotReady nodes and "
-                "pressure; crash loops with the crashed container's last log lines; OOM kills; "
-                "image pulls with the registry's answer; unschedulable pods with the scheduler's "
-                "message; failed Jobs and CronJobs; Pending or Lost volume claims; Services "
-                "without endpoints; Ingresses to missing Services; autoscalers stuck or at max; "
-                "disruption budgets blocking drains; custom resources not Ready; warning events. "
-                "Start here for 'what is wrong?'."
+                "Find everything unhealthy in one call, with the cause: nodes, crash loops (with "
+                "the crashed container's last log lines), OOM kills, image pulls (the registry's "
+                "answer), unschedulable pods, failed Jobs/CronJobs, Pending/Lost volume claims, "
+                "Services without endpoints, broken Ingress routes, stuck autoscalers, blocking "
+                "disruption budgets, custom resources not Ready. Start here for 'what is wrong?'."
             ),
             parameters=schema(PARAMS),
             func=diagnose_cluster,
