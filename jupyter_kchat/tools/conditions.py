@@ -43,6 +43,8 @@ BAD_WHEN_TRUE = frozenset(
     }
 )
 """Conditions that should not be True (``Issuing`` matters only when its reason says failure)."""
+WATCHED = GOOD_WHEN_TRUE | BAD_WHEN_TRUE | {"ScalingLimited", "Issuing"}
+"""Every condition type a rule looks at (the others are skipped at once)."""
 BAD_PHASES = frozenset({"Pending", "Lost", "Failed", "Unknown", "Terminating"})
 DONE_PHASES = frozenset({"Succeeded"})
 STUCK_DELETING = 300.0
@@ -81,7 +83,11 @@ def condition_problem(conditions: Any) -> tuple[str, str]:
     for cond in conditions:
         if not isinstance(cond, dict):
             continue
-        kind, status = _text(cond.get("type")), _text(cond.get("status"))
+        kind, status = cond.get("type"), cond.get("status")
+        if kind not in WATCHED or (status == "True") == (kind in GOOD_WHEN_TRUE):
+            if kind != "Issuing":
+                continue
+        kind, status = _text(kind), _text(status)
         reason, message = _text(cond.get("reason")), _text(cond.get("message"))
         if _bad(kind, status, reason):
             bad.append((kind, status, reason or f"{kind}={status}", message))

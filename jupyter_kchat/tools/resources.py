@@ -139,19 +139,40 @@ def column_key(name: str) -> str:
 
 
 def cell_text(value: Any, column: Column, now: float) -> str:
-    """A cell as kubectl prints it: dates as ages, lists joined, everything redacted."""
+    """A cell as kubectl prints it: dates as ages, lists joined (not yet redacted)."""
     if value is None:
         return ""
-    if column.format == "date" or column.type == "date":
-        when = parse_time(value) if isinstance(value, str) else None
-        return human_age(now - when) if when is not None else str(value)
+    if isinstance(value, str):
+        if column.format == "date" or column.type == "date":
+            when = parse_time(value)
+            return human_age(now - when) if when is not None else value
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        value = ",".join(str(v) for v in value)
-    elif isinstance(value, dict):
-        value = msgspec.json.encode(value).decode()
-    return redact_text(str(value))
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return msgspec.json.encode(value).decode()
+    return str(value)
+
+
+CELL, ROW = "\x00", "\x01"
+"""Join cells and rows so that one redaction pass covers a whole table (no rule matches a
+control character, so nothing is masked across a boundary)."""
+
+
+def redact_rows(rows: list[list[str]]) -> list[list[str]]:
+    """Every cell redacted: one pass over the whole table, row by row only where it masked."""
+    joined = [CELL.join(cells) for cells in rows]
+    whole = ROW.join(joined)
+    if redact_text(whole) == whole:
+        return rows
+    out = []
+    for cells, line in zip(rows, joined, strict=True):
+        masked = redact_text(line)
+        parts = masked.split(CELL) if masked != line else cells
+        out.append(parts if len(parts) == len(cells) else [redact_text(c) for c in cells])
+    return out
 
 
 def _warnings(
@@ -188,26 +209,40 @@ class ResourceRow:
 
 
 def _rows(kind: Kind, table: Table, now: float) -> list[ResourceRow]:
-    names = [c.name.lower() for c in table.columns]
+    """Each row's cells as text (redacted) and why its object needs attention."""
+    columns = table.columns
+    names = [c.name.lower() if c.priority == 0 else "" for c in columns]
     status_at = next((i for i, n in enumerate(names) if n in ("status", "phase")), None)
     ready_at = names.index("ready") if "ready" in names else None
     name_at = names.index("name") if "name" in names else 0
+    plain = [not (c.format == "date" or c.type == "date") for c in columns]
+    texts_of = redact_rows(
+        [
+            [
+                v if ok and type(v) is str else cell_text(v, c, now)
+                for v, c, ok in zip(row.cells, columns, plain, strict=False)
+            ]
+            for row in table.rows
+        ]
+    )
     out = []
-    for row in table.rows:
-        texts = [cell_text(v, c, now) for v, c in zip(row.cells, table.columns, strict=False)]
-        obj = row.object or _RowObject()
+    empty = _RowObject()
+    for row, texts in zip(table.rows, texts_of, strict=True):
+        obj = row.object or empty
         meta = obj.metadata
-        reason, message = object_problem(
-            obj.status,
-            deleted_at=meta.deletion_timestamp,
-            shown_status=texts[status_at] if status_at is not None else "",
-            ready_cell=texts[ready_at] if ready_at is not None else "",
-            now=now,
-        )
+        reason = message = ""
+        if obj.status is not None or meta.deletion_timestamp or status_at or ready_at:
+            reason, message = object_problem(
+                obj.status,
+                deleted_at=meta.deletion_timestamp,
+                shown_status=texts[status_at] if status_at is not None else "",
+                ready_cell=texts[ready_at] if ready_at is not None else "",
+                now=now,
+            )
+            if reason:
+                reason, message = redact_text(reason), redact_text(message)
         name = meta.name or (texts[name_at] if texts else "")
-        out.append(
-            ResourceRow(meta.namespace, name, texts, redact_text(reason), redact_text(message))
-        )
+        out.append(ResourceRow(meta.namespace, name, texts, reason, message))
     return out
 
 
@@ -270,6 +305,8 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     def cells(r: ResourceRow, with_reason: bool) -> list[str]:
         front = [r.namespace] if everywhere else []
         body = [r.cells[i] if i < len(r.cells) else "" for i in shown]
+        if not problems:
+            return [*front, *body]
         why = ""
         if with_reason and r.reason:
             why = f"{r.reason}: {clip(r.message, 200)}" if r.message else r.reason
@@ -300,7 +337,7 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     listing = Listing(
         noun=kind.resource,
         head=head,
-        columns=[*columns, "REASON"],
+        columns=[*columns, "REASON"] if problems else columns,
         problems=[cells(r, True) for r in problems],
         problem_keys=[f"{r.namespace}/{r.name}" if everywhere else r.name for r in problems],
         problem_groups=[r.reason for r in problems],
@@ -314,13 +351,14 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         rest_label=f"healthy {kind.resource}",
     )
     text, truncated = fit_listing(listing, ctx.budget)
-    data = [_data_row(kind, table, r) for r in (*problems, *healthy)]
-    return ToolResult(text=text, data=data, truncated=truncated)
+    return ToolResult(
+        text=text, data=_data_rows(kind, table, [*problems, *healthy]), truncated=truncated
+    )
 
 
 def _status_counts(table: Table, rows: list[ResourceRow]) -> str:
-    """Counts of the Status/Phase/Ready column, when the kind prints one."""
-    names = [c.name.lower() for c in table.columns]
+    """Counts of the Status/Phase/Ready column, when the kind prints one by default."""
+    names = [c.name.lower() if c.priority == 0 else "" for c in table.columns]
     for wanted in ("status", "phase", "ready"):
         if wanted in names:
             at = names.index(wanted)
@@ -330,16 +368,23 @@ def _status_counts(table: Table, rows: list[ResourceRow]) -> str:
     return ""
 
 
-def _data_row(kind: Kind, table: Table, r: ResourceRow) -> dict[str, Any]:
-    row: dict[str, Any] = {"namespace": r.namespace} if kind.namespaced else {}
-    for column, value in zip(table.columns, r.cells, strict=False):
-        key = column_key(column.name)
-        if key not in ("namespace", "reason", "message"):
-            row[key] = value
-    row["name"] = r.name
-    row["reason"] = r.reason
-    row["message"] = r.message
-    return row
+def _data_rows(kind: Kind, table: Table, rows: list[ResourceRow]) -> list[dict[str, Any]]:
+    """Rows for the panel and notebooks: every column (wide ones too), name, reason, message."""
+    keys = [column_key(c.name) for c in table.columns]
+    kept = [
+        (i, k) for i, k in enumerate(keys) if k not in ("namespace", "name", "reason", "message")
+    ]
+    out = []
+    for r in rows:
+        cells = r.cells
+        row: dict[str, Any] = {"namespace": r.namespace} if kind.namespaced else {}
+        row["name"] = r.name
+        for i, key in kept:
+            row[key] = cells[i] if i < len(cells) else ""
+        row["reason"] = r.reason
+        row["message"] = r.message
+        out.append(row)
+    return out
 
 
 def resource_tools() -> list[ToolSpec]:
