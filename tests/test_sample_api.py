@@ -589,6 +589,7 @@ def test_namespace_viewer_reads_shop_only(served: Served) -> None:
             "list pods in payments": (core.list_namespaced_pod, ("payments",)),
             "list secrets in shop": (core.list_namespaced_secret, ("shop",)),
             "list nodes": (core.list_node, ()),
+            "read namespace payments": (core.read_namespace, ("payments",)),
         }
         messages = {}
         for what, (call, args) in denied.items():
@@ -607,6 +608,10 @@ def test_namespace_viewer_reads_shop_only(served: Served) -> None:
         )
         assert messages["list secrets in shop"].endswith('in the namespace "shop"')
         assert messages["list nodes"].startswith("nodes is forbidden")
+        assert messages["read namespace payments"] == (
+            f'namespaces "payments" is forbidden: {user} cannot get resource "namespaces" in '
+            'API group "" in the namespace "payments"'
+        )
         pod = core.list_namespaced_pod("shop").items[0].metadata.name
         with pytest.raises(ApiException) as info:
             core.delete_namespaced_pod(pod, "shop")

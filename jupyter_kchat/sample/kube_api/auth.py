@@ -19,7 +19,7 @@ def viewer_may(verb: str, resource: Resource, namespace: str | None, name: str |
     if verb not in READ_VERBS or resource.qualified == "secrets":
         return False
     if resource.qualified == "namespaces":
-        return name == VIEWER_NAMESPACE and verb != "list"
+        return name == VIEWER_NAMESPACE
     return resource.namespaced and namespace == VIEWER_NAMESPACE
 
 
@@ -32,7 +32,10 @@ def authorize(
     subresource: str | None,
 ) -> None:
     """Raise the API server's 403 when ``user`` may not ``verb`` this resource (any user
-    other than the two restricted ones is a cluster admin)."""
+    other than the two restricted ones is a cluster admin). RBAC sees a request for one
+    namespace object as made in that namespace."""
+    if resource.qualified == "namespaces" and name:
+        namespace = name
     if user == READONLY_USER:
         allowed = verb in READ_VERBS
     elif user == NAMESPACE_VIEWER:
