@@ -113,8 +113,11 @@ async def test_a_failed_turn_is_followed_by_a_working_question(kchat_ws, kchat_m
     assert roles[:2] == ["user", "assistant"] and answered(roles)
 
 
-async def test_reasoning_streams_as_thinking_and_stays_out_of_the_answer(kchat_ws, kchat_model):
-    kchat_model.quirks = Quirks(reasoning="reasoning_content")
+@pytest.mark.parametrize("style", ["reasoning_content", "reasoning", "think"])
+async def test_reasoning_streams_as_thinking_and_stays_out_of_the_answer(
+    kchat_ws, kchat_model, style
+):
+    kchat_model.quirks = Quirks(reasoning=style)
     sock = await kchat_ws()
     events = await sock.turn({"message": "say hello"})
     reasoning = "".join(d.get("reasoning", "") for d in of(events, "thinking"))
