@@ -340,8 +340,12 @@ def test_discovery_documents_are_the_real_shapes(served: Served) -> None:
         "kind": "Pod",
         "verbs": ["get"],
     }
-    assert core["pods"]["categories"] == ["all"] and core["pods"]["storageVersionHash"]
+    assert core["pods"]["categories"] == ["all"]
+    assert core["pods"]["storageVersionHash"] == "xPOwRZ+Yhw8="
     apps = {r["name"]: r for r in served.ok("/apis/apps/v1")["resources"]}
+    assert apps["deployments"]["storageVersionHash"] == "8aSe+NMegvE="
+    hpa = [served.ok(f"/apis/autoscaling/{v}")["resources"][0] for v in ("v1", "v2")]
+    assert hpa[0]["storageVersionHash"] == hpa[1]["storageVersionHash"]
     assert apps["deployments/scale"]["group"] == "autoscaling"
     assert apps["deployments/scale"]["kind"] == "Scale"
     batch = {r["name"]: r for r in served.ok("/apis/batch/v1")["resources"]}

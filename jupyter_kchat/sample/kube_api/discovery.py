@@ -79,8 +79,9 @@ def resource_list(catalog: Catalog, group: str, version: str) -> Obj:
             entry["shortNames"] = list(resource.short_names)
         if resource.categories:
             entry["categories"] = list(resource.categories)
-        if resource.storage:
-            entry["storageVersionHash"] = resource.storage_version_hash
+        stored = catalog.preferred(resource.storage) if resource.storage else None
+        if stored is not None:
+            entry["storageVersionHash"] = stored.storage_version_hash
         out.append(entry)
         for sub in sorted(resource.subresources):
             sub_group, sub_version, kind = _subresource_kind(resource, sub)
