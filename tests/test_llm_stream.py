@@ -74,6 +74,14 @@ async def test_an_answer_streams_in_pieces_with_usage(client_for):
         done.usage["prompt_tokens"] + done.usage["completion_tokens"])
 
 
+async def test_the_request_carries_what_was_asked(client_for, kchat_model):
+    await collect(client_for(max_answer_tokens=300), LIST_PODS, tools=TOOLS)
+    assert kchat_model.requests[-1].body == {
+        "model": "kchat-demo", "messages": LIST_PODS, "tools": TOOLS, "stream": True,
+        "stream_options": {"include_usage": True}, "max_tokens": 300,
+    }
+
+
 async def test_answers_one_after_another_reuse_one_connection(client_for, kchat_model):
     client = client_for()
     for _ in range(3):

@@ -94,7 +94,6 @@ class ModelClient:
         request: dict[str, Any] = {
             "model": model,
             "messages": messages,
-            "stream": True,
             "stream_options": {"include_usage": True},
         }
         if tools:
@@ -158,7 +157,11 @@ class ModelClient:
         self, stack: contextlib.AsyncExitStack, request: dict[str, Any], limit: int | None,
         deadline: float,
     ) -> Any:
-        """Send the request and wait for the response headers, within the first-token clock."""
+        """Send the request and wait for the response headers, within the first-token clock.
+
+        The body goes as ``extra_body``: it is plain JSON already, and the SDK's per-message
+        TypedDict transform of ``messages`` costs about 0.75 ms a message on every request.
+        """
         for attempt in range(2):
             body = dict(request)
             if limit:
@@ -166,9 +169,10 @@ class ModelClient:
             create = self._client.chat.completions.with_streaming_response.create
             try:
                 async with asyncio.timeout_at(deadline):
-                    return await stack.enter_async_context(
-                        create(**body, timeout=self._stream_timeout)
-                    )
+                    return await stack.enter_async_context(create(
+                        model=request["model"], messages=[], stream=True, extra_body=body,
+                        timeout=self._stream_timeout,
+                    ))
             except TimeoutError:
                 raise self._late(False, False) from None
             except openai.APIError as exc:
