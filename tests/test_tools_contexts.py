@@ -65,7 +65,14 @@ def test_results_say_which_context_answered(api: KubeAPIServer, tmp_path: Path) 
     assert "in namespace shop (the default" in viewer.text.splitlines()[1]
     with pytest.raises(ToolError) as forbidden:
         run(ctx, "list_pods", {"context": "shop-viewer", "namespace": "payments"})
+    assert str(forbidden.value).startswith("in context shop-viewer: ")
     assert 'User "system:serviceaccount:shop:viewer"' in str(forbidden.value)
+    claims = run(ctx, "list_resources", {"kind": "pvc", "context": "shop-viewer"})
+    assert "uploads" in claims.text and "in namespace shop" in claims.text
+    with pytest.raises(ToolError, match="cannot list resource"):
+        run(
+            ctx, "list_resources", {"kind": "pvc", "context": "shop-viewer", "all_namespaces": True}
+        )
     single = context_of(api, tmp_path / "one.yaml", contexts=["sample"])
     assert not run(single, "list_pods", {}).text.startswith("Context:")
 

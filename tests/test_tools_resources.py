@@ -315,6 +315,16 @@ def test_top_without_the_metrics_api_says_so_and_gives_requests(tmp_path: Path) 
     assert "does not serve the metrics API" in nodes.text
 
 
+def test_a_metrics_api_that_is_down_leaves_discovery_and_top_usable(tmp_path: Path) -> None:
+    for fresh in serve(tmp_path):
+        fresh.api.faults.fail(503, "/apis/metrics.k8s.io", times=None)
+        listed = fresh.call("list_resources", {"kind": "pvc", "namespace": "ml"})
+        assert "datasets-cache" in listed.text
+        result = fresh.call("top", {"namespace": "payments"})
+        assert result.text.startswith("This cluster does not serve the metrics API")
+        assert result.data and "memory_request" in result.data[0]
+
+
 # ---------------------------------------------------------------------- helm
 
 

@@ -160,14 +160,20 @@ class ToolRegistry:
     @staticmethod
     def run(spec: ToolSpec, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         """Call ``spec`` as the engine does: on the context ``args`` name, and with several
-        contexts, a result whose first line says which context answered."""
+        contexts, a result (or error) that says which context answered."""
         args = dict(args)
         wanted = args.pop(CONTEXT_ARG, None)
         if wanted is not None and not isinstance(wanted, str):
             raise ToolError(f"context must be a string, not {wanted!r:.60}.")
         target = ctx.for_context(wanted)
-        result = spec.func(target, args)
-        if len(ctx.contexts()) < 2:
+        several = len(ctx.contexts()) > 1
+        try:
+            result = spec.func(target, args)
+        except ToolError as exc:
+            if several:
+                exc.args = (f"in context {target.cluster.context}: {exc}",)
+            raise
+        if not several:
             return result
         return replace(result, text=f"Context: {target.cluster.context}\n{result.text}")
 
