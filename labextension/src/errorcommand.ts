@@ -15,7 +15,8 @@ export const ASK_ABOUT_ERROR = 'kchat:ask-about-error';
 
 /** The error a cell shows, or null: code cells only. */
 function cellError(cell: NotebookCell | null): string | null {
-  return cell instanceof CodeCell ? errorText(cell.model.outputs.toJSON()) : null;
+  const outputs = cell instanceof CodeCell && !cell.isDisposed ? cell.model?.outputs : null;
+  return outputs ? errorText(outputs.toJSON()) : null;
 }
 
 export function addAskAboutError(
@@ -65,9 +66,9 @@ export function addAskAboutError(
   let watched: CodeCell | null = null;
   const changed = (): void => app.commands.notifyCommandChanged(ASK_ABOUT_ERROR);
   tracker.activeCellChanged.connect((_, cell) => {
-    watched?.model.outputs.changed.disconnect(changed);
+    watched?.model?.outputs?.changed.disconnect(changed);
     watched = cell instanceof CodeCell ? cell : null;
-    watched?.model.outputs.changed.connect(changed);
+    watched?.model?.outputs?.changed.connect(changed);
     changed();
   });
 }

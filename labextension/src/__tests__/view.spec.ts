@@ -382,11 +382,15 @@ describe('problem-first tables', () => {
     expect(classOf('age')).toBe('jp-mod-optional');
     expect(classOf('restarts')).toBe('jp-mod-optional');
     expect(classOf('namespace')).toBe('jp-mod-secondary');
-    expect(classOf('name')).toBe('');
+    expect(classOf('name')).toBe('jp-mod-wrap');
+    expect(classOf('reason')).toBe('jp-mod-wrap');
+    expect(classOf('phase')).toBe('jp-mod-secondary');
     expect(table.node.querySelector('td:nth-child(3)')?.className).toBe('jp-mod-wrap');
-    expect(table.node.querySelector('.jp-kchat-table-hidden')?.textContent).toBe(
-      'Hidden at this width: restarts, node, age.'
-    );
+    const notes = Array.from(table.node.querySelectorAll('.jp-kchat-table-hidden'), n => n.textContent);
+    expect(notes).toEqual([
+      'Hidden at this width: restarts, node, age.',
+      'Hidden at this width: namespace, phase, ready, restarts, node, age.'
+    ]);
     expect(orderColumns(['name', 'age', 'status'])).toEqual(['name', 'status', 'age']);
     expect(columnPriority('Node')).toBe('optional');
   });

@@ -31,10 +31,9 @@ const OPTIONAL_COLUMNS = new Set([
   'creation_timestamp', 'first_seen', 'last_seen', 'count', 'image', 'images', 'labels',
   'selector', 'uid', 'qos', 'containers', 'ports', 'cluster_ip', 'external_ip'
 ]);
-/** Hidden next, only when very narrow (`jp-mod-secondary`); everything else always shows. */
-const ESSENTIAL_COLUMNS = new Set([
-  'name', 'kind', 'phase', 'ready', 'type', 'message', 'object', ...STATUS_COLUMNS
-]);
+/** Always shown; the other columns (namespace, phase, ready, ...) hide only when very narrow
+ * (`jp-mod-secondary`). */
+const ESSENTIAL_COLUMNS = new Set(['name', 'kind', 'type', 'message', 'object', ...STATUS_COLUMNS]);
 
 export type ColumnPriority = 'essential' | 'secondary' | 'optional';
 
@@ -59,7 +58,7 @@ export function orderColumns(columns: readonly string[]): string[] {
 }
 
 /** Long explanations wrap instead of pushing the other columns out of view. */
-const WRAPPED = new Set([...STATUS_COLUMNS, 'message', 'text']);
+const WRAPPED = new Set([...STATUS_COLUMNS, 'name', 'message', 'text']);
 
 const PRIORITY_CLASS: Record<ColumnPriority, string> = {
   essential: '',
@@ -127,7 +126,16 @@ export class DataTable {
         .filter(Boolean)
         .join(' ')
     );
-    const hidden = this._columns.filter(column => priority(column) === 'optional');
+    const optional = this._columns.filter(column => priority(column) === 'optional');
+    const secondary = this._columns.filter(column => priority(column) === 'secondary');
+    const note = (columns: string[], className: string): HTMLElement | null =>
+      columns.length
+        ? h(
+            'div',
+            { className: `jp-kchat-table-hidden ${className}` },
+            `Hidden at this width: ${columns.join(', ')}.`
+          )
+        : null;
     this._table = h('table', { className: 'jp-kchat-table' });
     this._body = h('tbody');
     this._more = h('div', { className: 'jp-kchat-table-more' });
@@ -137,13 +145,8 @@ export class DataTable {
       'div',
       { className: 'jp-kchat-table-wrap' },
       this._scroll,
-      hidden.length
-        ? h(
-            'div',
-            { className: 'jp-kchat-table-hidden' },
-            `Hidden at this width: ${hidden.join(', ')}.`
-          )
-        : null,
+      note(optional, 'jp-mod-optional'),
+      note([...secondary, ...optional], 'jp-mod-secondary'),
       this._more
     );
     this._render();
