@@ -433,14 +433,15 @@ def _compacted(tools_json: str) -> list[dict[str, Any]]:
             **tool,
             "function": {
                 **function,
-                "description": _first_sentence(str(function.get("description", ""))),
+                "description": first_sentence(str(function.get("description", ""))),
                 "parameters": _without_descriptions(function.get("parameters") or {}),
             },
         })
     return compact
 
 
-def _first_sentence(text: str) -> str:
+def first_sentence(text: str) -> str:
+    """Up to the first full stop: a description's gist, an error's headline."""
     match = re.match(r"(.+?[.!?])(?:\s|$)", text.strip(), re.DOTALL)
     return (match.group(1) if match else text).strip()
 

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import orjson
 
-from .context import ContextWindows
+from .context import ContextWindows, first_sentence
 from .llm import Completion, ModelClient, ModelError, Reasoning, ToolCallRequest
 from .model_requests import FittedModel
 from .protocol import Event
@@ -149,7 +149,7 @@ async def process_message_stream(
             turn.pending = []
             yield Event("thinking", {"message": "Reading the results..."})
     except ModelError as exc:
-        await turn.save_partial(f"(No answer: {exc.message})")
+        await turn.save_partial(f"(No answer: {first_sentence(exc.message)})")
         yield Event(
             "error", {"message": exc.message, "code": exc.code, "retryable": exc.retryable}
         )
