@@ -381,3 +381,12 @@ async def test_a_server_that_counts_more_than_kchat_is_learned_from_its_usage():
     chat = Conversation(FakeModel(heavy), windows)
     await chat.ask("hello " * 200)
     assert windows.info("local-model").scale > 1.5, "later requests are fitted in its terms"
+
+
+async def test_a_well_known_model_gets_its_window_and_price_without_settings():
+    usage = {"prompt_tokens": 2000, "completion_tokens": 100, "total_tokens": 2100}
+    chat = Conversation(FakeModel(say("ok", usage=usage)), ContextWindows())
+    chat.options.model = "openai/gpt-4o-mini"
+    (complete,) = of(await chat.ask("hi"), "complete")
+    assert complete["usage"]["context_window"] == 128_000
+    assert complete["usage"]["cost_usd"] == round((2000 * 0.15 + 100 * 0.60) / 1e6, 6)
