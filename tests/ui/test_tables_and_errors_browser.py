@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 from conftest import screenshot
-from kchat_lab import KChatLab
+from kchat_lab import SCREENSHOTS, KChatLab
 from playwright.sync_api import Page, expect
 from test_panel_browser import PANEL, ask, wait_idle
 from test_widget_browser import _notebook, _run_cell
@@ -134,3 +134,35 @@ def test_ask_kchat_about_a_failed_cell(kchat_page: Page, kchat_ui_lab: KChatLab)
     )
     wait_idle(page)
     assert "no-such-app" in model_requests(kchat_ui_lab)
+
+
+def test_chat_widget_tables_show_problems_first(kchat_page: Page, kchat_ui_lab: KChatLab) -> None:
+    """The notebook widget shares the cards: the same rows first, the reason in view."""
+    page = kchat_page
+    (kchat_ui_lab.tmp / "root" / "widget_table.ipynb").write_text(
+        _notebook("from jupyter_kchat import ChatWidget\nw = ChatWidget('list all pods')\nw")
+    )
+    page.evaluate(
+        "() => window.jupyterapp.commands.execute('docmanager:open', "
+        "{path: 'widget_table.ipynb', factory: 'Notebook'})"
+    )
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    _run_cell(page, 0)
+    widget = page.locator(".jp-Notebook .jp-kchat-widget")
+    card = widget.locator(".jp-kchat-tool-call[data-status='completed']").filter(
+        has=page.locator(".jp-kchat-tool-name", has_text="list_pods")
+    ).first
+    expect(card.locator("tbody tr").first).to_be_visible()
+    expect(widget.locator(".jp-kchat-stop")).to_be_hidden()
+    expect(card.locator('th[data-column="reason"]')).to_be_visible()
+    columns = card.locator("th").evaluate_all("ths => ths.map(th => th.dataset.column)")
+    assert columns.index("reason") == columns.index("name") + 1, columns
+    reasons = card.locator(
+        f"tbody tr td:nth-child({columns.index('reason') + 1})"
+    ).all_inner_texts()
+    broken = [i for i, text in enumerate(reasons) if text.strip()]
+    assert broken and broken == list(range(len(broken))), reasons
+    for wanted in BROKEN:
+        assert any(wanted in text for text in reasons[:10]), (wanted, reasons[:10])
+    card.scroll_into_view_if_needed()
+    card.screenshot(path=str(SCREENSHOTS / "widget_problem_first.png"))
