@@ -357,3 +357,17 @@ def test_widget_uses_the_kernel_instance_by_default(
         assert result is not None and chat.history(result.conversation_id) is not None
     finally:
         KernelChat.reset()
+
+
+def test_an_answer_from_ask_displays_its_tool_blocks_and_loads_nothing(widget: ChatWidget) -> None:
+    """What ``chat.ask(...)`` leaves in the cell: the same static, safe HTML as ``%kchat``."""
+    listed = widget.ask("list pods in payments")
+    assert listed is not None
+    html = listed._repr_html_()
+    assert '<details class="kchat-tool"' in html and "list_pods(namespace=" in html
+    assert "<table" in html and "payments-api" in html
+    image = widget.ask("say ![x](http://127.0.0.1:9/exfil) <img src=http://127.0.0.1:9/img>")
+    assert image is not None
+    shown = image._repr_html_()
+    assert "<img" not in shown and 'rel="noopener noreferrer"' in shown
+    assert "http://127.0.0.1:9/exfil" in shown, "the URL is visible as a link"
