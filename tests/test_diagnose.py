@@ -197,3 +197,17 @@ def test_a_namespace_the_viewer_may_not_read_is_a_clear_error(env: Env) -> None:
     assert "pods, deployments" in message and "in namespace payments" in message
     assert "A Role in namespace payments with the rule" in message
     assert message.count("forbidden (403)") == 1
+
+
+def test_a_list_that_fails_is_named_once_and_the_rest_is_diagnosed(fresh: Env) -> None:
+    fresh.api.faults.fail(500, path_prefix="/apis/batch/v1/jobs")
+    fresh.api.faults.fail(500, path_prefix="/apis/cert-manager.io/v1/certificates")
+    result = fresh.call("diagnose_cluster", budget=WIDE)
+    text = result.text
+    assert "Could not read jobs, certificates.cert-manager.io: the API server failed (500" in text
+    assert text.count("the API server failed (500") == 1
+    assert "Job failed" not in text
+    keys = {(r["category"], r["object"]) for r in result.data or []}
+    assert ("Crash loop", "payments/payments-api") in keys
+    assert ("Volume pending", "ml/datasets-cache") in keys
+    assert ("CronJob suspended", "ml/retrain-weekly") in keys

@@ -59,14 +59,14 @@ def failure_notes(
         sample = denied[0].error
         message = sample.api_message if isinstance(sample, ApiFailure) else str(sample)
         notes.append(f"Could not read {'; '.join(parts)}: forbidden (403). {rbac_advice(message)}")
-    seen: set[str] = set()
+    by_text: dict[str, list[str]] = {}
     for f in failures:
         if forbidden(f):
             continue
-        text = str(f.error)
-        if text in seen:
-            continue
-        seen.add(text)
         where = f" in namespace {f.namespace}" if f.namespace else ""
-        notes.append(f"Could not read {f.resource.removeprefix('custom:')}{where}: {text}")
+        what = f"{f.resource.removeprefix('custom:')}{where}"
+        names = by_text.setdefault(str(f.error), [])
+        if what not in names:
+            names.append(what)
+    notes.extend(f"Could not read {', '.join(names)}: {text}" for text, names in by_text.items())
     return notes

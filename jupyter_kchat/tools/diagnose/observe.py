@@ -115,6 +115,7 @@ CLUSTER = (
     Source("ingressclasses", Named, "networking.k8s.io", namespaced=False),
 )
 EVENTS = "events"
+DISCOVERY = "the served kinds (API discovery), so no custom resources were checked"
 
 
 @dataclass
@@ -149,13 +150,13 @@ class _Reads:
     def submit(self, key: str, namespace: str | None, read: Callable[[], list[Any]]) -> None:
         self.jobs.append((key, namespace, self.pool.submit(read)))
 
-    def source(self, source: Source, namespace: str | None, key: str | None = None) -> None:
+    def source(self, source: Source, namespace: str | None) -> None:
         cluster, timeout = self.ctx.cluster, self.ctx.timeout
 
         def read() -> list[Any]:
             return cluster.list_all(source.path(namespace), source.item, timeout=timeout).items
 
-        self.submit(key or source.resource, namespace, read)
+        self.submit(source.resource, namespace, read)
 
     def events(self, namespace: str | None) -> None:
         cluster, timeout = self.ctx.cluster, self.ctx.timeout
@@ -229,13 +230,16 @@ def observe_cluster(ctx: ToolContext, namespace: str | None) -> Observed:
         reads.events(namespace)
         for source in CLUSTER:
             reads.source(source, None)
+        unlisted: list[Failure] = []
         try:
             custom_kinds = kinds_job.result()
-        except ToolError:
+        except ToolError as exc:
             custom_kinds = []
+            unlisted.append(Failure(DISCOVERY, None, exc))
         for kind in custom_kinds:
             reads.custom(kind, namespace)
         lists, failures, _ok = reads.collect()
+        failures += unlisted
         denied = [
             f
             for f in failures
