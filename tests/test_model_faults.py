@@ -7,6 +7,7 @@ import asyncio
 import orjson
 import pytest
 
+from jupyter_kchat.sample.model_faults import Quirks
 from jupyter_kchat.sample.model_server import Fault
 
 
@@ -156,3 +157,32 @@ class TestClocks:
         assert "What arrived is kept" in error["data"]["message"]
         partial = "".join(e["data"]["text"] for e in only(events, "text"))
         assert partial and events[-1]["data"]["message"] == partial
+
+
+async def test_a_looping_answer_is_stopped_and_the_turn_completes(kchat_ws, kchat_model):
+    kchat_model.faults.push(Fault.repeat("The pod web-1 is Running. ", 4000))
+    sock = await kchat_ws()
+    events = await sock.turn({"message": "say anything"})
+    assert only(events, "error") == []
+    answer = events[-1]["data"]["message"]
+    assert answer.startswith("The pod web-1 is Running. ") and len(answer) < 10_000
+    await asyncio.wait_for(kchat_model.requests[0].disconnected.wait(), 10)
+    again = await sock.turn(
+        {"message": "say fine", "conversation_id": events[-1]["data"]["conversation_id"]}
+    )
+    assert again[-1]["data"]["message"] == "fine"
+
+
+class TestAnswerLimit:
+    @pytest.fixture
+    def kchat_settings(self):
+        return {"max_answer_tokens": 50}
+
+    async def test_an_answer_cut_at_the_limit_completes_and_says_so(self, kchat_ws, kchat_model):
+        kchat_model.quirks = Quirks(honour_max_tokens=True)
+        sock = await kchat_ws()
+        events = await sock.turn({"message": "stream 400 chunks"})
+        assert only(events, "error") == []
+        assert kchat_model.requests[0].body["max_tokens"] <= 50
+        streamed = "".join(e["data"]["text"] for e in only(events, "text"))
+        assert len(streamed) > 150 and "max_answer_tokens" in events[-1]["data"]["message"]
