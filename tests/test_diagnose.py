@@ -12,9 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tool_support import Env
+from tool_support import Env, secret_values
 
-from jupyter_kchat.sample.cluster import PAYMENTS_PANIC, TYPO_IMAGE, SampleCluster
+from jupyter_kchat.sample.cluster import (
+    CONFIG_API_KEY,
+    CONFIG_DB_PASSWORD,
+    HELM_PAYLOAD_MARKER,
+    PAYMENTS_PANIC,
+    TYPO_IMAGE,
+    SampleCluster,
+)
 from jupyter_kchat.sample.cluster.autoscaling import HPA_PINNED
 from jupyter_kchat.sample.cluster.batch import BACKOFF_LIMIT_MESSAGE, BACKUP_ERROR
 from jupyter_kchat.sample.cluster.certmanager import CERT_FAILURE
@@ -211,3 +218,13 @@ def test_a_list_that_fails_is_named_once_and_the_rest_is_diagnosed(fresh: Env) -
     assert ("Crash loop", "payments/payments-api") in keys
     assert ("Volume pending", "ml/datasets-cache") in keys
     assert ("CronJob suspended", "ml/retrain-weekly") in keys
+
+
+def test_no_credential_leaves_through_a_diagnosis(env: Env, wide: ToolResult) -> None:
+    """Logs, events and messages quoted as evidence pass the same redaction as every tool."""
+    secrets = secret_values(env.cluster) | {CONFIG_DB_PASSWORD, CONFIG_API_KEY, HELM_PAYLOAD_MARKER}
+    viewer = env.call("diagnose_cluster", context=VIEWER_CONTEXT, budget=WIDE)
+    for result in (wide, viewer):
+        blob = result.text + repr(result.data)
+        for value in secrets:
+            assert value not in blob, value
