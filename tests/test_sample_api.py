@@ -9,15 +9,20 @@ server starts, as any stored object.
 
 from __future__ import annotations
 
+import base64
+import re
+import shutil
+import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import trustme
 import yaml
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
@@ -722,3 +727,49 @@ def test_the_sample_clusters_own_metrics_are_served(tmp_path: Path) -> None:
         _, rows = served.table("/apis/metrics.k8s.io/v1beta1/nodes")
         assert set(rows) == {m["metadata"]["name"] for m in served.cluster.node_metrics()}
         assert all(cells[1].endswith("n") and cells[2].endswith("Ki") for cells in rows.values())
+
+
+@pytest.fixture
+def kubectl(tmp_path: Path) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
+    """Real kubectl against the sample API over HTTPS (client-go sends tokens over TLS only)."""
+    binary = shutil.which("kubectl")
+    if binary is None:
+        pytest.skip("kubectl is not installed")
+    ca = trustme.CA()
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(tls)
+    api = KubeAPIServer(SampleCluster(pods=60, seed=0))
+    with api.run_in_thread(tls=tls):
+        path = api.write_kubeconfig(tmp_path / "kubeconfig.yaml", contexts=ALL_CONTEXTS)
+        config = yaml.safe_load(path.read_text())
+        authority = base64.b64encode(ca.cert_pem.bytes()).decode()
+        config["clusters"][0]["cluster"]["certificate-authority-data"] = authority
+        path.write_text(yaml.safe_dump(config))
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            command = [binary, f"--kubeconfig={path}", f"--cache-dir={tmp_path / 'cache'}"]
+            return subprocess.run(
+                [*command, *args], capture_output=True, text=True, timeout=60, check=False
+            )
+
+        yield run
+
+
+def test_kubectl_reads_the_sample_cluster_as_a_real_one(kubectl: Callable[..., Any]) -> None:
+    resources = kubectl("api-resources").stdout
+    for line in ("certificates  cert,certs  cert-manager.io/v1", "pods  metrics.k8s.io/v1beta1"):
+        assert re.search(r"\s+".join(line.split()), resources), line
+    claims = kubectl("get", "pvc", "-A").stdout
+    assert re.search(r"ml\s+datasets-cache\s+Pending\s+fast-ssd\s+<unset>", claims)
+    certs = kubectl("get", "certs", "-n", "shop").stdout
+    assert re.search(r"shop-tls\s+False\s+shop-tls\s+\S+", certs)
+    everything = kubectl("get", "all", "-n", "shop").stdout
+    assert "horizontalpodautoscaler.autoscaling/checkout" in everything
+    top = kubectl("top", "pods", "-n", "shop")
+    assert top.returncode == 0 and "CPU(cores)" in top.stdout
+    denied = kubectl("--context=shop-viewer", "get", "secrets")
+    assert denied.stderr.strip() == (
+        'Error from server (Forbidden): secrets is forbidden: User "system:serviceaccount:shop:'
+        'viewer" cannot list resource "secrets" in API group "" in the namespace "shop"'
+    )
+    assert kubectl("--context=shop-viewer", "get", "pods").returncode == 0
