@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +35,7 @@ from .common import (
 )
 from .conditions import object_problem
 from .discovery import Kind, resolve_kind
-from .kube import PAGE_SIZE, ApiFailure, KubeCluster, api_path, gc_paused
+from .kube import PAGE_SIZE, ApiFailure, KubeCluster, api_path, gc_paused, paused_gc
 from .models import Event
 from .redact import redact_text
 from .shape import Listing, clip, counts, fit_listing, human_age, parse_time, plural
@@ -91,6 +93,26 @@ class Table:
     rows: list[_Row]
 
 
+def _include(kind: Kind) -> str:
+    """Full objects only where the health rules need a status; never for Secrets."""
+    secret = (kind.group, kind.resource) in SECRET_KINDS
+    return "Object" if kind.has_status and not secret else "Metadata"
+
+
+_TABLE_DECODER = msgspec.json.Decoder(_Table)
+
+
+def _decode_table(data: bytes, cluster: KubeCluster, path: str) -> _Table:
+    try:
+        with paused_gc():
+            return _TABLE_DECODER.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ToolError(
+            f"the API server at {cluster.server} answered {path} with something that is not a "
+            f"Table ({exc}); is the kubeconfig's server really a Kubernetes API?"
+        ) from None
+
+
 def read_table(
     cluster: KubeCluster,
     kind: Kind,
@@ -100,37 +122,52 @@ def read_table(
     field_selector: str | None = None,
     timeout: float = 30.0,
     page_size: int = PAGE_SIZE,
+    each_page: Callable[[Table, bool], None] | None = None,
 ) -> Table:
-    """Every row of a list in the server's Table format, paged with ``limit``/``continue``."""
-    include = (
-        "Object"
-        if kind.has_status and (kind.group, kind.resource) not in SECRET_KINDS
-        else "Metadata"
-    )
+    """Every row of a list in the server's Table format, paged with ``limit``/``continue``.
+
+    The next page is requested as soon as a page's continue token is known, so the server
+    prints it while ``each_page(page, first)`` (if given) works on the current one. A continue
+    token that expired while paging (410) restarts the list once from the top: ``first`` is
+    True on the first page of each start.
+    """
     path = kind.path(namespace)
+    base: list[tuple[str, Any]] = [("limit", page_size), ("includeObject", _include(kind))]
+    if label_selector:
+        base.append(("labelSelector", label_selector))
+    if field_selector:
+        base.append(("fieldSelector", field_selector))
+
+    def fetch(token: str) -> bytes:
+        query = [*base, ("continue", token)] if token else base
+        return cluster.get_raw(path, query, accept=TABLE, timeout=timeout)
+
     columns: list[Column] = []
     rows: list[_Row] = []
     token, restarted = "", False
-    while True:
-        query: list[tuple[str, Any]] = [("limit", page_size), ("includeObject", include)]
-        if label_selector:
-            query.append(("labelSelector", label_selector))
-        if field_selector:
-            query.append(("fieldSelector", field_selector))
-        if token:
-            query.append(("continue", token))
-        try:
-            page = cluster.get(path, _Table, query, accept=TABLE, timeout=timeout)
-        except ApiFailure as exc:
-            if exc.status == 410 and token and not restarted:
-                restarted, token, rows = True, "", []
-                continue
-            raise
-        columns = page.column_definitions or columns
-        rows.extend(page.rows)
-        token = page.metadata.continue_
-        if not token:
-            return Table(columns, rows)
+    with ThreadPoolExecutor(max_workers=1) as prefetch:
+        pending = prefetch.submit(fetch, "")
+        while True:
+            try:
+                data = pending.result()
+            except ApiFailure as exc:
+                if exc.status == 410 and token and not restarted:
+                    restarted, token, rows = True, "", []
+                    pending = prefetch.submit(fetch, "")
+                    continue
+                raise
+            page = _decode_table(data, cluster, path)
+            del data
+            token = page.metadata.continue_
+            if token:
+                pending = prefetch.submit(fetch, token)
+            columns = page.column_definitions or columns
+            first = not rows
+            rows.extend(page.rows)
+            if each_page is not None:
+                each_page(Table(columns, page.rows), first)
+            if not token:
+                return Table(columns, rows)
 
 
 def column_key(name: str) -> str:
@@ -269,6 +306,14 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         raise ToolError(f"{kind.qualified} cannot be listed (the server allows: {allowed}).")
     where = _where(kind, ctx, args)
     labels, fields = selector_args(args)
+    now = time.time()
+    rows: list[ResourceRow] = []
+
+    def convert(page: Table, first: bool) -> None:
+        if first:
+            rows.clear()
+        rows.extend(_rows(kind, page, now))
+
     table = read_table(
         ctx.cluster,
         kind,
@@ -276,9 +321,8 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         label_selector=labels,
         field_selector=fields,
         timeout=ctx.timeout,
+        each_page=convert,
     )
-    now = time.time()
-    rows = _rows(kind, table, now)
     location = where.describe() if kind.namespaced else "the cluster (cluster-scoped)"
     filters = "".join(
         f", {name} {value!r}"
