@@ -411,6 +411,15 @@ def test_rollout_history_of_checkout_and_postgres(sample: Sample) -> None:
     pods = sample.core.list_namespaced_pod("shop", label_selector="app=checkout").items
     newest = next(rs for rs in sets if rs.spec.replicas == 4).metadata.name
     assert len(pods) == 4 and {p.metadata.owner_references[0].name for p in pods} == {newest}
+    scaled = [
+        e.message for e in sample.events("shop", "checkout") if e.reason == "ScalingReplicaSet"
+    ]
+    assert f"Scaled up replica set {newest} to 4 from 0" in scaled
+    (subset,) = sample.core.read_namespaced_endpoints("checkout", "shop").subsets
+    listed = {
+        a.target_ref.name for a in (subset.addresses or []) + (subset.not_ready_addresses or [])
+    }
+    assert listed == {p.metadata.name for p in pods}
 
 
 # ---------------------------------------------------------------------- kubelet, registry, metrics
@@ -567,5 +576,9 @@ def test_extra_knob_adds_filler_objects_two_percent_unhealthy() -> None:
         if c["status"]["phase"] == "Pending"
     ]
     assert len(pending) == 2 + 1
+    volumes = claims.objects["persistentvolumes"]
+    for pvc in claims.objects["persistentvolumeclaims"].values():
+        if pvc["status"]["phase"] == "Bound":
+            assert ("", pvc["spec"]["volumeName"]) in volumes
     with pytest.raises(ValueError, match="no filler objects for 'widgets'"):
         SampleCluster(extra={"widgets": 3})

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 from .certmanager import certificate
 from .common import CRASHLOOP, IMAGEPULL, OOM, PENDING, b64
 from .storage import (
-    DEFAULT_STORAGE_CLASS,
     MISSING_STORAGE_CLASS,
     PROVISIONING_FAILED,
     PV_CONTROLLER,
+    bound_claim,
     claim,
 )
 
@@ -97,20 +97,11 @@ def _certificate(c: SampleCluster, ns: str, i: int, created: float) -> None:
 
 
 def _claim(c: SampleCluster, ns: str, i: int, created: float) -> None:
-    healthy = _healthy(i)
-    pvc = claim(
-        c,
-        ns,
-        f"filler-data-{i:05d}",
-        "1Gi",
-        DEFAULT_STORAGE_CLASS if healthy else MISSING_STORAGE_CLASS,
-        created,
-    )
-    if healthy:
-        pvc["status"] = {"phase": "Bound", "accessModes": ["ReadWriteOnce"]}
-        pvc["spec"]["volumeName"] = f"pvc-{pvc['metadata']['uid']}"
-        pvc["status"]["capacity"] = {"storage": "1Gi"}
+    name = f"filler-data-{i:05d}"
+    if _healthy(i):
+        bound_claim(c, ns, name, "1Gi", created, None)
         return
+    pvc = claim(c, ns, name, "1Gi", MISSING_STORAGE_CLASS, created)
     pvc["status"] = {"phase": "Pending"}
     c.event(
         pvc,

@@ -47,7 +47,15 @@ def make_storage(c: SampleCluster) -> None:
                 claim_name = f"{template['metadata']['name']}-{name}-{ordinal}"
                 pod = c.objects["pods"].get((ns, f"{name}-{ordinal}"))
                 node = pod["spec"].get("nodeName") if pod else None
-                bound_claim(c, ns, claim_name, template["spec"], node, sts)
+                bound_claim(
+                    c,
+                    ns,
+                    claim_name,
+                    template["spec"]["resources"]["requests"]["storage"],
+                    c.now - 86400 * min(200.0, _age_days(c, sts)),
+                    node,
+                    dict(sts["spec"]["selector"]["matchLabels"]),
+                )
                 if pod is not None:
                     volumes = pod["spec"].setdefault("volumes", [])
                     volumes.append(
@@ -84,35 +92,28 @@ def make_storage(c: SampleCluster) -> None:
 
 
 def bound_claim(
-    c: SampleCluster, ns: str, name: str, spec: Obj, node: str | None, owner: Obj
+    c: SampleCluster,
+    ns: str,
+    name: str,
+    size: str,
+    created: float,
+    node: str | None,
+    labels: dict[str, str] | None = None,
 ) -> Obj:
-    """A claim the provisioner satisfied, with its PersistentVolume pinned to ``node``."""
-    created = c.now - 86400 * min(200.0, _age_days(c, owner))
-    size = spec["resources"]["requests"]["storage"]
-    pvc = claim(
-        c,
-        ns,
-        name,
-        size,
-        DEFAULT_STORAGE_CLASS,
-        created,
-        _bound_annotations(node),
-        labels=dict(owner["spec"]["selector"]["matchLabels"]),
-    )
+    """A ReadWriteOnce claim the provisioner satisfied, with its PersistentVolume (pinned to
+    ``node`` when the claim waited for its first consumer)."""
+    pvc = claim(c, ns, name, size, DEFAULT_STORAGE_CLASS, created, _bound_annotations(node), labels)
     volume = f"pvc-{pvc['metadata']['uid']}"
     pvc["spec"]["volumeName"] = volume
-    pvc["status"] = {
-        "phase": "Bound",
-        "accessModes": list(spec["accessModes"]),
-        "capacity": {"storage": size},
-    }
+    access = list(pvc["spec"]["accessModes"])
+    pvc["status"] = {"phase": "Bound", "accessModes": access, "capacity": {"storage": size}}
     pv_spec: Obj = {
         "capacity": {"storage": size},
         "hostPath": {
             "path": f"/opt/local-path-provisioner/{volume}_{ns}_{name}",
             "type": "DirectoryOrCreate",
         },
-        "accessModes": list(spec["accessModes"]),
+        "accessModes": access,
         "claimRef": {
             "kind": "PersistentVolumeClaim",
             "namespace": ns,
