@@ -51,6 +51,8 @@ def names(result: ToolResult) -> list[str]:
         ("deploy.apps", "Deployment, apps/v1"),
         ("deployments.v1.apps", "Deployment, apps/v1"),
         ("HPA", "HorizontalPodAutoscaler, autoscaling/v2"),
+        ("PVCs", "PersistentVolumeClaim, v1"),
+        ("Ingresses", "Ingress, networking.k8s.io/v1"),
     ],
 )
 def test_kinds_resolve_as_kubectl_resolves_them(env: Env, kind: str, resolved: str) -> None:
@@ -60,10 +62,10 @@ def test_kinds_resolve_as_kubectl_resolves_them(env: Env, kind: str, resolved: s
 
 def test_an_unknown_kind_is_a_clear_error_with_the_close_names(env: Env) -> None:
     with pytest.raises(ToolError) as caught:
-        env.call("list_resources", {"kind": "ingresss"})
+        env.call("list_resources", {"kind": "ingressclases"})
     message = str(caught.value)
-    assert "serves no kind called 'ingresss'" in message
-    assert "ingresses" in message
+    assert "serves no kind called 'ingressclases'" in message
+    assert "ingressclasses" in message
 
 
 def test_a_crd_installed_after_discovery_was_cached_resolves(tmp_path: Path) -> None:

@@ -161,12 +161,15 @@ class Discovery:
             return self._kinds
 
     def resolve(self, text: str, timeout: float = 30.0) -> Kind:
-        """The kind ``text`` names, as kubectl would resolve it; a :class:`ToolError` that
-        names close matches when the cluster serves nothing called that."""
+        """The kind ``text`` names, as kubectl would resolve it (also a plural of a short name
+        or Kind: ``pvcs``); a :class:`ToolError` naming close matches when nothing is called
+        that."""
         wanted = text.strip()
         found = match(self.kinds(timeout), wanted)
         if found is None:
             found = match(self.refresh(timeout), wanted)
+        if found is None and wanted.lower().endswith("s"):
+            found = match(self._kinds, wanted[:-1]) or match(self._kinds, wanted[:-2])
         if found is None:
             raise ToolError(self._unknown(wanted))
         return found

@@ -27,7 +27,12 @@ KINDS = ("pods", "nodes")
 SORTS = ("memory", "cpu")
 
 PARAMS = {
-    "kind": {"type": "string", "enum": list(KINDS), "default": "pods", "description": "What."},
+    "kind": {
+        "type": "string",
+        "enum": list(KINDS),
+        "default": "pods",
+        "description": "Pods or nodes.",
+    },
     "namespace": NAMESPACE,
     "all_namespaces": ALL_NAMESPACES,
     "sort_by": {
