@@ -343,8 +343,8 @@ def _ingress_backends(ctx: ToolContext, obj: dict[str, Any], namespace: str) -> 
 
 def _summary(
     ctx: ToolContext, kind: Kind, obj: dict[str, Any], namespace: str | None
-) -> tuple[list[str], list[str], str, str]:
-    """(fixed lines, spec lines that may be shortened, reason, message)."""
+) -> tuple[list[str], list[str], list[str], str, str]:
+    """(lines above the details, details that may be shortened, lines below, reason, message)."""
     now = time.time()
     meta = obj.get("metadata") or {}
     status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
@@ -368,6 +368,7 @@ def _summary(
     if annotations:
         shown = ", ".join(f"{k}={clip(str(v), 120)}" for k, v in annotations.items())
         lines.append("Annotations: " + clip(shown, 600))
+    top, lines = lines, []
     if kind.kind == "Ingress" and namespace:
         backends = _ingress_backends(ctx, obj, namespace)
         if backends:
@@ -392,7 +393,7 @@ def _summary(
             body.append(f"{key}: {obj[key]}")
     rest_status = {k: v for k, v in status.items() if k != "conditions"}
     _flatten(rest_status, "status", body)
-    return lines, body, reason, message
+    return top, body, lines, reason, message
 
 
 def get_resource(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
@@ -429,12 +430,12 @@ def get_resource(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             "(YAML cut to fit: {n} more lines. get_resource output=summary is shorter.)",
         )
     else:
-        fixed, body, reason, message = _summary(ctx, kind, obj, namespace)
-        room = ctx.budget - sum(len(line) + 1 for line in fixed) - 120
+        top, body, bottom, reason, message = _summary(ctx, kind, obj, namespace)
+        room = ctx.budget - sum(len(line) + 1 for line in (*top, *bottom)) - 120
         shown, truncated = _fit_lines(
             body, max(room, 0), "(and {n} more fields: get_resource output=yaml shows them all)"
         )
-        text = "\n".join([*fixed[:2], *(["Details:", shown] if shown else []), *fixed[2:]])
+        text = "\n".join([*top, *(["Details:", shown] if shown else []), *bottom])
         if len(text) > ctx.budget:
             text, truncated = _fit_lines(text.splitlines(), ctx.budget, "({n} more lines)")
     if note:
