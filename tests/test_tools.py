@@ -771,3 +771,17 @@ def test_selector_schemas_give_no_example_values_to_copy() -> None:
     )
     for example in (b"app=web", b"status.phase!=Running", b"spec.nodeName=node-1", b"tier in"):
         assert example not in blob, example
+
+
+def test_services_no_ready_pod_backs_come_first_with_the_reason(env: Env) -> None:
+    result = env.call("list_services", {"all_namespaces": True})
+    reasons = {f"{r['namespace']}/{r['name']}": r["reason"] for r in result.data or []}
+    assert reasons["shop/legacy-search"] == "no ready endpoints"
+    assert reasons["payments/payments-api"] == "no ready endpoints"
+    assert reasons["default/kubernetes"] == "" and reasons["shop/cart"] == ""
+    assert "services select no ready pod (no endpoints)" in result.text
+    table = result.text.splitlines()[2:]
+    assert table[0].split()[-1] == "REASON"
+    flagged = [line for line in table[1:] if line.endswith("no ready endpoints")]
+    assert len(flagged) == sum(1 for r in reasons.values() if r == "no ready endpoints")
+    assert table[1 : 1 + len(flagged)] == flagged

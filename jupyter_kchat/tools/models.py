@@ -317,6 +317,30 @@ class Service(Struct, gc=False):
     status: ServiceStatus = field(default_factory=ServiceStatus)
 
 
+class EndpointSubset(Struct, rename="camel", gc=False):
+    addresses: list[dict[str, object]] = []
+    not_ready_addresses: list[dict[str, object]] = []
+
+
+class Endpoints(Struct, gc=False):
+    metadata: Meta = field(default_factory=Meta)
+    subsets: list[EndpointSubset] | None = None
+
+    def ready(self) -> int:
+        """Addresses that receive traffic (of pods that are Ready)."""
+        return sum(len(subset.addresses) for subset in self.subsets or [])
+
+    def waiting(self) -> list[str]:
+        """Names of the pods behind not-ready addresses (their IP when no pod is named)."""
+        names = []
+        for subset in self.subsets or []:
+            for address in subset.not_ready_addresses:
+                ref = address.get("targetRef")
+                name = ref.get("name") if isinstance(ref, dict) else None
+                names.append(str(name or address.get("ip", "?")))
+        return names
+
+
 class NamespaceStatus(Struct, gc=False):
     phase: str = ""
 

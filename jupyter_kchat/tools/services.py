@@ -1,4 +1,4 @@
-"""list_services and list_namespaces."""
+"""list_services (with the ones no ready pod backs) and list_namespaces."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ from .common import (
     ALL_NAMESPACES,
     LABEL_SELECTOR,
     NAMESPACE,
+    Scope,
     check_args,
     missing_namespace,
     opt_str,
     schema,
     scope,
 )
+from .errors import ToolError
 from .kube import api_path
-from .models import Namespace, Service
+from .models import Endpoints, Namespace, Service
 from .shape import Listing, age_of, clip, counts, fit_listing, plural
 
 SERVICE_PARAMS = {
@@ -53,6 +55,15 @@ def _external(service: Service) -> str:
     return "<pending>" if spec.type == "LoadBalancer" else "<none>"
 
 
+def _ready_endpoints(ctx: ToolContext, where: Scope) -> dict[tuple[str, str], int] | None:
+    """Ready addresses per Service (the Endpoints of the same name); None when unreadable."""
+    try:
+        listed = ctx.cluster.list_all(where.path("endpoints"), Endpoints, timeout=ctx.timeout)
+    except ToolError:
+        return None
+    return {(e.metadata.namespace, e.metadata.name): e.ready() for e in listed.items}
+
+
 def list_services(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     """Services with type, cluster IP, external address, ports and selector."""
     check_args(args, SERVICE_PARAMS, "list_services")
@@ -61,6 +72,7 @@ def list_services(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     listed = ctx.cluster.list_all(
         where.path("services"), Service, label_selector=labels, timeout=ctx.timeout
     )
+    ready = _ready_endpoints(ctx, where) if listed.items else None
     now = time.time()
     rows: list[dict[str, Any]] = []
     problem_rows: list[dict[str, Any]] = []
@@ -92,13 +104,21 @@ def list_services(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         )
         if external == "<pending>":
             row["reason"] = "LoadBalancer pending"
+        elif (
+            ready is not None
+            and selector
+            and spec.type != "ExternalName"
+            and not ready.get((meta.namespace, meta.name))
+        ):
+            row["reason"] = "no ready endpoints"
+        if row["reason"]:
             problem_rows.append(row)
-            problems.append(cells)
+            problems.append((*cells, row["reason"]))
             problem_keys.append(f"{meta.namespace}/{meta.name}" if everywhere else meta.name)
             problem_groups.append(row["reason"])
         else:
             rows.append(row)
-            rest.append(cells)
+            rest.append((*cells, ""))
     rows[:0] = problem_rows
     if not rows:
         missing = "" if labels else missing_namespace(ctx, where)
@@ -107,10 +127,17 @@ def list_services(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         f"{plural(len(rows), 'service')} in {where.describe()}: "
         f"{counts(Counter(r['type'] for r in rows))}."
     ]
-    if problems:
+    tally = Counter(problem_groups)
+    if tally["LoadBalancer pending"]:
         head.append(
-            f"{len(problems)} LoadBalancer services have no external address yet (<pending>): "
-            "check the cloud load-balancer controller and the service's events."
+            f"{tally['LoadBalancer pending']} LoadBalancer services have no external address yet "
+            "(<pending>): check the cloud load-balancer controller and the service's events."
+        )
+    if tally["no ready endpoints"]:
+        head.append(
+            f"{tally['no ready endpoints']} services select no ready pod (no endpoints), so "
+            "traffic to them fails: diagnose_cluster says why (no matching pod, or its pods are "
+            "not ready)."
         )
     columns = (("NAMESPACE",) if everywhere else ()) + (
         "NAME",
@@ -120,6 +147,7 @@ def list_services(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         "PORT(S)",
         "AGE",
         "SELECTOR",
+        "REASON",
     )
     listing = Listing(
         noun="services",
@@ -131,7 +159,7 @@ def list_services(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         rest=rest,
         rest_group=(lambda row: row[0]) if everywhere else None,
         narrow="Narrow down: list_services with namespace=<ns> or label_selector.",
-        problem_label="without an external address",
+        problem_label="needing attention",
         rest_label="other services",
     )
     text, truncated = fit_listing(listing, ctx.budget)

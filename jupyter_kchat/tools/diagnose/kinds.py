@@ -77,16 +77,6 @@ class CronJob(Struct, gc=False):
     status: CronJobStatus = field(default_factory=CronJobStatus)
 
 
-class EndpointSubset(Struct, rename="camel", gc=False):
-    addresses: list[dict[str, object]] = []
-    not_ready_addresses: list[dict[str, object]] = []
-
-
-class Endpoints(Struct, gc=False):
-    metadata: Meta = field(default_factory=Meta)
-    subsets: list[EndpointSubset] | None = None
-
-
 class BackendService(Struct, gc=False):
     name: str = ""
     port: dict[str, object] = {}

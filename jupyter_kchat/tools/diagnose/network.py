@@ -3,26 +3,11 @@ Service that does not exist (or name an IngressClass that does not)."""
 
 from __future__ import annotations
 
-from ..models import Service
+from ..models import Endpoints, Service
 from ..shape import clip, plural
 from .evidence import EventIndex
 from .issue import Issue
-from .kinds import Endpoints, Ingress, IngressBackend, Named
-
-
-def _addresses(endpoints: Endpoints | None) -> tuple[int, list[str]]:
-    """(ready address count, names of the pods behind the not-ready addresses)."""
-    if endpoints is None:
-        return 0, []
-    ready = 0
-    waiting: list[str] = []
-    for subset in endpoints.subsets or []:
-        ready += len(subset.addresses)
-        for address in subset.not_ready_addresses:
-            ref = address.get("targetRef")
-            name = ref.get("name") if isinstance(ref, dict) else None
-            waiting.append(str(name or address.get("ip", "?")))
-    return ready, waiting
+from .kinds import Ingress, IngressBackend, Named
 
 
 def service_issues(
@@ -47,9 +32,10 @@ def service_issues(
         if not spec.selector or spec.type == "ExternalName":
             continue
         ns, name = svc.metadata.namespace, svc.metadata.name
-        ready, waiting = _addresses(by_name.get((ns, name)))
-        if ready:
+        endpoints = by_name.get((ns, name))
+        if endpoints is not None and endpoints.ready():
             continue
+        waiting = endpoints.waiting() if endpoints is not None else []
         selector = ",".join(f"{k}={v}" for k, v in spec.selector.items())
         owners = [by_pod.get(f"{ns}/{pod}") for pod in waiting]
         if not waiting:

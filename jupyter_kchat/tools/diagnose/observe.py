@@ -22,7 +22,7 @@ from ..errors import ToolError
 from ..events import EventGroup, read_events
 from ..health import PodView, view_pod
 from ..kube import ApiFailure, api_path
-from ..models import Namespace, Node, Pod, Service, Workload
+from ..models import Endpoints, Namespace, Node, Pod, Service, Workload
 from ..nodes import NodeView, view_node
 from ..workloads import KINDS, WorkloadView, explain_short, view_workload
 from .kinds import (
@@ -30,7 +30,6 @@ from .kinds import (
     Conditioned,
     CronJob,
     DisruptionBudget,
-    Endpoints,
     Ingress,
     Job,
     Named,
