@@ -144,8 +144,8 @@ class ModelClient:
 
     async def context_window(self, model: str) -> int | None:
         """The model's context window in tokens: learned from a context error, else asked of the
-        endpoint once (vLLM ``/v1/models``, llama.cpp ``/props``, Ollama ``/api/show``); None
-        when nothing tells."""
+        endpoint once (vLLM ``/v1/models``, llama.cpp ``/props``, Ollama ``/api/ps`` and
+        ``/api/show``); None when nothing tells."""
         if model in self._learned:
             return self._learned[model]
         async with self._asking:
@@ -239,11 +239,19 @@ class ModelClient:
             if size:
                 return size
         with contextlib.suppress(openai.APIError, ValueError):
-            return window.from_ollama_show(
+            shown = window.from_ollama_show(
                 await self._client.post(
                     f"{root}/api/show", body={"model": model}, cast_to=object, options=options
                 )
             )
+            if shown:
+                with contextlib.suppress(openai.APIError, ValueError):
+                    running = window.from_ollama_ps(
+                        await self._client.get(f"{root}/api/ps", cast_to=object, options=options),
+                        model,
+                    )
+                    return running or shown
+                return shown
         return None
 
 

@@ -1,10 +1,10 @@
 """How big a model's context window is, asked of the endpoint where it tells.
 
 vLLM lists ``max_model_len`` in ``GET /v1/models``, llama.cpp answers ``GET /props``
-(``default_generation_settings.n_ctx``, the running context), Ollama ``POST /api/show``
-(``num_ctx`` in ``parameters`` when set, else the model's own ``<arch>.context_length``, of which
-Ollama runs only its default unless told more). Other endpoints (OpenAI, LiteLLM, LM Studio) say
-nothing here and get None.
+(``default_generation_settings.n_ctx``, the running context). Ollama's ``GET /api/ps`` has the
+running context of a loaded model; before it is loaded, ``POST /api/show`` has ``num_ctx`` when
+the model sets it, else only the model's own ``<arch>.context_length``, of which Ollama runs its
+default unless told more. Other endpoints (OpenAI, LiteLLM, LM Studio) say nothing here: None.
 """
 
 from __future__ import annotations
@@ -58,6 +58,16 @@ def from_ollama_show(body: Any) -> int | None:
         return None
     trained = _positive(info.get(f"{info.get('general.architecture')}.context_length"))
     return min(trained, OLLAMA_DEFAULT_CONTEXT) if trained else None
+
+
+def from_ollama_ps(body: Any, model: str) -> int | None:
+    """Ollama's ``/api/ps``: the context the loaded ``model`` runs with."""
+    entries = body.get("models") if isinstance(body, dict) else None
+    names = (model, f"{model}:latest")
+    for entry in entries if isinstance(entries, list) else ():
+        if isinstance(entry, dict) and (entry.get("name") in names or entry.get("model") in names):
+            return _positive(entry.get("context_length"))
+    return None
 
 
 def _positive(value: Any) -> int | None:

@@ -162,8 +162,10 @@ class Quirks:
     ``finish_reason: "length"`` (off by default so scripted long streams stay whole).
     ``refuse_field``: answer 400 "Unsupported parameter" to that field, as OpenAI's reasoning
     models do to ``max_tokens``. ``flavour``: which native endpoints answer besides ``/v1``:
-    llama.cpp's ``GET /props``, Ollama's ``POST /api/show``; vLLM's ``/v1/models`` entries carry
-    ``max_model_len``.
+    llama.cpp's ``GET /props``, Ollama's ``POST /api/show`` and ``GET /api/ps`` (the model is
+    loaded once it has answered); vLLM's ``/v1/models`` entries carry ``max_model_len``.
+    ``modelfile_num_ctx``: Ollama's model sets ``num_ctx`` (else ``context_window`` is the
+    server-wide OLLAMA_CONTEXT_LENGTH, which only ``/api/ps`` tells).
     """
 
     context_window: int | None = None
@@ -175,6 +177,7 @@ class Quirks:
     honour_max_tokens: bool = False
     refuse_field: Literal["max_tokens", "max_completion_tokens"] | None = None
     flavour: Flavour = "openai"
+    modelfile_num_ctx: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -239,6 +242,18 @@ def props_body(model: str, n_ctx: int) -> dict[str, Any]:
         "modalities": {"vision": False, "audio": False},
         "build_info": "b6000-kchatdemo",
     }
+
+
+def ollama_ps_body(model: str, n_ctx: int | None) -> dict[str, Any]:
+    """Ollama's ``GET /api/ps`` with ``model`` loaded, at its running context."""
+    return {"models": [{
+        "name": f"{model}:latest", "model": f"{model}:latest", "size": 3338801152,
+        "digest": "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
+        "details": {"format": "gguf", "family": "llama", "parameter_size": "3.2B",
+                    "quantization_level": "Q4_K_M"},
+        "expires_at": "2026-01-01T00:05:00Z", "size_vram": 3338801152,
+        "context_length": n_ctx or REPORTED_CONTEXT,
+    }]}
 
 
 def ollama_show_body(n_ctx: int | None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ to behave like a particular real server (``model_faults``), and every chat-compl
 is recorded so tests can assert on what the client sent.
 
 Routes: ``GET /v1/models``, ``GET /v1/models/{id}``, ``POST /v1/chat/completions``, llama.cpp's
-``GET /props`` and Ollama's ``POST /api/show`` (in those flavours), and for out-of-process
+``GET /props`` and Ollama's ``POST /api/show`` and ``GET /api/ps`` (in those flavours), and for out-of-process
 control ``POST /_control/faults`` (a JSON list of faults), ``GET /_control/faults``,
 ``GET``/``POST /_control/quirks``, ``GET /_control/requests`` (the recorded bodies; ``?detail=1``
 adds status and disconnects) and ``POST /_control/reset``.
@@ -47,6 +47,7 @@ from .model_faults import (
     FaultQueue,
     Quirks,
     context_error,
+    ollama_ps_body,
     ollama_show_body,
     props_body,
     stream_error_frame,
@@ -813,7 +814,25 @@ class _OllamaShowHandler(_BaseHandler):
         if name not in (server.model, f"{server.model}:latest"):
             self.send_json({"error": f"model '{name}' not found"}, 404)
             return
-        self.send_json(ollama_show_body(server.quirks.context_window))
+        quirks = server.quirks
+        self.send_json(ollama_show_body(quirks.context_window if quirks.modelfile_num_ctx
+                                        else None))
+
+
+class _OllamaPsHandler(_BaseHandler):
+    """Ollama's ``GET /api/ps`` (only in the ollama flavour): the model once it has answered."""
+
+    def get(self) -> None:
+        server = self.model_server
+        if server.quirks.flavour != "ollama":
+            self.set_status(404)
+            self.set_header("Content-Type", "text/plain")
+            self.finish(b"404 page not found")
+            return
+        if not server.requests:
+            self.send_json({"models": []})
+            return
+        self.send_json(ollama_ps_body(server.model, server.quirks.context_window))
 
 
 class _ControlQuirksHandler(_BaseHandler):
@@ -917,6 +936,7 @@ class ModelServer:
             (r"/v1/chat/completions", _ChatCompletionsHandler, {"server": self}),
             (r"/props", _PropsHandler, {"server": self}),
             (r"/api/show", _OllamaShowHandler, {"server": self}),
+            (r"/api/ps", _OllamaPsHandler, {"server": self}),
             (r"/_control/faults", _ControlFaultsHandler, {"server": self}),
             (r"/_control/quirks", _ControlQuirksHandler, {"server": self}),
             (r"/_control/requests", _ControlRequestsHandler, {"server": self}),
