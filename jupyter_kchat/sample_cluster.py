@@ -3,7 +3,8 @@
 Generates a :class:`~jupyter_kchat.sample.cluster.SampleCluster`, serves it on loopback,
 writes a kubeconfig pointing at it (contexts: admin, read-only, and ``shop-viewer``, who may
 read namespace ``shop`` only), prints one banner line (``kchat sample cluster: <url> (N
-pods) kubeconfig=<path>``) and serves until SIGINT or SIGTERM.
+pods) kubeconfig=<path>``) and serves until SIGINT or SIGTERM. ``--tls`` serves HTTPS, which
+kubectl needs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from .sample.cluster import SampleCluster
 from .sample.kube_api import VIEWER_CONTEXT, KubeAPIServer
+from .sample.kube_api.tls import local_tls
 from .sample.lifecycle import serve_until_signalled
 
 BANNER = "kchat sample cluster: "
@@ -44,6 +46,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--viewer-token", help="fix the shop namespace viewer's bearer token (default: random)"
     )
     parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a throwaway CA written into the kubeconfig (kubectl sends "
+        "tokens only over TLS)",
+    )
+    parser.add_argument(
         "--no-metrics",
         action="store_true",
         help="serve no metrics.k8s.io, like a cluster without metrics-server",
@@ -63,7 +71,8 @@ async def serve(options: argparse.Namespace) -> None:
         viewer_token=options.viewer_token,
         metrics=not options.no_metrics,
     )
-    url = await api.start(host=options.host, port=options.port)
+    tls, ca_pem = local_tls(options.host) if options.tls else (None, None)
+    url = await api.start(host=options.host, port=options.port, tls=tls)
     kubeconfig = options.kubeconfig or str(
         Path(tempfile.mkdtemp(prefix="kchat-sample-")) / "kubeconfig.yaml"
     )
@@ -73,6 +82,7 @@ async def serve(options: argparse.Namespace) -> None:
         context=options.context,
         namespace=options.namespace,
         contexts=[options.context, f"{options.context}-readonly", VIEWER_CONTEXT],
+        ca_pem=ca_pem,
     )
     print(f"{BANNER}{url} ({cluster.pod_count} pods) kubeconfig={kubeconfig}", flush=True)
     await serve_until_signalled(api.stop)

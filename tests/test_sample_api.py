@@ -9,10 +9,8 @@ server starts, as any stored object.
 
 from __future__ import annotations
 
-import base64
 import re
 import shutil
-import ssl
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -22,7 +20,6 @@ from typing import Any
 
 import orjson
 import pytest
-import trustme
 import yaml
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
@@ -731,20 +728,17 @@ def test_the_sample_clusters_own_metrics_are_served(tmp_path: Path) -> None:
 
 @pytest.fixture
 def kubectl(tmp_path: Path) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
-    """Real kubectl against the sample API over HTTPS (client-go sends tokens over TLS only)."""
+    """Real kubectl against ``python -m jupyter_kchat.sample_cluster --tls`` (client-go sends
+    bearer tokens only over TLS)."""
     binary = shutil.which("kubectl")
     if binary is None:
         pytest.skip("kubectl is not installed")
-    ca = trustme.CA()
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(tls)
-    api = KubeAPIServer(SampleCluster(pods=60, seed=0))
-    with api.run_in_thread(tls=tls):
-        path = api.write_kubeconfig(tmp_path / "kubeconfig.yaml", contexts=ALL_CONTEXTS)
-        config = yaml.safe_load(path.read_text())
-        authority = base64.b64encode(ca.cert_pem.bytes()).decode()
-        config["clusters"][0]["cluster"]["certificate-authority-data"] = authority
-        path.write_text(yaml.safe_dump(config))
+    path = tmp_path / "kubeconfig.yaml"
+    command = [sys.executable, "-m", "jupyter_kchat.sample_cluster", "--tls", "--kubeconfig"]
+    process = subprocess.Popen([*command, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("kchat sample cluster: https://127.0.0.1:")
 
         def run(*args: str) -> subprocess.CompletedProcess[str]:
             command = [binary, f"--kubeconfig={path}", f"--cache-dir={tmp_path / 'cache'}"]
@@ -753,6 +747,11 @@ def kubectl(tmp_path: Path) -> Iterator[Callable[..., subprocess.CompletedProces
             )
 
         yield run
+    finally:
+        process.terminate()
+        assert process.wait(10) == 0
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def test_kubectl_reads_the_sample_cluster_as_a_real_one(kubectl: Callable[..., Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,9 +24,11 @@ def kubeconfig(
     readonly_token: str,
     viewer_token: str,
     contexts: Sequence[str] | None = None,
+    ca_pem: bytes | None = None,
 ) -> Obj:
     """The kubeconfig document: ``current`` is (context, token, namespace); ``contexts`` the
-    names to include (default: the current one and ``<current>-readonly``)."""
+    names to include (default: the current one and ``<current>-readonly``); ``ca_pem`` the CA
+    an HTTPS server's certificate is verified with."""
     context, token, namespace = current
     known = {
         context: (f"{context}-user", token, namespace),
@@ -46,10 +49,13 @@ def kubeconfig(
         entries.append(
             {"name": name, "context": {"cluster": CLUSTER_NAME, "user": user, "namespace": ns}}
         )
+    cluster: Obj = {"server": url}
+    if ca_pem is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": CLUSTER_NAME, "cluster": {"server": url}}],
+        "clusters": [{"name": CLUSTER_NAME, "cluster": cluster}],
         "users": [{"name": name, "user": {"token": t}} for name, t in users.items()],
         "contexts": entries,
         "current-context": context,

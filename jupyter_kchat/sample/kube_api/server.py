@@ -161,13 +161,15 @@ class KubeAPIServer:
         context: str = "sample",
         namespace: str = "default",
         contexts: Sequence[str] | None = None,
+        ca_pem: bytes | None = None,
     ) -> Path:
         """Write a kubeconfig for this server: ``context`` uses ``token`` and is current.
 
         ``token`` is "admin" (the default), "readonly", "viewer" or a literal bearer token.
         ``contexts`` names the contexts to write (default: ``context`` and
         "<context>-readonly", which uses the read-only token); ``kubeconfig.ALL_CONTEXTS``
-        adds "shop-viewer", the namespace viewer in namespace ``shop``.
+        adds "shop-viewer", the namespace viewer in namespace ``shop``. ``ca_pem`` is the CA
+        of an HTTPS server (see :func:`.tls.local_tls`).
         """
         chosen = {
             None: self.admin_token,
@@ -182,6 +184,7 @@ class KubeAPIServer:
             self.readonly_token,
             self.viewer_token,
             contexts,
+            ca_pem,
         )
         return kubeconfig.write(path, config)
 
