@@ -6,9 +6,9 @@ The answer often quotes cluster text, and a prompt-injected model may write anyt
   which carry no URL to follow, become a short note).
 - Raw HTML is shown as the text it is. A tag that would load something (``<img src>``,
   ``<iframe>``, ``<svg><image href>``, ``<video poster>``, ``<link>``, CSS ``url()`` in a
-  ``style``...) is replaced by a visible link to each ``http(s)`` URL it names.
-- Links open in a new tab with ``rel="noopener noreferrer"``; ``javascript:``, ``data:`` and
-  other schemes are not links.
+  ``style``...) is followed by a visible link to each ``http(s)`` URL it names.
+- Links open in a new tab with ``rel="noopener noreferrer"`` and no referrer; ``javascript:``,
+  ``data:`` and other schemes are not links.
 - The result then passes through ``nh3`` (the ammonia sanitizer) with an allowlist of text tags
   and no ``style``/``class``/``id`` attributes, so whatever slipped past the rules above is
   dropped rather than rendered.
@@ -34,6 +34,9 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
 LINK_SCHEMES = {"http", "https", "mailto"}
 REL = "noopener noreferrer"
+LINK_ATTRIBUTES = {"target": "_blank", "referrerpolicy": "no-referrer"}
+"""Forced on every link. ``referrerpolicy`` too, because JupyterLab rewrites the ``rel`` of links
+in outputs to ``noopener`` alone."""
 
 URL_ATTRIBUTES = {
     "src", "href", "xlink:href", "poster", "data", "action", "formaction", "background",
@@ -48,10 +51,8 @@ _IMPORT = re.compile(r"""@import\s+['"]([^'"]+)""", re.IGNORECASE)
 
 
 def link(url: str, text: str | None = None) -> str:
-    """One outgoing link: a new tab, no opener, no referrer; the URL is the text by default."""
-    return (
-        f'<a href="{escape(url)}" target="_blank" rel="{REL}">{escape(text or url)}</a>'
-    )
+    """One outgoing link, its URL as the text by default (``sanitize`` adds where it opens)."""
+    return f'<a href="{escape(url)}">{escape(text or url)}</a>'
 
 
 def urls_in(tag: str, attrs: list[tuple[str, str | None]], text: str = "") -> list[str]:
@@ -143,11 +144,6 @@ class _Renderer(RendererHTML):
             return f"[image “{escape(alt)}”: {link(url)}]"
         return f"[image “{escape(alt)}”, not shown]"
 
-    def link_open(self, tokens: list[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
-        tokens[idx].attrSet("target", "_blank")
-        tokens[idx].attrSet("rel", REL)
-        return self.renderToken(tokens, idx, options, env)
-
     def html_inline(self, tokens: list[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
         return raw_html_as_text(tokens[idx].content)
 
@@ -164,14 +160,14 @@ _MD = _markdown()
 
 
 def sanitize(html: str) -> str:
-    """HTML through nh3: text tags only, no styles, links with ``target``/``rel`` forced."""
+    """HTML through nh3: text tags only, no styles, the link attributes above forced."""
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=LINK_SCHEMES,
         link_rel=REL,
-        set_tag_attribute_values={"a": {"target": "_blank"}},
+        set_tag_attribute_values={"a": LINK_ATTRIBUTES},
         strip_comments=True,
     )
 

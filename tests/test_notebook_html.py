@@ -90,6 +90,7 @@ def assert_inert(html: str) -> Elements:
         if tag == "a":
             assert attrs.get("target") == "_blank"
             assert attrs.get("rel") == "noopener noreferrer"
+            assert attrs.get("referrerpolicy") == "no-referrer"
             assert urlsplit(attrs.get("href") or "").scheme in ("http", "https", "mailto")
     return parsed
 
@@ -340,3 +341,102 @@ def test_saved_html_in_chromium_fetches_nothing(saved: dict[str, Any], counter: 
     assert counter.paths[before:] == [], "no payload URL was fetched"
     assert not dialogs, "no script ran"
     assert all(urlsplit(url).hostname != "127.0.0.1" for url in elsewhere)
+
+
+def only_loopback(allowed: tuple[str, ...], elsewhere: list[str]) -> Any:
+    """A Playwright route handler: requests to ``allowed`` prefixes go on, others are aborted
+    (and listed), so no test traffic leaves the machine."""
+    from playwright.sync_api import Route
+
+    def handle(route: Route) -> None:
+        url = route.request.url
+        if url.startswith(allowed):
+            route.continue_()
+        else:
+            elsewhere.append(url)
+            route.abort()
+
+    return handle
+
+
+@pytest.mark.browser
+def test_live_notebook_in_jupyterlab_streams_tool_blocks_and_fetches_nothing(
+    counter: Counter, tmp_path: Path
+) -> None:
+    """The same cells run in a real JupyterLab: the outputs render as they stream, with the
+    panel's extension loaded but not needed, and the payloads' host still sees no request."""
+    import os
+    import sys
+
+    from playwright.sync_api import sync_playwright
+    from processes import Service, free_port
+    from test_install import wait_until_listening
+    from test_notebooks import kernel_env
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make browser)")
+    root = tmp_path / "root"
+    root.mkdir()
+    notebook = new_notebook(cells=notebook_cells(counter.url))
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, root / "live.ipynb")
+    port, token = free_port(), "kchat-live-notebook"
+    lab = Service(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--LabApp.extension_manager=readonly", "--LabApp.news_url=None",
+         "--LabApp.expose_app_in_browser=True", *(["--allow-root"] if os.geteuid() == 0 else [])],
+        banner=f"http://127.0.0.1:{port}/lab", log=tmp_path / "lab.log", env=kernel_env(tmp_path),
+    )
+    elsewhere: list[str] = []
+    before = len(counter.paths)
+    try:
+        wait_until_listening(lab, port)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(120_000)
+                page.route("**/*", only_loopback((f"http://127.0.0.1:{port}/", counter.url),
+                                                 elsewhere))
+                page.goto(f"http://127.0.0.1:{port}/lab/tree/live.ipynb?token={token}")
+                page.wait_for_function(
+                    "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session"
+                    "?.kernel?.status === 'idle'"
+                )
+                page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+                    ".every(p => /\\[\\d+\\]/.test(p.textContent))"
+                )
+                outputs = page.locator(".jp-OutputArea-output")
+                blocks = page.locator(".jp-OutputArea-output details.kchat-tool")
+                assert blocks.count() >= 4
+                assert page.locator("details.kchat-tool[open] table").first.is_visible()
+                text = outputs.all_inner_texts()
+                joined = "\n".join(text)
+                assert "need attention" in joined and "javascript:" in joined
+                assert "styled text" in joined and "/tool-img" in joined
+                assert page.locator(".jp-OutputArea-output img").count() == 0
+                assert page.locator(".jp-OutputArea-output iframe").count() == 0
+                links = page.locator(".kchat-answer a").all()
+                assert links
+                for link in links:
+                    assert "noopener" in (link.get_attribute("rel") or "")
+                    assert link.get_attribute("referrerpolicy") == "no-referrer", (
+                        "JupyterLab rewrites rel to noopener alone: no referrer all the same"
+                    )
+                    assert link.get_attribute("target") == "_blank"
+                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SCREENSHOTS / "notebook_live_lab.png"))
+                page.locator(".kchat-answer").nth(1).scroll_into_view_if_needed()
+                page.screenshot(path=str(SCREENSHOTS / "notebook_live_lab_payloads.png"))
+            finally:
+                browser.close()
+    finally:
+        lab.stop()
+    assert counter.paths[before:] == [], "no payload URL was fetched"
+    assert not [url for url in elsewhere if urlsplit(url).hostname in ("127.0.0.1", "localhost")]
