@@ -38,7 +38,8 @@ from jupyter_kchat.sample.cluster import SampleCluster
 from jupyter_kchat.sample.kube_api import KubeAPIServer
 from jupyter_kchat.tools import KubeClients, ToolContext
 from jupyter_kchat.tools.discovery import resolve_kind
-from jupyter_kchat.tools.resources import list_resources, read_table
+from jupyter_kchat.tools.resources import list_resources
+from jupyter_kchat.tools.table import read_table
 
 KINDS = {
     "certificates.cert-manager.io": "/apis/cert-manager.io/v1/certificates",
