@@ -279,9 +279,10 @@ async def test_the_context_window_is_asked_of_the_endpoint_once(
 
 async def test_a_loaded_ollama_model_tells_its_running_context(client_for, kchat_model):
     kchat_model.quirks = Quirks(flavour="ollama", context_window=32768, modelfile_num_ctx=False)
-    assert await client_for().context_window("kchat-demo") == 4096, "not loaded: the default"
-    await collect(client_for(), say("loaded now"))
-    assert await client_for().context_window("kchat-demo") == 32768, "OLLAMA_CONTEXT_LENGTH"
+    client = client_for()
+    assert await client.context_window("kchat-demo") == 4096, "not loaded: the default"
+    await collect(client, say("loaded now"))
+    assert await client.context_window("kchat-demo") == 32768, "OLLAMA_CONTEXT_LENGTH"
 
 
 async def test_cloud_endpoints_are_not_probed():

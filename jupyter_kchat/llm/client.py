@@ -66,6 +66,7 @@ class ModelClient:
         self._token_field_fixed = token_parameter != "auto"
         self._learned: dict[str, int] = {}
         self._asked: dict[str, int | None] = {}
+        self._unsettled: set[str] = set()
         self._asking = asyncio.Lock()
 
     @property
@@ -137,6 +138,9 @@ class ModelClient:
                 raise errors.interrupted("", kept=assembly.arrived)
             if finished:
                 await _drain(events)
+                if model in self._unsettled:  # loaded now: the endpoint can tell more
+                    self._unsettled.discard(model)
+                    self._asked.pop(model, None)
             assembly.flush(out)
             for item in out:
                 yield item
@@ -150,7 +154,10 @@ class ModelClient:
             return self._learned[model]
         async with self._asking:
             if model not in self._asked:
-                self._asked[model] = await self._ask_window(model)
+                asked = await window.ask(self._client, self.endpoint, model)
+                self._asked[model] = asked.size
+                if not asked.settled:
+                    self._unsettled.add(model)
         return self._asked[model]
 
     async def _open(
@@ -220,39 +227,6 @@ class ModelClient:
             "max_completion_tokens" if self._token_field == "max_tokens" else "max_tokens"
         )
         return True
-
-    async def _ask_window(self, model: str) -> int | None:
-        root = window.server_root(self.endpoint)
-        if root is None:
-            return None
-        options: Any = {"max_retries": 0, "timeout": 10.0}
-        with contextlib.suppress(openai.APIError, ValueError):
-            size = window.from_models(
-                await self._client.get("/models", cast_to=object, options=options), model
-            )
-            if size:
-                return size
-        with contextlib.suppress(openai.APIError, ValueError):
-            size = window.from_props(
-                await self._client.get(f"{root}/props", cast_to=object, options=options)
-            )
-            if size:
-                return size
-        with contextlib.suppress(openai.APIError, ValueError):
-            shown = window.from_ollama_show(
-                await self._client.post(
-                    f"{root}/api/show", body={"model": model}, cast_to=object, options=options
-                )
-            )
-            if shown:
-                with contextlib.suppress(openai.APIError, ValueError):
-                    running = window.from_ollama_ps(
-                        await self._client.get(f"{root}/api/ps", cast_to=object, options=options),
-                        model,
-                    )
-                    return running or shown
-                return shown
-        return None
 
 
 def _auto_token_field(base_url: str) -> str:

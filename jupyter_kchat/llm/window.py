@@ -9,14 +9,57 @@ default unless told more. Other endpoints (OpenAI, LiteLLM, LM Studio) say nothi
 
 from __future__ import annotations
 
+import contextlib
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+import openai
 
 OLLAMA_DEFAULT_CONTEXT = 4096
 """What Ollama runs a model with when neither ``num_ctx`` nor OLLAMA_CONTEXT_LENGTH says more."""
 CLOUD_HOSTS = ("api.openai.com", "openai.azure.com", "api.deepseek.com", "openrouter.ai")
 _NUM_CTX = re.compile(r"^num_ctx\s+(\d+)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What the endpoint told; not ``settled`` when it was Ollama's default for a model it has
+    not loaded yet (ask again once it has answered)."""
+
+    size: int | None
+    settled: bool = True
+
+
+async def ask(client: openai.AsyncOpenAI, base_url: str, model: str) -> Asked:
+    """Ask the endpoint with the ``openai`` client's own HTTP client and auth, no retries."""
+    root = server_root(base_url)
+    if root is None:
+        return Asked(None)
+    options: Any = {"max_retries": 0, "timeout": 10.0}
+    with contextlib.suppress(openai.APIError, ValueError):
+        size = from_models(await client.get("/models", cast_to=object, options=options), model)
+        if size:
+            return Asked(size)
+    with contextlib.suppress(openai.APIError, ValueError):
+        size = from_props(await client.get(f"{root}/props", cast_to=object, options=options))
+        if size:
+            return Asked(size)
+    with contextlib.suppress(openai.APIError, ValueError):
+        shown = await client.post(
+            f"{root}/api/show", body={"model": model}, cast_to=object, options=options
+        )
+        size = from_ollama_show(shown)
+        if size:
+            with contextlib.suppress(openai.APIError, ValueError):
+                running = from_ollama_ps(
+                    await client.get(f"{root}/api/ps", cast_to=object, options=options), model
+                )
+                if running:
+                    return Asked(running)
+            return Asked(size, settled=_sets_num_ctx(shown))
+    return Asked(None)
 
 
 def server_root(base_url: str) -> str | None:
@@ -42,6 +85,11 @@ def from_props(body: Any) -> int | None:
     """llama.cpp's ``/props``: the context each slot really has."""
     settings = body.get("default_generation_settings") if isinstance(body, dict) else None
     return _positive(settings.get("n_ctx")) if isinstance(settings, dict) else None
+
+
+def _sets_num_ctx(body: Any) -> bool:
+    parameters = body.get("parameters") if isinstance(body, dict) else None
+    return isinstance(parameters, str) and bool(_NUM_CTX.search(parameters))
 
 
 def from_ollama_show(body: Any) -> int | None:
