@@ -59,12 +59,7 @@ from .logs import LogUnavailable, kubelet_unreachable
 from .networking import INGRESS_HOST, MISSING_BACKEND, ORPHAN_SERVICE
 from .registry import PRIVATE_IMAGE, pull_error
 from .state import RESOURCES, Listener
-from .storage import (
-    CLAIM_LOST,
-    DEFAULT_STORAGE_CLASS,
-    MISSING_STORAGE_CLASS,
-    PROVISIONING_FAILED,
-)
+from .storage import CLAIM_LOST, DEFAULT_STORAGE_CLASS, MISSING_STORAGE_CLASS, PROVISIONING_FAILED
 
 __all__ = [
     "BACKOFF_LIMIT_MESSAGE",

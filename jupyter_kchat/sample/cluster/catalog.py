@@ -7,17 +7,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from .common import (
-    CRASHLOOP,
-    EVICTED,
-    HEALTHY,
-    IMAGEPULL,
-    K8S_VERSION,
-    OOM,
-    PENDING,
-    Obj,
-    clone,
-)
+from .common import CRASHLOOP, EVICTED, HEALTHY, IMAGEPULL, K8S_VERSION, OOM, PENDING, Obj, clone
 from .registry import PRIVATE_IMAGE
 
 BASE_NAMESPACES = ("default", "kube-system", "payments", "shop", "data", "monitoring", "ml")

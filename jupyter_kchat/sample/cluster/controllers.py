@@ -6,19 +6,8 @@ import copy
 import itertools
 from typing import Any
 
-from .catalog import (
-    ContainerDef,
-    NodeDef,
-    WorkloadDef,
-)
-from .common import (
-    HEALTHY,
-    Key,
-    Obj,
-    parse_rfc3339,
-    rfc3339,
-    template_hash,
-)
+from .catalog import ContainerDef, NodeDef, WorkloadDef
+from .common import HEALTHY, Key, Obj, parse_rfc3339, rfc3339, template_hash
 from .health import max_unavailable, pod_ready
 from .networking import sync_endpoints
 from .state import ClusterState

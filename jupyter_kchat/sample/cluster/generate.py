@@ -22,12 +22,7 @@ from .catalog import (
     filler,
 )
 from .certmanager import make_cert_manager
-from .common import (
-    HEALTHY,
-    K8S_VERSION,
-    Obj,
-    rfc3339,
-)
+from .common import HEALTHY, K8S_VERSION, Obj, rfc3339
 from .controllers import Controllers
 from .events import Events
 from .helm import make_helm

@@ -4,10 +4,7 @@ requests, a Deployment's allowed unavailability).
 
 from __future__ import annotations
 
-from .common import (
-    Obj,
-    parse_quantity,
-)
+from .common import Obj, parse_quantity
 
 
 def requested(containers: list[Obj]) -> tuple[float, float]:

@@ -7,18 +7,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .catalog import (
-    BEARER_TOKEN,
-    DB_PASSWORD,
-    PAYMENTS_PANIC,
-)
-from .common import (
-    CRASHLOOP,
-    OOM,
-    OOM_CRASHLOOP,
-    Obj,
-    parse_rfc3339,
-)
+from .catalog import BEARER_TOKEN, DB_PASSWORD, PAYMENTS_PANIC
+from .common import CRASHLOOP, OOM, OOM_CRASHLOOP, Obj, parse_rfc3339
 
 if TYPE_CHECKING:
     from . import SampleCluster

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from .catalog import (
-    EVICTION_MESSAGE,
-    NodeDef,
-    WorkloadDef,
-)
+from .catalog import EVICTION_MESSAGE, NodeDef, WorkloadDef
 from .common import (
     CRASHLOOP,
     DEFAULT_TOLERATIONS,

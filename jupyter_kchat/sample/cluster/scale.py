@@ -14,13 +14,7 @@ from typing import TYPE_CHECKING
 
 from .certmanager import certificate
 from .common import CRASHLOOP, IMAGEPULL, OOM, PENDING, b64
-from .storage import (
-    MISSING_STORAGE_CLASS,
-    PROVISIONING_FAILED,
-    PV_CONTROLLER,
-    bound_claim,
-    claim,
-)
+from .storage import MISSING_STORAGE_CLASS, PROVISIONING_FAILED, PV_CONTROLLER, bound_claim, claim
 
 if TYPE_CHECKING:
     from . import SampleCluster, WorkloadDef

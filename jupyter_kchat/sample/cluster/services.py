@@ -6,17 +6,8 @@ import copy
 
 import orjson
 
-from .catalog import (
-    CONFIG_API_KEY,
-    CONFIG_DB_PASSWORD,
-    DB_PASSWORD,
-    FAKE_CA,
-)
-from .common import (
-    Obj,
-    b64,
-    parse_rfc3339,
-)
+from .catalog import CONFIG_API_KEY, CONFIG_DB_PASSWORD, DB_PASSWORD, FAKE_CA
+from .common import Obj, b64, parse_rfc3339
 from .state import ClusterState
 
 

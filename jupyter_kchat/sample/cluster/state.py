@@ -11,13 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from .common import (
-    HEALTHY,
-    SAFE_ALPHABET,
-    Key,
-    Obj,
-    rfc3339,
-)
+from .common import HEALTHY, SAFE_ALPHABET, Key, Obj, rfc3339
 from .health import pod_is_healthy
 from .metrics import node_metrics, pod_metrics
 

@@ -5,16 +5,7 @@ from __future__ import annotations
 import orjson
 
 from .catalog import WorkloadDef
-from .common import (
-    CRASHLOOP,
-    EVICTED,
-    HEALTHY,
-    OOM,
-    Obj,
-    clone,
-    owner_ref,
-    template_hash,
-)
+from .common import CRASHLOOP, EVICTED, HEALTHY, OOM, Obj, clone, owner_ref, template_hash
 from .state import ClusterState
 from .storage import DEFAULT_STORAGE_CLASS
 
