@@ -318,6 +318,8 @@ async def test_sse_events_follow_the_format_across_reads():
     assert events == [SSEEvent(b'{"a":\n1}'), SSEEvent(b'{"x":1}', True),
                       SSEEvent(b'{"code":500}', True), SSEEvent(b"[DONE]")]
     assert await events_of(b"data: last") == [SSEEvent(b"last")], "no final blank line"
+    with pytest.raises(ValueError, match="an event of more than"):
+        await events_of(*[b"data: " + b"x" * 1_000_000] * 10)
 
 
 def split_everywhere(text: str) -> list[list[str]]:

@@ -55,6 +55,8 @@ class Chunk(msgspec.Struct):
 
 
 DONE = b"[DONE]"
+MAX_EVENT_BYTES = 8 * 1024 * 1024
+"""Largest event kept whole; a server that sends more without a line break is refused."""
 
 
 class SSEEvent(msgspec.Struct):
@@ -77,6 +79,8 @@ async def sse_events(raw: AsyncIterator[bytes]) -> AsyncIterator[list[SSEEvent]]
     async for piece in raw:
         lines = (rest + piece).split(b"\n") if rest else piece.split(b"\n")
         rest = lines.pop()
+        if len(rest) > MAX_EVENT_BYTES or sum(map(len, data)) > MAX_EVENT_BYTES:
+            raise ValueError(f"an event of more than {MAX_EVENT_BYTES:,} bytes")
         events: list[SSEEvent] = []
         for line in lines:
             if line.endswith(b"\r"):
