@@ -84,6 +84,7 @@ def check_quickstart(notebook: nbformat.NotebookNode) -> None:
     assert "sample cluster (" in texts(notebook, "setup", "text/markdown")
     answer = texts(notebook, "list-all-pods")
     assert "list_pods" in answer and "rows" in answer
+    assert 'class="kchat-tool"' in answer and "need attention)" in answer, "a tool block"
     assert "list_pods" in texts(notebook, "tool-calls", "text/plain")
     table = texts(notebook, "dataframe", "text/html")
     for column in ("namespace", "name", "phase", "ready", "restarts", "node", "reason"):
