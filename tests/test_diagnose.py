@@ -7,6 +7,7 @@ All through the real ``kubernetes`` client over loopback HTTP against the API em
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -228,3 +229,16 @@ def test_no_credential_leaves_through_a_diagnosis(env: Env, wide: ToolResult) ->
         blob = result.text + repr(result.data)
         for value in secrets:
             assert value not in blob, value
+
+
+def test_a_cronjob_whose_schedule_fell_due_without_a_run_is_named(fresh: Env) -> None:
+    cronjob = copy.deepcopy(fresh.cluster.get("cronjobs", "data", "etl-daily"))
+    assert cronjob is not None
+    cronjob["spec"]["schedule"] = "*/5 * * * *"
+    fresh.cluster.replace_object("cronjobs", cronjob)
+    result = fresh.call("diagnose_cluster", {"namespace": "data"})
+    row = _finding(result, "CronJob not scheduled", "data/etl-daily")
+    assert "did not start (last scheduled" in row["evidence"]
+    assert "startingDeadlineSeconds" in row["next"]
+    backup = {r["category"] for r in result.data or [] if r["object"] == "data/backup-nightly"}
+    assert backup == {"Job failed"}

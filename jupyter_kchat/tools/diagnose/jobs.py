@@ -1,11 +1,16 @@
 """Jobs and CronJobs: a failed Job (backoff limit reached, deadline exceeded) with its failed
 pods' last log lines; a CronJob whose last run failed (one finding, not one per Job), that is
-suspended, or that never ran."""
+suspended, or whose schedule fell due without a run starting (``croniter`` reads the schedule
+as the cronjob-controller does, in the CronJob's time zone)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
 
 from ..health import PodView, describe_exit, owner_workload
 from ..shape import age_of, clip, plural
@@ -13,8 +18,9 @@ from .evidence import EventIndex
 from .issue import LOG_PODS, Issue, log_request, pod_names
 from .kinds import CronJob, Job
 
-NEVER_RAN_AFTER = 2 * 86400.0
-"""A CronJob this old that was never scheduled is reported (its schedule may never match)."""
+LATE_AFTER = 600.0
+"""Seconds past a scheduled time (unless the CronJob's startingDeadlineSeconds says otherwise)
+after which a run that did not start counts as missed."""
 
 
 @dataclass
@@ -94,6 +100,20 @@ def _failed_issue(run: _Run, cronjob: str, pods: list[PodView], events: EventInd
     return issue
 
 
+def _due(cj: CronJob, before: float) -> tuple[float | None, str]:
+    """When the schedule last fell due before ``before`` (None if the schedule cannot be read),
+    or why it cannot be read."""
+    try:
+        zone = ZoneInfo(cj.spec.time_zone) if cj.spec.time_zone else timezone.utc
+    except (ZoneInfoNotFoundError, ValueError):
+        return None, f"its timeZone {cj.spec.time_zone!r} is not a known time zone"
+    if not croniter.is_valid(cj.spec.schedule):
+        return None, f"its schedule {cj.spec.schedule!r} is not a valid cron expression"
+    start = datetime.fromtimestamp(before, zone)
+    due: datetime = croniter(cj.spec.schedule, start).get_prev(datetime)
+    return due.timestamp(), ""
+
+
 def _cronjob_issue(cj: CronJob, now: float, events: EventIndex) -> Issue | None:
     ns, name = cj.metadata.namespace, cj.metadata.name
     last = cj.status.last_schedule_time
@@ -113,24 +133,33 @@ def _cronjob_issue(cj: CronJob, now: float, events: EventIndex) -> Issue | None:
             subjects={f"{ns}/{name}"},
         )
     created = cj.metadata.creation_timestamp
-    if last is None and created is not None and now - created.timestamp() > NEVER_RAN_AFTER:
-        return Issue(
-            category="CronJob not scheduled",
-            severity=5,
-            key=f"{ns}/{name}",
-            header=f"CronJob not scheduled: CronJob {ns}/{name} ({cj.spec.schedule}) never ran",
-            evidence=[
-                f"   Evidence: created {age_of(created, now)} ago, no lastScheduleTime",
-                *events.lines(ns, "CronJob", name),
-            ],
-            next=(
-                f"check the schedule and the cronjob-controller's events (list_events "
-                f"namespace={ns} involved_object={name})."
-            ),
-            brief=f"never scheduled ({cj.spec.schedule})",
-            subjects={f"{ns}/{name}"},
+    grace = float(cj.spec.starting_deadline_seconds or LATE_AFTER)
+    due, unreadable = _due(cj, now - grace)
+    if unreadable:
+        cause = unreadable
+    elif due is None or (created is not None and created.timestamp() > due):
+        return None
+    elif last is None or last.timestamp() < due - 1:
+        cause = (
+            f"it was due {age_of(datetime.fromtimestamp(due, timezone.utc), now)} ago and did "
+            f"not start ({last_text})"
         )
-    return None
+    else:
+        return None
+    return Issue(
+        category="CronJob not scheduled",
+        severity=5,
+        key=f"{ns}/{name}",
+        header=f"CronJob not scheduled: CronJob {ns}/{name} ({cj.spec.schedule}) missed its run",
+        evidence=[f"   Evidence: {cause}", *events.lines(ns, "CronJob", name)],
+        next=(
+            f"check the schedule and the cronjob-controller's events (list_events "
+            f"namespace={ns} involved_object={name}); a run missed by more than "
+            "startingDeadlineSeconds is skipped, and 100 missed runs stop the CronJob."
+        ),
+        brief=f"({cj.spec.schedule}) {cause}",
+        subjects={f"{ns}/{name}"},
+    )
 
 
 def job_issues(

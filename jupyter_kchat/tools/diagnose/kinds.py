@@ -61,9 +61,11 @@ class Job(Struct, gc=False):
     status: JobStatus = field(default_factory=JobStatus)
 
 
-class CronJobSpec(Struct, gc=False):
+class CronJobSpec(Struct, rename="camel", gc=False):
     schedule: str = ""
     suspend: bool | None = None
+    time_zone: str | None = None
+    starting_deadline_seconds: int | None = None
 
 
 class CronJobStatus(Struct, rename="camel", gc=False):
