@@ -73,6 +73,11 @@ def test_results_say_which_context_answered(api: KubeAPIServer, tmp_path: Path) 
         run(
             ctx, "list_resources", {"kind": "pvc", "context": "shop-viewer", "all_namespaces": True}
         )
+    helm = run(ctx, "list_helm_releases", {"context": "shop-viewer"})
+    assert "not readable with these credentials (403" in helm.text
+    assert [(r["namespace"], r["name"], r["chart"]) for r in helm.data] == [
+        ("shop", "shop", "shop")
+    ]
     single = context_of(api, tmp_path / "one.yaml", contexts=["sample"])
     assert not run(single, "list_pods", {}).text.startswith("Context:")
 

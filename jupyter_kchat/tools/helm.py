@@ -20,7 +20,7 @@ import msgspec
 
 from .base import ToolContext, ToolError, ToolResult, ToolSpec
 from .common import NAMESPACE, Scope, check_args, opt_bool, opt_str, schema, scope
-from .kube import api_path
+from .kube import ApiFailure, api_path
 from .shape import Listing, counts, fit_listing, human_age, parse_time, plural
 
 META_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
@@ -35,6 +35,7 @@ RELEASED_KINDS = (
 )
 """Kinds whose Helm labels give a release's chart and app version (one metadata list each)."""
 TROUBLE = frozenset({"failed", "pending-install", "pending-upgrade", "pending-rollback", "unknown"})
+UNREADABLE = "unknown (records not readable)"
 _CHART = re.compile(r"^(?P<name>.+?)-(?P<version>v?\d[\w.+-]*)$")
 
 PARAMS = {
@@ -158,17 +159,61 @@ def _charts(ctx: ToolContext, where: Scope, found: list[Release]) -> None:
             return
 
 
+def _installed(ctx: ToolContext, where: Scope) -> tuple[list[Release], Scope]:
+    """Releases named by the objects Helm installed, for a user who may not read Secrets
+    (cluster-wide lists refused as well: the chat's namespace)."""
+    found: dict[tuple[str, str], Release] = {}
+    scopes = [where] if not where.everywhere else [where, Scope(ctx.default_namespace())]
+    for place in scopes:
+        for resource, group in RELEASED_KINDS:
+            try:
+                listed = ctx.cluster.list_all(
+                    api_path(resource, place.namespace, group=group),
+                    _Item,
+                    label_selector=MANAGED,
+                    accept=META_LIST,
+                    timeout=ctx.timeout,
+                )
+            except ToolError:
+                continue
+            for item in listed.items:
+                meta = item.metadata
+                labels, notes = meta.labels or {}, meta.annotations or {}
+                name = notes.get("meta.helm.sh/release-name") or labels.get(
+                    "app.kubernetes.io/instance"
+                )
+                home = notes.get("meta.helm.sh/release-namespace") or meta.namespace
+                if name:
+                    found.setdefault(
+                        (home, name), Release(home, name, 0, UNREADABLE, None, 0, None)
+                    )
+        if found:
+            return list(found.values()), place
+    return [], where
+
+
 def list_helm_releases(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     """Helm releases from their records' labels: chart, revision, status, last update."""
     check_args(args, PARAMS, "list_helm_releases")
     everywhere = opt_bool(args, "all_namespaces", True) and opt_str(args, "namespace") is None
     where = Scope(None) if everywhere else scope(ctx, {**args, "all_namespaces": False})
-    found = releases(ctx, where)
+    note = ""
+    try:
+        found = releases(ctx, where)
+    except ApiFailure as exc:
+        if exc.status != 403:
+            raise
+        found, where = _installed(ctx, where)
+        note = (
+            " Helm's release records (Secrets) are not readable with these credentials (403: "
+            f"{exc.api_message}), so revisions and status are unknown: these releases are named "
+            "by the labels of the objects they installed."
+        )
     if not found:
         return ToolResult(
             text=(
                 f"No Helm releases in {where.describe()} (no Secrets or ConfigMaps labelled "
-                "owner=helm: nothing installed with Helm 3, or not readable by this user)."
+                "owner=helm: nothing installed with Helm 3, or not readable by this user)." + note
             ),
             data=[],
         )
@@ -187,7 +232,7 @@ def list_helm_releases(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             {
                 "namespace": r.namespace,
                 "name": r.name,
-                "revision": r.revision,
+                "revision": r.revision or None,
                 "status": r.status,
                 "chart": match.group("name") if match else r.chart,
                 "chart_version": match.group("version") if match else "",
@@ -198,20 +243,22 @@ def list_helm_releases(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             }
         )
     problems = [row for row in rows if row["reason"]]
-    head = [
-        (
+    if note:
+        head = [f"{plural(len(rows), 'Helm release')} in {where.describe()}.{note}"]
+    else:
+        head = [
             f"{plural(len(rows), 'Helm release')} in {where.describe()} "
-            f"(by status: {counts(Counter(r['status'] for r in rows))}); {len(problems)} not deployed. "
-            "Read from the labels of Helm's release records only (never their contents)."
-        )
-    ]
+            f"(by status: {counts(Counter(r['status'] for r in rows))}); "
+            f"{len(problems)} not deployed. Read from the labels of Helm's release records only "
+            "(never their contents)."
+        ]
 
     def cells(row: dict[str, Any]) -> list[str]:
         chart = f"{row['chart']}-{row['chart_version']}" if row["chart_version"] else row["chart"]
         return [
             row["namespace"],
             row["name"],
-            str(row["revision"]),
+            str(row["revision"] or "?"),
             row["updated"],
             row["status"],
             chart or "?",
