@@ -247,10 +247,12 @@ def list_helm_releases(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         head = [f"{plural(len(rows), 'Helm release')} in {where.describe()}.{note}"]
     else:
         head = [
-            f"{plural(len(rows), 'Helm release')} in {where.describe()} "
-            f"(by status: {counts(Counter(r['status'] for r in rows))}); "
-            f"{len(problems)} not deployed. Read from the labels of Helm's release records only "
-            "(never their contents)."
+            (
+                f"{plural(len(rows), 'Helm release')} in {where.describe()} "
+                f"(by status: {counts(Counter(r['status'] for r in rows))}); "
+                f"{len(problems)} not deployed. Read from the labels of Helm's release records only "
+                "(never their contents)."
+            )
         ]
 
     def cells(row: dict[str, Any]) -> list[str]:
