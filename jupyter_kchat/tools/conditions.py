@@ -84,9 +84,9 @@ def condition_problem(conditions: Any) -> tuple[str, str]:
         if not isinstance(cond, dict):
             continue
         kind, status = cond.get("type"), cond.get("status")
-        if kind not in WATCHED or (status == "True") == (kind in GOOD_WHEN_TRUE):
-            if kind != "Issuing":
-                continue
+        settled = kind not in WATCHED or (status == "True") == (kind in GOOD_WHEN_TRUE)
+        if settled and kind != "Issuing":
+            continue
         kind, status = _text(kind), _text(status)
         reason, message = _text(cond.get("reason")), _text(cond.get("message"))
         if _bad(kind, status, reason):
