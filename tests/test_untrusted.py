@@ -79,13 +79,16 @@ class InjectedCluster(SampleCluster):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         pods = sorted(self.objects["pods"])
-        self.logger = next(key for key in pods if key[0] == "default" and "web" in key[1])
+        ready = {node.name for node in self.nodes if node.ready}
+        self.logger = next(
+            key for key in pods
+            if key[0] == "default" and key not in self.unhealthy_pod_keys()
+            and self.objects["pods"][key]["spec"].get("nodeName") in ready
+        )
         self.victim = next(name for ns, name in pods if name.startswith(VICTIM_PREFIX))
 
-    def pod_log(
-        self, namespace: str, name: str, container: str, previous: bool = False
-    ) -> list[tuple[float, str]]:
-        lines = super().pod_log(namespace, name, container, previous)
+    def pod_log(self, namespace: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        lines = super().pod_log(namespace, name, *args, **kwargs)
         if (namespace, name) != self.logger or not lines:
             return lines
         return [*lines[-5:], (lines[-1][0] + 0.5, INJECTION.format(victim=self.victim))]
