@@ -140,6 +140,18 @@ def test_hpas_and_pdbs_that_cannot_do_their_job_are_named(env: Env) -> None:
     assert postgres["reason"] and postgres["allowed_disruptions"] == "0"
 
 
+def test_built_in_kinds_get_the_same_health_rules(env: Env) -> None:
+    pods = env.call("list_resources", {"kind": "po", "namespace": "payments"}).data or []
+    crashing = [r for r in pods if r["name"].startswith("payments-api-")]
+    assert crashing and all(r["reason"] == "CrashLoopBackOff" for r in crashing)
+    assert pods[: len(crashing)] == crashing or all(r["reason"] for r in pods[: len(crashing)])
+    nodes = {r["name"]: r for r in env.call("list_resources", {"kind": "no"}).data or []}
+    assert nodes["node-3"]["reason"] == "NodeStatusUnknown"
+    deployments = env.call("list_resources", {"kind": "deploy", "namespace": "payments"})
+    short = next(r for r in deployments.data or [] if r["name"] == "payments-api")
+    assert short["ready"] == "0/3" and short["reason"]
+
+
 def test_cluster_scoped_kinds_ignore_the_namespace(env: Env) -> None:
     result = env.call("list_resources", {"kind": "sc", "namespace": "shop"})
     assert "in the cluster (cluster-scoped)" in result.text.splitlines()[0]
