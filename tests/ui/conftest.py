@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 from kchat_lab import CHROMIUM, CHROMIUM_ARGS, RECORDER_JS, SCREENSHOTS, KChatLab
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 UI_TIMEOUT_MS = 60_000
+# Assertions wait as long as a kernel may take to start on a busy two-core machine; a passing
+# assertion still returns as soon as it holds.
+expect.set_options(timeout=30_000)
 _workspaces = itertools.count(1)
 
 

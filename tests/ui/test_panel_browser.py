@@ -102,7 +102,7 @@ def test_list_all_pods_streams_text_and_a_table(kchat_page: Page) -> None:
     assert total > 20
     assert answer_length(page) > 0
     screenshot(page, "panel_list_pods.png")
-    header = card.locator("th").first
+    header = card.locator('th[data-column="name"]')
     header.locator("button").click()
     expect(header).to_have_attribute("aria-sort", "ascending")
     show_all.click()
