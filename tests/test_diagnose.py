@@ -242,3 +242,9 @@ def test_a_cronjob_whose_schedule_fell_due_without_a_run_is_named(fresh: Env) ->
     assert "startingDeadlineSeconds" in row["next"]
     backup = {r["category"] for r in result.data or [] if r["object"] == "data/backup-nightly"}
     assert backup == {"Job failed"}
+
+
+def test_a_namespace_that_does_not_exist_is_not_called_healthy(env: Env) -> None:
+    result = env.call("diagnose_cluster", {"namespace": "nope"})
+    assert "Namespace nope does not exist" in result.text
+    assert "Everything looks healthy" not in result.text

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..base import ToolContext, ToolResult, ToolSpec
-from ..common import check_args, check_name, opt_str, schema
+from ..common import Scope, check_args, check_name, missing_namespace, opt_str, schema
 from ..kube import gc_paused
 from ..logs import crash_lines
 from ..shape import Finding, counts, fit_findings, plural
@@ -202,7 +202,14 @@ def diagnose_cluster(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     if issues:
         summary += f" ({counts(Counter(i.category for i in issues))})"
     head = [summary + ".", _checked(seen), *seen.notes]
-    if not findings:
+    missing = (
+        missing_namespace(ctx, Scope(namespace))
+        if namespace and not seen.pods and not seen.workloads
+        else ""
+    )
+    if missing:
+        head.append(missing.strip())
+    elif not findings:
         head.append(
             "Everything looks healthy: all nodes Ready, all pods running and ready, all "
             "workloads at their desired replicas, no failed Jobs, pending claims or broken routes."
