@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from jupyter_kchat.llm import REPETITION, Completion, ModelClient, ModelError, Reasoning
+from jupyter_kchat.llm.clock import ReadClock
 from jupyter_kchat.llm.reasoning import ThinkSplitter
 from jupyter_kchat.llm.repetition import looping
 from jupyter_kchat.llm.wire import SSEEvent, sse_events
@@ -300,6 +301,31 @@ async def test_leaving_early_closes_the_upstream_request(client_for, kchat_model
         break
     await stream.aclose()
     await asyncio.wait_for(kchat_model.requests[0].disconnected.wait(), 10)
+
+
+async def test_the_read_clock_times_out_waits_and_leaves_the_task_usable():
+    loop = asyncio.get_running_loop()
+    clock = ReadClock(loop)
+    ready = loop.create_future()
+    ready.set_result("chunk")
+    for _ in range(1000):
+        assert await clock.read(asyncio.shield(ready), clock.now() + 60) == "chunk"
+    with pytest.raises(TimeoutError):
+        await clock.read(loop.create_future(), clock.now() + 0.05)
+    assert asyncio.current_task().cancelling() == 0, "the task is not left cancelled"
+    assert await clock.read(asyncio.shield(ready), clock.now() + 60) == "chunk"
+    clock.close()
+
+
+async def test_the_read_clock_lets_a_real_cancel_through():
+    loop = asyncio.get_running_loop()
+    clock = ReadClock(loop)
+    waiting = asyncio.ensure_future(clock.read(loop.create_future(), clock.now() + 60))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    clock.close()
 
 
 async def feed(*pieces: bytes) -> AsyncIterator[bytes]:

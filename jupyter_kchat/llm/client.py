@@ -21,6 +21,7 @@ from openai import AsyncOpenAI
 
 from . import errors, window
 from .assemble import Assembly, Completion
+from .clock import ReadClock
 from .reasoning import Reasoning
 from .wire import DONE, Chunk, sse_events
 
@@ -107,13 +108,16 @@ class ModelClient:
             events = await stack.enter_async_context(
                 contextlib.aclosing(sse_events(response.iter_bytes()))
             )
+            clock = ReadClock(loop)
+            stack.callback(clock.close)
             assembly = Assembly()
             started = finished = False
             out: list[str | Reasoning] = []
             while not finished and not assembly.runaway:
+                if started:
+                    deadline = clock.now() + self.stall_timeout
                 try:
-                    async with asyncio.timeout_at(deadline):
-                        batch = await anext(events)
+                    batch = await clock.read(anext(events), deadline)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
@@ -130,7 +134,6 @@ class ModelClient:
                     if assembly.runaway:
                         break
                 started = True
-                deadline = loop.time() + self.stall_timeout
                 for item in out:
                     yield item
                 out.clear()
