@@ -11,11 +11,6 @@ def kchat_settings():
     return {"read_only": False, "approval_timeout": 30.0}
 
 
-@pytest.fixture
-def jp_server_config(kchat_server_config):
-    return kchat_server_config
-
-
 def deletes(kchat_cluster) -> list:
     return [r for r in kchat_cluster.requests if r[0] == "DELETE"]
 

@@ -21,11 +21,6 @@ def kchat_cluster_size() -> int:
     return 300
 
 
-@pytest.fixture
-def jp_server_config(kchat_server_config):
-    return kchat_server_config
-
-
 def of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [e["data"] for e in events if e["type"] == kind]
 

@@ -59,11 +59,6 @@ def test_without_the_new_tools_the_old_answers_stay() -> None:
 # ---------------------------------------------------------------------- through a real chat
 
 
-@pytest.fixture
-def jp_server_config(kchat_server_config: Any) -> Any:
-    return kchat_server_config
-
-
 ANSWERS: list[tuple[str, list[str], list[str]]] = [
     (
         "which PVCs are pending and why?",

@@ -412,11 +412,6 @@ async def test_kernel_conversation_shows_in_the_server_history(
         KernelChat.reset()
 
 
-@pytest.fixture
-def jp_server_config(kchat_server_config: Config) -> Config:
-    return kchat_server_config
-
-
 def test_offline_demo_keeps_a_configured_model_and_reuses_its_services(
     shell: InteractiveShell, services: OfflineServices, monkeypatch: pytest.MonkeyPatch
 ) -> None:

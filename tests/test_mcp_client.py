@@ -37,11 +37,6 @@ def kchat_settings(mcp_servers: dict[str, Any]) -> dict[str, Any]:
     return {"mcp_servers": mcp_servers, "mcp_start_timeout": 60.0}
 
 
-@pytest.fixture
-def jp_server_config(kchat_server_config):
-    return kchat_server_config
-
-
 def call(name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"message": f"call tool {name} with {orjson.dumps(args or {}).decode()}"}
 

@@ -29,11 +29,6 @@ READ_TOOLS = {spec.name for spec in default_registry().available(read_only=True)
 WRITE_TOOLS = {spec.name for spec in default_registry().available(read_only=False)} - READ_TOOLS
 
 
-@pytest.fixture
-def jp_server_config(kchat_server_config):
-    return kchat_server_config
-
-
 def mcp_url(port: int, base_url: str) -> str:
     return f"http://127.0.0.1:{port}{base_url}api/kchat/mcp"
 

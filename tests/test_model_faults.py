@@ -11,11 +11,6 @@ from jupyter_kchat.sample.model_faults import Quirks
 from jupyter_kchat.sample.model_server import Fault
 
 
-@pytest.fixture
-def jp_server_config(kchat_server_config):
-    return kchat_server_config
-
-
 def only(events, kind):
     return [e for e in events if e["type"] == kind]
 

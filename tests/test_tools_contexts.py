@@ -114,11 +114,6 @@ def kchat_kubeconfig(kchat_cluster: KubeAPIServer, tmp_path: Path) -> str:
     return str(kchat_cluster.write_kubeconfig(tmp_path / "kubeconfig.yaml", contexts=ALL_CONTEXTS))
 
 
-@pytest.fixture
-def jp_server_config(kchat_server_config: Any) -> Any:
-    return kchat_server_config
-
-
 async def test_the_model_is_offered_contexts_and_sees_which_one_answered(
     kchat_ws: Any, kchat_model: Any
 ) -> None:

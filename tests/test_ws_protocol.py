@@ -9,11 +9,6 @@ import orjson
 import pytest
 
 
-@pytest.fixture
-def jp_server_config(kchat_server_config):
-    return kchat_server_config
-
-
 def by_type(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [e for e in events if e["type"] == kind]
 
