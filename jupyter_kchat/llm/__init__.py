@@ -1,8 +1,9 @@
 """The model side: any OpenAI-compatible endpoint, streamed into text, reasoning and a completion.
 
-``client`` (the ``ModelClient``), ``wire`` (SSE and msgspec chunk types), ``assemble`` (one
-response put together), ``reasoning`` (``<think>`` blocks), ``repetition`` (the runaway guard),
-``window`` (context sizes endpoints report) and ``errors`` (``ModelError`` codes a user can act on).
+``client`` (the ``ModelClient``), ``wire`` (SSE and msgspec chunk types), ``clock`` (read
+deadlines), ``assemble`` (one response put together), ``reasoning`` (``<think>`` blocks),
+``repetition`` (the runaway guard), ``window`` (context sizes endpoints report) and ``errors``
+(``ModelError`` codes a user can act on).
 """
 
 from .assemble import REPETITION, Completion, ToolCallRequest
