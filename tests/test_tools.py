@@ -245,7 +245,11 @@ def test_get_pod_of_an_unschedulable_and_an_oom_killed_pod(env: Env) -> None:
 
 def test_get_pod_not_found_gives_advice(env: Env) -> None:
     with pytest.raises(
-        ToolError, match=r"pod 'payments-api' not found in namespace 'payments'.*list_pods"
+        ToolError, match=r"pod 'payments-gone' not found in namespace 'payments'.*list_pods"
+    ):
+        env.call("get_pod", {"name": "payments-gone", "namespace": "payments"})
+    with pytest.raises(
+        ToolError, match=r"no pod named 'payments-api', but Deployment .*namespace=payments"
     ):
         env.call("get_pod", {"name": "payments-api", "namespace": "payments"})
 
@@ -717,8 +721,9 @@ def test_a_name_outside_the_default_namespace_is_found_where_it_is(env: Env) -> 
     assert f"Pod payments/{pod}" in described.text
     logs = env.call("get_pod_logs", {"name": pod, "previous": True})
     assert "found it in namespace payments" in logs.text and PAYMENTS_PANIC in logs.text
-    with pytest.raises(ToolError, match="no pod named 'payments-api', but Deployment payments-api"):
-        env.call("get_pod", {"name": "payments-api"})
+    for where in ({}, {"namespace": "payments"}):
+        with pytest.raises(ToolError, match="no pod named 'payments-api', but Deployment"):
+            env.call("get_pod", {"name": "payments-api", **where})
     with pytest.raises(ToolError, match=r"pod 'nothing-here' not found in namespace 'default'"):
         env.call("get_pod", {"name": "nothing-here"})
 

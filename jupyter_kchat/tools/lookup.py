@@ -79,22 +79,27 @@ def read_located(
     """``read(namespace)``; after a 404 in a defaulted namespace, read it where it exists.
 
     Returns (result, namespace read, a note for the result text: "" when found where asked).
-    A name held by several namespaces is not guessed: the error lists them.
+    A name held by several namespaces is not guessed: the error lists them. A pod name that
+    is a workload's ("payments-api") gets told where that workload and its pods are.
     """
     try:
         return read(where.namespace), where.namespace, ""
     except ApiFailure as exc:
-        if exc.status != 404 or not where.defaulted:
+        if exc.status != 404:
             raise
-        found = namespaces_holding(ctx.cluster, resource, name, group=group, timeout=ctx.timeout)
-        if len(found) != 1:
-            if found:
-                raise ToolError(
-                    f"{what} {name!r} is not in namespace {where.namespace} (the default) but "
-                    f"exists in namespaces {_places(found)}; call again with namespace set to "
-                    "the one meant."
-                ) from None
-            workload = _workload_named(ctx, name) if resource == "pods" else None
+        found = (
+            namespaces_holding(ctx.cluster, resource, name, group=group, timeout=ctx.timeout)
+            if where.defaulted
+            else []
+        )
+        if len(found) > 1:
+            raise ToolError(
+                f"{what} {name!r} is not in namespace {where.namespace} (the default) but "
+                f"exists in namespaces {_places(found)}; call again with namespace set to "
+                "the one meant."
+            ) from None
+        if not found:
+            workload = _workload_named(ctx, name) if resource == "pods" else ""
             if workload:
                 raise ToolError(f"there is no pod named {name!r}, but {workload}") from None
             raise
