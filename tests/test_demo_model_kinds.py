@@ -39,6 +39,18 @@ QUESTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("which pods use the most memory?", "top", {"kind": "pods", "all_namespaces": True}),
     ("what Helm releases are installed?", "list_helm_releases", {}),
     ("which kubeconfig contexts can I use?", "list_contexts", {}),
+    (
+        "show revisions of statefulset postgres in data",
+        "rollout_history",
+        {"name": "postgres", "kind": "statefulset", "namespace": "data"},
+    ),
+    (
+        "describe job backup-nightly-29934840 in data",
+        "get_resource",
+        {"kind": "jobs", "name": "backup-nightly-29934840", "namespace": "data"},
+    ),
+    ("what's the cpu usage of the nodes?", "top", {"kind": "nodes", "sort_by": "cpu"}),
+    ("any nodes with memory pressure?", "list_nodes", {}),
 ]
 
 

@@ -689,26 +689,34 @@ def _kinds_step(turn: _Turn, text: str) -> Decision | None:
         if args["kind"] == "pods":
             args.update({"namespace": namespace} if namespace else {"all_namespaces": True})
         return _calls(turn, [("top", args)])
-    if _has(text, r"\bhelm\b|\bcharts?\b|\breleases?\b") and turn.offers("list_helm_releases"):
+    helm = _has(text, r"\bhelm\b|\bcharts?\b") or (
+        _has(text, r"\breleases?\b") and not _ROLLOUT_RE.search(text)
+    )
+    if helm and turn.offers("list_helm_releases"):
         namespace = _explicit_namespace(turn, text)
         return _calls(turn, [("list_helm_releases", {"namespace": namespace} if namespace else {})])
     if _has(text, r"\b(?:kube)?contexts?\b|\bkubeconfig\b") and turn.offers("list_contexts"):
         return _calls(turn, [("list_contexts", {})])
     if _ROLLOUT_RE.search(text) and turn.offers("rollout_history"):
-        name = _name(turn, "of", "for", "deployment", "statefulset", "daemonset", "rollout")
-        if name is None:
-            name = next(
-                (t for t in _tokens(turn.user_text)[::-1] if _NAME_RE.match(t)
-                 and t not in _STOPWORDS and t not in _VAGUE and t not in _NOT_OBJECT_NAMES),
-                None,
-            )
+        namespace = _explicit_namespace(turn, text)
+        triggers = {"of", "for", "deployment", "deploy", "statefulset", "daemonset", "rollout"}
+        skip = _STOPWORDS | _VAGUE | _NOT_OBJECT_NAMES | triggers | {"history", "revisions"}
+        tokens = [t for t in _tokens(turn.user_text) if t != "the"]
+        name = next(
+            (
+                after
+                for before, after in zip(tokens, tokens[1:], strict=False)
+                if before in triggers and after not in skip and after != namespace
+                and _NAME_RE.match(after)
+            ),
+            None,
+        )
         if name:
             args = {"name": name}
             for kind in ("statefulset", "daemonset"):
                 if kind in text:
                     args["kind"] = kind
-            namespace = _explicit_namespace(turn, text)
-            if namespace and namespace != name:
+            if namespace:
                 args["namespace"] = namespace
             return _calls(turn, [("rollout_history", args)])
     if not turn.offers("list_resources"):
