@@ -1346,27 +1346,27 @@ _FAILURE_ADVICE: tuple[tuple[str, str], ...] = (
 
 _KIND_SUGGESTIONS: tuple[tuple[str, str], ...] = (
     (r'storageclass[^"]*"[^"]+" not found',
-     "The claim asks for a StorageClass that does not exist: create it, or set the claim's "
-     "storageClassName to one of `list_resources kind=storageclasses`."),
+     ("The claim asks for a StorageClass that does not exist: create it, or set the claim's "
+     "storageClassName to one of `list_resources kind=storageclasses`.")),
     (r"lost its persistentvolume|claimlost",
      "The claim's volume is gone and its data with it: restore from a backup into a new claim."),
     (r"password authentication failed|authentication failed for user",
-     "The job's database login is rejected: fix the password in the Secret it uses, then run "
-     "the job again."),
+     ("The job's database login is rejected: fix the password in the Secret it uses, then run "
+     "the job again.")),
     (r"acme|order is in \"invalid\"",
-     "The ACME order failed (the CA refused the challenge): check the domain's DNS or HTTP-01 "
-     "challenge and the issuer; cert-manager retries by itself."),
+     ("The ACME order failed (the CA refused the challenge): check the domain's DNS or HTTP-01 "
+     "challenge and the issuer; cert-manager retries by itself.")),
     (r'endpoints "[^"]+" not found',
      "The ingress routes to a Service that does not exist: create it or fix the backend."),
     (r"does not serve the metrics api",
-     "Install metrics-server to see live usage; until then requests and limits show what pods "
-     "reserve."),
+     ("Install metrics-server to see live usage; until then requests and limits show what pods "
+     "reserve.")),
     (r"(?:memory|cpu) \d+% of its limit",
-     "A pod runs close to its limit: at the memory limit it is OOM-killed, at the CPU limit "
-     "throttled. Raise the limit, or find out why its use grows."),
+     ("A pod runs close to its limit: at the memory limit it is OOM-killed, at the CPU limit "
+     "throttled. Raise the limit, or find out why its use grows.")),
     (r"revision \d+ (?:failed|pending)",
-     "The last Helm upgrade did not finish: `helm history` shows why, `helm rollback` returns to "
-     "the last deployed revision."),
+     ("The last Helm upgrade did not finish: `helm history` shows why, `helm rollback` returns to "
+     "the last deployed revision.")),
 )
 """Advice for causes in objects other than pods (claims, jobs, certificates, ingresses, Helm):
 first when the question was about such a kind, after the pod causes otherwise."""
