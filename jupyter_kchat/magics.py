@@ -23,7 +23,8 @@ from .notebook_html import turn_html, turn_text
 from .protocol import ProtocolError
 
 UPDATE_INTERVAL = 0.1
-"""Seconds between display updates while text streams (tool events update at once)."""
+"""Seconds between display updates while text streams (tool events update at once); at least
+twice what the last update took, so a long answer's rendering never takes most of the time."""
 
 _OPTIONS_WITH_VALUES = {"--model", "-m", "--namespace", "-n", "--context", "-c"}
 
@@ -125,6 +126,7 @@ class LiveAnswer:
         self.errors: list[str] = []
         self.status = "Thinking..."
         self._last_update = time.monotonic()
+        self._interval = UPDATE_INTERVAL
         self.handle = display(self._bundle(), raw=True, display_id=True)
 
     def _bundle(self, *, include_text: bool = True) -> dict[str, str]:
@@ -157,9 +159,10 @@ class LiveAnswer:
                 self.errors.append("Stopped.")
             return
         now = time.monotonic()
-        if urgent or now - self._last_update >= UPDATE_INTERVAL:
-            self._last_update = now
+        if urgent or now - self._last_update >= self._interval:
             self._show()
+            self._last_update = time.monotonic()
+            self._interval = max(UPDATE_INTERVAL, 2 * (self._last_update - now))
 
     def _show(self) -> None:
         if self.handle is not None:
