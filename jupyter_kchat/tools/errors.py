@@ -8,5 +8,6 @@ class ToolError(Exception):
     """A failure the model can act on: the message becomes the tool result text.
 
     Raise it for cluster faults (403 with the RBAC message, 404, 409, timeouts) and for
-    arguments that make no sense, phrased as advice ("namespace 'x' not found; try list_namespaces").
+    arguments that make no sense, phrased as advice ("namespace 'x' not found; try
+    list_namespaces").
     """
