@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import re
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -49,7 +49,9 @@ def clean_env(home: Path, venv: Path | None = None) -> dict[str, str]:
     """No checkout on the path, no Jupyter config or data of the developer, no real services."""
     env = {
         key: value for key, value in os.environ.items()
-        if not key.startswith(("JUPYTER", "JPY_", "OPENAI_", "KCHAT_", "KUBERNETES_", "VIRTUAL_ENV"))
+        if not key.startswith(
+            ("JUPYTER", "JPY_", "OPENAI_", "KCHAT_", "KUBERNETES_", "VIRTUAL_ENV")
+        )
         and key not in ("PYTHONPATH", "KUBECONFIG", "PYTHONHOME")
     }
     env.update(HOME=str(home), JUPYTER_CONFIG_DIR=str(home / ".jupyter"),

@@ -190,12 +190,12 @@ class Counter(ThreadingHTTPServer):
         counter = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 counter.paths.append(self.path)
                 self.send_response(204)
                 self.end_headers()
 
-            do_POST = do_GET  # noqa: N815
+            do_POST = do_GET
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None
@@ -238,8 +238,8 @@ def notebook_cells(host: str) -> list[Any]:
 @pytest.fixture(scope="module")
 def saved(counter: Counter, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The executed notebook and its nbconvert HTML, written to artifacts/."""
-    from test_notebooks import kernel_env
     from nbclient import NotebookClient
+    from test_notebooks import kernel_env
 
     tmp_path = tmp_path_factory.mktemp("saved-notebook")
     notebook = new_notebook(cells=notebook_cells(counter.url))
