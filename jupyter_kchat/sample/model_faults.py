@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 FaultKind = Literal[
     "status", "cut_after", "bad_tool_arguments", "hang", "slow", "first_chunk_after",
@@ -189,9 +189,18 @@ class Quirks:
         unknown = set(data) - {f.name for f in fields(self)}
         if unknown:
             raise ValueError(f"unknown quirks: {', '.join(sorted(unknown))}")
-        if data.get("context_style", self.context_style) not in CONTEXT_STYLES:
-            raise ValueError(f"context_style is one of {', '.join(CONTEXT_STYLES)}")
+        for name, allowed in _CHOICES.items():
+            if name in data and data[name] not in allowed:
+                raise ValueError(f"{name} is one of {', '.join(map(repr, allowed))}")
         return replace(self, **data)
+
+
+_CHOICES: dict[str, tuple[Any, ...]] = {
+    "context_style": CONTEXT_STYLES,
+    "reasoning": (None, *get_args(ReasoningStyle)),
+    "refuse_field": (None, "max_tokens", "max_completion_tokens"),
+    "flavour": get_args(Flavour),
+}
 
 
 def context_error(style: ContextStyle, prompt: int, window: int) -> tuple[dict[str, Any], int]:
