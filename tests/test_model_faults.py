@@ -122,7 +122,7 @@ class TestClocks:
 
     @pytest.fixture
     def kchat_settings(self):
-        return {"first_token_timeout": 2.0, "stream_stall_timeout": 2.0}
+        return {"first_token_timeout": 3.0, "stream_stall_timeout": 3.0}
 
     async def test_no_first_token_is_model_timeout_and_the_chat_goes_on(
         self, kchat_ws, kchat_model
