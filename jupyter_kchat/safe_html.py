@@ -29,7 +29,6 @@ from markdown_it.utils import EnvType, OptionsDict
 ALLOWED_TAGS = {
     "a", "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "s", "del",
     "code", "pre", "blockquote", "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td",
-    "span",
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
 LINK_SCHEMES = {"http", "https", "mailto"}
@@ -50,12 +49,12 @@ _CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)""", re.IGNORECASE)
 _IMPORT = re.compile(r"""@import\s+['"]([^'"]+)""", re.IGNORECASE)
 
 
-def link(url: str, text: str | None = None) -> str:
-    """One outgoing link, its URL as the text by default (``sanitize`` adds where it opens)."""
-    return f'<a href="{escape(url)}">{escape(text or url)}</a>'
+def link(url: str) -> str:
+    """One outgoing link showing its URL (``sanitize`` adds where and how it opens)."""
+    return f'<a href="{escape(url)}">{escape(url)}</a>'
 
 
-def urls_in(tag: str, attrs: list[tuple[str, str | None]], text: str = "") -> list[str]:
+def urls_in(attrs: list[tuple[str, str | None]], text: str = "") -> list[str]:
     """The ``http(s)`` URLs a tag would load or follow: URL attributes, CSS in ``style``, and
     ``text`` (a ``<style>`` element's content)."""
     candidates: list[str] = []
@@ -86,7 +85,7 @@ class _RawHtml(HTMLParser):
 
     def _tag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.out.append(escape(self.get_starttag_text() or f"<{tag}>"))
-        for url in urls_in(tag, attrs):
+        for url in urls_in(attrs):
             self.out.append(f" [{link(url)}]")
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -103,7 +102,7 @@ class _RawHtml(HTMLParser):
     def handle_data(self, data: str) -> None:
         self.out.append(escape(data))
         if self._in_style:
-            self.out += [f" [{link(url)}]" for url in urls_in("style", [], data)]
+            self.out += [f" [{link(url)}]" for url in urls_in([], data)]
 
     def handle_entityref(self, name: str) -> None:
         self.out.append(escape(f"&{name};"))
@@ -121,7 +120,8 @@ class _RawHtml(HTMLParser):
         self.out.append(escape(f"<?{data}>"))
 
     def unknown_decl(self, data: str) -> None:
-        self.out.append(escape(f"<![{data}]>"))
+        end = "]]>" if data.startswith("CDATA[") else "]>"
+        self.out.append(escape(f"<![{data}{end}"))
 
 
 def raw_html_as_text(fragment: str) -> str:
