@@ -46,7 +46,7 @@ import sys
 from jupyter_kchat.sample.cluster import SampleCluster
 from jupyter_kchat.sample.kube_api import KubeAPIServer
 pods, broken, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-cluster = SampleCluster(pods=pods, seed=0, **({"broken": broken} if broken >= 0 else {}))
+cluster = SampleCluster(pods=pods, seed=0, broken=broken if broken >= 0 else None)
 api = KubeAPIServer(cluster)
 with api.run_in_thread():
     api.write_kubeconfig(path)
@@ -114,7 +114,7 @@ def serve(pods: int, broken: int, workdir: Path) -> Iterator[Served]:
 
 def broken_workloads(pods: int, broken: int) -> set[str]:
     """``ns/name`` of every workload with a pod broken by itself (generation is by seed)."""
-    cluster = SampleCluster(pods=pods, seed=0, **({"broken": broken} if broken >= 0 else {}))
+    cluster = SampleCluster(pods=pods, seed=0, broken=broken if broken >= 0 else None)
     found: set[str] = set()
     for namespace, name in cluster.unhealthy_pod_keys():
         if cluster.profile_of_pod(namespace, name) not in BROKEN_PROFILES:

@@ -115,7 +115,7 @@ def get_pod_logs(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             pattern = re.compile(re.escape(grep), re.IGNORECASE)
     cluster = ctx.cluster
 
-    def read(namespace: str) -> dict[str, Any]:
+    def fetch(namespace: str) -> dict[str, Any]:
         pod: dict[str, Any] = cluster.get(
             api_path("pods", namespace, name),
             dict,
@@ -124,7 +124,7 @@ def get_pod_logs(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         )
         return pod
 
-    pod, namespace, found_note = read_located(ctx, target(ctx, args), "pod", "pods", name, read)
+    pod, namespace, found_note = read_located(ctx, target(ctx, args), "pod", "pods", name, fetch)
     info = _log_pod(pod)
     del pod
     all_names = info.containers + info.init_containers

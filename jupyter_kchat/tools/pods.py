@@ -305,14 +305,14 @@ def get_pod(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     name = check_name(req_str(args, "name", "get_pod"), "pod name")
     cluster = ctx.cluster
 
-    def read(namespace: str) -> bytes:
+    def fetch(namespace: str) -> bytes:
         return cluster.get_raw(
             api_path("pods", namespace, name),
             timeout=ctx.timeout,
             not_found=pod_not_found(name, namespace),
         )
 
-    raw, namespace, found_note = read_located(ctx, target(ctx, args), "pod", "pods", name, read)
+    raw, namespace, found_note = read_located(ctx, target(ctx, args), "pod", "pods", name, fetch)
     now = time.time()
     pod: dict[str, Any] = msgspec.json.decode(raw)
     typed = msgspec.json.decode(raw, type=Pod)

@@ -32,10 +32,10 @@ def service_issues(
         if not spec.selector or spec.type == "ExternalName":
             continue
         ns, name = svc.metadata.namespace, svc.metadata.name
-        endpoints = by_name.get((ns, name))
-        if endpoints is not None and endpoints.ready():
+        backing = by_name.get((ns, name))
+        if backing is not None and backing.ready():
             continue
-        waiting = endpoints.waiting() if endpoints is not None else []
+        waiting = backing.waiting() if backing is not None else []
         selector = ",".join(f"{k}={v}" for k, v in spec.selector.items())
         owners = [by_pod.get(f"{ns}/{pod}") for pod in waiting]
         if not waiting:
