@@ -184,7 +184,7 @@ async def test_a_late_first_chunk_within_the_clock_answers(client_for, kchat_mod
 async def test_a_stream_that_stops_mid_answer_is_model_stalled(client_for, kchat_model):
     kchat_model.faults.push(Fault.stall_after(4))
     items: list[str | Reasoning] = []
-    client = client_for(stall_timeout=0.3)
+    client = client_for(stall_timeout=1.0)
     with pytest.raises(ModelError) as caught:
         async for item in client.stream(model="kchat-demo", messages=say("one two three four "
                                         "five six seven"), tools=None):
