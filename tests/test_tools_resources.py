@@ -17,6 +17,7 @@ from jupyter_kchat.sample.cluster import SampleCluster
 from jupyter_kchat.sample.cluster.helm import HELM_PAYLOAD_MARKER
 from jupyter_kchat.sample.kube_api import KubeAPIServer
 from jupyter_kchat.tools import KubeClients, ToolContext, ToolError, ToolResult, default_registry
+from jupyter_kchat.tools.discovery import Discovery, _Aggregated
 
 BUDGET = 12_000
 
@@ -86,6 +87,17 @@ def test_a_crd_installed_after_discovery_was_cached_resolves(tmp_path: Path) -> 
         fresh.cluster.commit("customresourcedefinitions", crd)
         result = fresh.call("list_resources", {"kind": "wdg", "namespace": "shop"})
         assert result.text == "No widgets (Widget, example.kchat.io/v1) in namespace shop."
+
+
+def test_clusters_without_aggregated_discovery_give_the_same_kinds(env: Env) -> None:
+    """Servers before 1.26 answer /apis with the plain group list: each group is then read."""
+    cluster = env.clients.cluster()
+    aggregated = Discovery(cluster)
+    aggregated.kinds()
+    legacy = Discovery(cluster)
+    legacy._read_legacy(cluster.get("/apis", _Aggregated).groups, 30)
+    assert legacy._kinds == aggregated._kinds
+    assert legacy._groups == aggregated._groups
 
 
 def test_pending_and_lost_claims_come_first_with_why(env: Env) -> None:

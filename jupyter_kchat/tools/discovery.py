@@ -1,7 +1,8 @@
 """Which kinds a cluster serves, from its API discovery, and what kubectl would take for a kind.
 
-The discovery documents (``/api/v1``, ``/apis`` and each group's preferred version) are read
-once per cluster and cached; a kind that is not in the cache triggers one fresh read, so a CRD
+The discovery documents are read once per cluster and cached: aggregated discovery (all groups in
+two requests, as kubectl reads it from Kubernetes 1.26 on), else ``/api/v1``, ``/apis`` and
+each group's preferred version; a kind that is not in the cache triggers one fresh read, so a CRD
 installed a minute ago resolves without a restart. Names resolve as kubectl resolves them:
 plural, singular, Kind or short name, case-insensitive, optionally qualified with a group
 (``certificates.cert-manager.io``) or version and group (``deployments.v1.apps``); the core
@@ -41,10 +42,6 @@ class _Group(msgspec.Struct, rename="camel"):
     preferred_version: _GroupVersion | None = None
 
 
-class _GroupList(msgspec.Struct):
-    groups: list[_Group] = []
-
-
 class _Resource(msgspec.Struct, rename="camel"):
     name: str = ""
     singular_name: str = ""
@@ -58,6 +55,57 @@ class _Resource(msgspec.Struct, rename="camel"):
 class _ResourceList(msgspec.Struct, rename="camel"):
     group_version: str = ""
     resources: list[_Resource] = []
+
+
+AGGREGATED = (
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,"
+    "application/json"
+)
+"""What kubectl asks ``/api`` and ``/apis`` for: every group's resources in one document
+(Kubernetes 1.26+), else the plain group list."""
+
+
+class _Kind(msgspec.Struct):
+    kind: str = ""
+
+
+class _Subresource(msgspec.Struct):
+    subresource: str = ""
+
+
+class _DiscoveredResource(msgspec.Struct, rename="camel"):
+    resource: str = ""
+    response_kind: _Kind = msgspec.field(default_factory=_Kind)
+    scope: str = ""
+    singular_resource: str = ""
+    verbs: list[str] = []
+    short_names: list[str] = []
+    categories: list[str] = []
+    subresources: list[_Subresource] = []
+
+
+class _DiscoveredVersion(msgspec.Struct):
+    version: str = ""
+    resources: list[_DiscoveredResource] = []
+    freshness: str = ""
+
+
+class _Name(msgspec.Struct):
+    name: str = ""
+
+
+class _DiscoveredGroup(msgspec.Struct):
+    metadata: _Name = msgspec.field(default_factory=_Name)
+    versions: list[_DiscoveredVersion] = []
+
+
+class _Aggregated(msgspec.Struct):
+    """``APIGroupDiscoveryList``, or a legacy document (then ``kind`` says which)."""
+
+    kind: str = ""
+    items: list[_DiscoveredGroup] = []
+    groups: list[_Group] = []
 
 
 @dataclass(frozen=True)
@@ -105,6 +153,26 @@ class Kind:
         if subresource:
             base += f"/{subresource}"
         return base
+
+
+def _aggregated_kinds(found: _DiscoveredGroup) -> list[Kind]:
+    """A group's kinds at its preferred (first) version, from aggregated discovery."""
+    version = found.versions[0]
+    return [
+        Kind(
+            resource=res.resource,
+            singular=res.singular_resource or res.response_kind.kind.lower(),
+            kind=res.response_kind.kind,
+            group=found.metadata.name,
+            version=version.version,
+            namespaced=res.scope == "Namespaced",
+            short_names=tuple(s.lower() for s in res.short_names),
+            verbs=frozenset(res.verbs),
+            subresources=frozenset(s.subresource for s in res.subresources),
+            categories=tuple(res.categories),
+        )
+        for res in version.resources
+    ]
 
 
 def _kinds(group: str, listed: _ResourceList) -> list[Kind]:
@@ -191,8 +259,33 @@ class Discovery:
 
     def _read(self, timeout: float) -> None:
         cluster = self.cluster
+        core = cluster.get("/api", _Aggregated, accept=AGGREGATED, timeout=timeout)
+        apis = cluster.get("/apis", _Aggregated, accept=AGGREGATED, timeout=timeout)
+        if core.kind == apis.kind == "APIGroupDiscoveryList":
+            self._read_aggregated([*core.items, *apis.items])
+        else:
+            self._read_legacy(apis.groups, timeout)
+        self._read_at = time.monotonic()
+
+    def _read_aggregated(self, groups: list[_DiscoveredGroup]) -> None:
+        """One document for all groups; a version marked Stale is an API that is down."""
+        kinds: list[Kind] = []
+        unavailable = []
+        for found in groups:
+            if not found.versions:
+                continue
+            if found.versions[0].freshness == "Stale":
+                unavailable.append(found.metadata.name)
+                continue
+            kinds.extend(_aggregated_kinds(found))
+        self._kinds = kinds
+        self._groups = {g.metadata.name for g in groups if g.versions} - {"", *unavailable}
+        self.unavailable = unavailable
+
+    def _read_legacy(self, groups: list[_Group], timeout: float) -> None:
+        """``/api/v1``, then each group's preferred version (read in parallel)."""
+        cluster = self.cluster
         core = cluster.get("/api/v1", _ResourceList, timeout=timeout)
-        groups = cluster.get("/apis", _GroupList, timeout=timeout).groups
         wanted = [
             (g.name, (g.preferred_version or (g.versions or [_GroupVersion()])[0]).group_version)
             for g in groups
@@ -219,7 +312,6 @@ class Discovery:
         self._kinds = kinds
         self._groups = {name for name, _ in wanted} - set(unavailable)
         self.unavailable = unavailable
-        self._read_at = time.monotonic()
 
 
 def _candidates(text: str) -> Iterable[tuple[str, str | None, str | None]]:
