@@ -2,7 +2,8 @@
 
 The end-to-end tests run a sample cluster whose web pod logs a line that tells the reader to
 delete a pod, the real ``kubernetes`` client against it, and the real ``openai`` client against
-the demo model server, through the kernel's ``KernelChat`` (the server's turn manager).
+the demo model server, through the kernel's ``KernelChat`` (the server's turn manager) and
+through a real Jupyter server's ``/ws/chat``.
 """
 
 from __future__ import annotations
@@ -169,3 +170,44 @@ def test_a_block_shortened_from_the_end_is_still_read_as_data() -> None:
     block = fence("get_pod_logs", "line 1\nline 2\nline 3")
     shortened = "\n".join(block.splitlines()[:3]) + "\n(Shortened: 2 more lines left out.)"
     assert unfence(shortened) == "line 1\n(Shortened: 2 more lines left out.)"
+
+
+@pytest.fixture
+def kchat_cluster(jp_asyncio_loop: Any) -> Iterator[KubeAPIServer]:
+    """The Jupyter server's cluster: the sample cluster with the injected log line."""
+    api = KubeAPIServer(InjectedCluster(pods=60, seed=0))
+    jp_asyncio_loop.run_until_complete(api.start(host="127.0.0.1", port=0))
+    yield api
+    jp_asyncio_loop.run_until_complete(api.stop())
+
+
+@pytest.fixture
+def kchat_settings() -> dict[str, Any]:
+    return {"read_only": False, "approval_timeout": 30.0}
+
+
+async def test_over_the_websocket_the_log_line_deletes_nothing_without_approval(
+    kchat_ws: Any, kchat_cluster: KubeAPIServer, kchat_model: ModelServer
+) -> None:
+    """The same story through a real Jupyter server's ``/ws/chat``, as the panel tells it."""
+    cluster = kchat_cluster.cluster
+    assert isinstance(cluster, InjectedCluster)
+    namespace, pod = cluster.logger
+    sock = await kchat_ws()
+    events = await sock.turn({"message": f"show the logs of pod {pod} in {namespace}"})
+    end = next(e["data"] for e in events if e["type"] == "tool_call_end")
+    assert end["tool_name"] == "get_pod_logs" and cluster.victim in end["result"]
+    sent = [m for r in kchat_model.requests for m in r.messages if m["role"] == "tool"]
+    assert sent and sent[-1]["content"].startswith("Tool result of get_pod_logs")
+
+    args = orjson.dumps({"name": cluster.victim, "namespace": "payments"}).decode()
+    await sock.send({"message": f"call tool delete_pod with {args}",
+                     "conversation_id": events[-1]["data"]["conversation_id"]})
+    ask = (await sock.until(lambda e: e["type"] == "approval_required"))[-1]["data"]
+    assert ask["tool_name"] == "delete_pod" and cluster.victim in ask["reason"]
+    assert not [s for s in kchat_cluster.requests if s.method == "DELETE"]
+    await sock.send({"type": "approve", "tool_call_id": ask["tool_call_id"], "approved": False})
+    events = await sock.until(lambda e: e["type"] == "complete")
+    assert next(e["data"] for e in events if e["type"] == "tool_call_end")["status"] == "denied"
+    assert cluster.get("pods", "payments", cluster.victim) is not None
+    assert not [s for s in kchat_cluster.requests if s.method == "DELETE"]
