@@ -466,3 +466,20 @@ def test_to_dataframe_puts_problems_first_with_their_reason(
     assert services.cluster is not None
     unhealthy = {name for _, name in services.cluster.unhealthy_pod_keys()}
     assert unhealthy <= set(frame[frame["reason"] != ""]["name"])
+
+
+def test_a_change_waiting_for_approval_shows_in_its_block(
+    shell: InteractiveShell, configure: Any, services: OfflineServices,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configure(read_only=False)
+    assert services.cluster is not None
+    name = next(n for ns, n in services.cluster.objects["pods"] if ns == "payments")
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    args = orjson.dumps({"name": name, "namespace": "payments"}).decode()
+    result = run(shell, f"r = %kchat --new call tool delete_pod with {args}")
+    shown = [output.data["text/html"] for output in result.captured.outputs]
+    waiting = next(html for html in shown if "awaiting approval" in html)
+    assert "Change: " in waiting and name in waiting and " open>" in waiting
+    assert "denied" in shown[-1]
+    assert services.cluster.get("pods", "payments", name) is not None
