@@ -127,6 +127,7 @@ class LiveAnswer:
         self.status = "Thinking..."
         self._last_update = time.monotonic()
         self._interval = UPDATE_INTERVAL
+        self.stopped = False
         self.handle = display(self._bundle(), raw=True, display_id=True)
 
     def _bundle(self, *, include_text: bool = True) -> dict[str, str]:
@@ -155,8 +156,7 @@ class LiveAnswer:
         elif kind == "error":
             self.errors.append(data["message"])
         elif kind == "complete":
-            if data.get("cancelled"):
-                self.errors.append("Stopped.")
+            self.stopped = bool(data.get("cancelled"))
             return
         now = time.monotonic()
         if urgent or now - self._last_update >= self._interval:
@@ -170,7 +170,7 @@ class LiveAnswer:
 
     def finish(self, *, shown_as_output: bool) -> None:
         """Final state; empty when the cell's output (the ``ChatResult``) will show the turn."""
-        self.status = ""
+        self.status = "Stopped." if self.stopped else ""
         if self.handle is None:
             return
         if shown_as_output:
