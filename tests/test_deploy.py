@@ -19,6 +19,8 @@ from jupyter_kchat.config import KChat
 from jupyter_kchat.tools import ToolError, all_tools
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+SECRET_READERS = {"list_secrets", "list_helm_releases"}
+"""Read tools whose answers come from Secrets (metadata only), so only the opt-in role allows."""
 def rules(*files: str) -> list[dict[str, Any]]:
     """Every PolicyRule of the ClusterRoles in ``deploy/rbac/<file>``."""
     found = []
@@ -100,10 +102,23 @@ def test_read_role_covers_every_request_of_the_read_tools(env):
         ("list_deployments", {"all_namespaces": True, "kind": "all"}),
         ("list_services", {"all_namespaces": True}),
         ("list_namespaces", {}),
+        ("list_resources", {"kind": "pvc", "all_namespaces": True}),
+        ("list_resources", {"kind": "certificates", "all_namespaces": True}),
+        ("list_resources", {"kind": "cronjobs", "all_namespaces": True}),
+        ("list_resources", {"kind": "configmaps", "namespace": "shop"}),
+        ("get_resource", {"kind": "configmap", "name": "app-config", "namespace": "shop"}),
+        ("get_resource", {"kind": "certificate", "name": "shop-tls", "namespace": "shop"}),
+        ("get_resource", {"kind": "ingress", "name": "shop", "namespace": "shop"}),
+        ("get_resource", {"kind": "crd", "name": "certificates.cert-manager.io", "output": "yaml"}),
+        ("rollout_history", {"name": "checkout", "namespace": "shop"}),
+        ("rollout_history", {"name": "postgres", "namespace": "data", "kind": "statefulset"}),
+        ("top", {"all_namespaces": True}),
+        ("top", {"kind": "nodes"}),
+        ("list_contexts", {}),
     ]
     assert {name for name, _ in calls} == {
-        t.name for t in all_tools() if not t.writes and t.name != "list_secrets"
-    }, "every read tool but list_secrets is exercised"
+        t.name for t in all_tools() if not t.writes and t.name not in SECRET_READERS
+    }, "every read tool but those that read Secrets is exercised"
     seen = requests_of(env, calls)
     read = rules("kchat-read.yaml")
     assert [a for a in sorted(seen) if not allowed(a, read)] == []
@@ -112,9 +127,19 @@ def test_read_role_covers_every_request_of_the_read_tools(env):
 
 
 def test_secrets_need_the_opt_in_role(env):
-    seen = requests_of(env, [("list_secrets", {"all_namespaces": True})])
-    assert not any(allowed(a, rules("kchat-read.yaml")) for a in seen)
-    assert all(allowed(a, rules("kchat-read-secrets.yaml")) for a in seen)
+    calls = [
+        ("list_secrets", {"all_namespaces": True}),
+        ("list_helm_releases", {"all_namespaces": True}),
+        ("list_resources", {"kind": "secrets", "namespace": "payments"}),
+        ("get_resource", {"kind": "secret", "name": "payments-db", "namespace": "payments"}),
+    ]
+    assert SECRET_READERS <= {name for name, _ in calls}
+    seen = requests_of(env, calls)
+    secrets = {a for a in seen if a[2] == "secrets"}
+    assert secrets, "the calls read Secrets"
+    assert not any(allowed(a, rules("kchat-read.yaml")) for a in secrets)
+    assert all(allowed(a, rules("kchat-read-secrets.yaml")) for a in secrets)
+    assert all(allowed(a, rules("kchat-read.yaml")) for a in seen - secrets)
 
 
 def test_write_role_covers_what_the_write_tools_change(env):
