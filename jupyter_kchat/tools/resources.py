@@ -96,11 +96,12 @@ def _rows(kind: Kind, table: Table, now: float) -> list[ResourceRow]:
     )
     out = []
     empty = RowObject()
+    printed = status_at is not None or ready_at is not None
     for row, texts in zip(table.rows, texts_of, strict=True):
         obj = row.object or empty
         meta = obj.metadata
         reason = message = ""
-        if obj.status is not None or meta.deletion_timestamp or status_at or ready_at:
+        if obj.status is not None or meta.deletion_timestamp or printed:
             reason, message = object_problem(
                 obj.status,
                 deleted_at=meta.deletion_timestamp,
