@@ -236,6 +236,29 @@ def test_secrets_show_metadata_and_key_names_only(env: Env) -> None:
     assert HELM_PAYLOAD_MARKER not in everything(listed)
 
 
+def test_a_secrets_last_applied_copy_never_leaves(tmp_path: Path) -> None:
+    for fresh in serve(tmp_path):
+        secret = copy.deepcopy(fresh.cluster.objects["secrets"][("payments", "payments-db")])
+        secret["metadata"].setdefault("annotations", {})[
+            "kubectl.kubernetes.io/last-applied-configuration"
+        ] = json.dumps({"kind": "Secret", "stringData": {"password": sample.DB_PASSWORD}})
+        secret["metadata"]["annotations"]["team"] = "payments"
+        fresh.cluster.commit("secrets", secret)
+        for output in ("summary", "yaml"):
+            result = fresh.call(
+                "get_resource",
+                {
+                    "kind": "secret",
+                    "name": "payments-db",
+                    "namespace": "payments",
+                    "output": output,
+                },
+            )
+            shown = everything(result)
+            assert sample.DB_PASSWORD not in shown and "last-applied" not in shown
+            assert "team" in shown and "payments" in shown
+
+
 def test_summary_has_status_owners_and_recent_events(env: Env) -> None:
     pvc = env.call("get_resource", {"kind": "pvc", "name": "datasets-cache", "namespace": "ml"})
     text = pvc.text

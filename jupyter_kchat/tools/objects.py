@@ -42,9 +42,10 @@ def scrub(value: Any, key: str = "") -> Any:
 
 
 class _SecretObject(msgspec.Struct, rename="camel"):
-    """A Secret whose values stay undecoded raw JSON slices (never strings)."""
+    """A Secret whose values stay undecoded raw JSON slices (never strings); so does its
+    metadata until :func:`_secret_metadata` leaves out the last-applied copy of the data."""
 
-    metadata: dict[str, Any] = {}
+    metadata: dict[str, msgspec.Raw] = {}
     type: str = ""
     data: dict[str, msgspec.Raw] | None = None
     string_data: dict[str, msgspec.Raw] | None = None
@@ -63,6 +64,22 @@ def _clean_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
+def _secret_metadata(raw: dict[str, msgspec.Raw]) -> dict[str, Any]:
+    """A Secret's metadata decoded without managedFields and without the last-applied
+    annotation, which holds the whole Secret, values included."""
+    meta = {
+        key: msgspec.json.decode(value)
+        for key, value in raw.items()
+        if key not in ("managedFields", "annotations")
+    }
+    if "annotations" in raw:
+        notes = msgspec.json.decode(raw["annotations"], type=dict[str, msgspec.Raw])
+        kept = {k: msgspec.json.decode(v) for k, v in notes.items() if k != LAST_APPLIED}
+        if kept:
+            meta["annotations"] = kept
+    return meta
+
+
 def fetch_object(ctx: ToolContext, kind: Kind, name: str, namespace: str | None) -> dict[str, Any]:
     """The object as plain, scrubbed JSON (a Secret: key names and sizes in place of values)."""
     where = f" in namespace {namespace!r}" if kind.namespaced else ""
@@ -78,7 +95,7 @@ def fetch_object(ctx: ToolContext, kind: Kind, name: str, namespace: str | None)
         obj: dict[str, Any] = {
             "apiVersion": kind.api_version,
             "kind": kind.kind,
-            "metadata": _clean_metadata(secret.metadata),
+            "metadata": _secret_metadata(secret.metadata),
             "type": secret.type,
             "data": {
                 key: f"<{_secret_size(raw)} bytes, not shown>"
