@@ -49,15 +49,26 @@ PARAMS = {
 
 
 class _Meta(msgspec.Struct, rename="camel", gc=False):
+    """A release record's metadata: its labels (annotations are not even decoded)."""
+
     name: str = ""
     namespace: str = ""
     creation_timestamp: str = ""
     labels: dict[str, str] | None = None
+
+
+class _Record(msgspec.Struct, gc=False):
+    metadata: _Meta = msgspec.field(default_factory=_Meta)
+
+
+class _InstalledMeta(_Meta, rename="camel", gc=False):
     annotations: dict[str, str] | None = None
 
 
 class _Item(msgspec.Struct, gc=False):
-    metadata: _Meta = msgspec.field(default_factory=_Meta)
+    """An object Helm installed: its labels and annotations name the release and chart."""
+
+    metadata: _InstalledMeta = msgspec.field(default_factory=_InstalledMeta)
 
 
 @dataclass
@@ -79,7 +90,7 @@ def _records(ctx: ToolContext, where: Scope) -> list[_Meta]:
     for resource in ("secrets", "configmaps"):
         listed = ctx.cluster.list_all(
             api_path(resource, where.namespace),
-            _Item,
+            _Record,
             label_selector=OWNER,
             accept=META_LIST,
             timeout=ctx.timeout,
