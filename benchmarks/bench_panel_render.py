@@ -24,8 +24,8 @@ from typing import Any
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path[:0] = [str(TESTS), str(TESTS / "ui")]
 
-from kchat_lab import CHROMIUM, CHROMIUM_ARGS, RECORDER_JS, KChatLab  # noqa: E402
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from kchat_lab import CHROMIUM, CHROMIUM_ARGS, RECORDER_JS, KChatLab
+from playwright.sync_api import Page, sync_playwright
 
 GOAL = 1.2
 CHUNKS = 3000

@@ -32,9 +32,9 @@ export class SafeSanitizer implements IRenderMime.ISanitizer {
 
 /** One renderer per block, from a rendermime clone whose sanitizer is `SafeSanitizer`. */
 export class RenderMimeMarkdown implements IMarkdownRenderer {
-  /** `origin`: the Jupyter server's, whose images may load. */
-  constructor(rendermime: IRenderMimeRegistry, origin: string) {
-    const safe = new SafeHtml({ origin, base: document.baseURI });
+  /** `server`: the Jupyter server's absolute base URL, under which images may load. */
+  constructor(rendermime: IRenderMimeRegistry, server: string) {
+    const safe = new SafeHtml({ server, base: document.baseURI });
     this._rendermime = rendermime.clone({
       sanitizer: new SafeSanitizer(rendermime.sanitizer, safe)
     });

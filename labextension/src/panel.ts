@@ -84,7 +84,7 @@ export class KChatPanel extends Widget {
       transport: this.client,
       markdown: new RenderMimeMarkdown(
         options.rendermime,
-        new URL(this._serverSettings.baseUrl, location.href).origin
+        new URL(this._serverSettings.baseUrl, location.href).href
       ),
       sendOnEnter: options.settings.sendOnEnter,
       composerExtras: [includeLabel],

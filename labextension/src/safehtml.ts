@@ -6,7 +6,7 @@
  *
  * One DOMPurify pass (it parses into an inert document, where nothing loads) with hooks:
  * - images and other embedded resources (`<img>`, `srcset`, `<video poster>`, `<iframe>`,
- *   `<object>`, `<embed>`, ...) whose URL is not the Jupyter server's own origin or a
+ *   `<object>`, `<embed>`, ...) whose URL is not under the Jupyter server's own base URL or a
  *   `data:image/` URL become a visible link to that URL, which the user may click;
  * - `<style>`, `<link>`, `<meta>`, `<base>`, `<form>`, SVG and MathML go; `style` attributes
  *   stay only for table alignment; classes only for code highlighting;
@@ -53,15 +53,25 @@ const SAFE_CLASS = /^(language-|lang-|tok-|cm-|hljs|\u037c|jp-kchat-blocked$)/;
 
 const SAFE_IMAGE_DATA = /^data:image\/[a-z0-9.+-]+[;,]/i;
 
-/** Whether an embedded resource at `url` may load: same origin as Jupyter, or an image `data:` URL. */
-export function mayLoad(url: string, origin: string, base: string): boolean {
+/**
+ * Whether an embedded resource at `url` may load: under the Jupyter server's own base URL
+ * (`server`, e.g. `https://hub.example.com/user/alice/`: not the hub, not another user's server),
+ * or an image `data:` URL. Relative URLs resolve against `base`, the page's.
+ */
+export function mayLoad(url: string, server: string, base: string): boolean {
   const trimmed = url.trim();
   if (SAFE_IMAGE_DATA.test(trimmed)) {
     return true;
   }
   try {
     const parsed = new URL(trimmed, base);
-    return (parsed.protocol === 'http:' || parsed.protocol === 'https:') && parsed.origin === origin;
+    const root = new URL(server);
+    const prefix = root.href.endsWith('/') ? root.href : `${root.href}/`;
+    return (
+      (parsed.protocol === 'http:' || parsed.protocol === 'https:') &&
+      parsed.origin === root.origin &&
+      parsed.href.startsWith(prefix)
+    );
   } catch {
     return false;
   }
@@ -128,17 +138,17 @@ function label(element: Element, tag: string): string {
 }
 
 export interface ISafeHtmlOptions {
-  /** The Jupyter server's origin (`https://hub.example.com`): resources there may load. */
-  origin: string;
-  /** Base URL for relative URLs (the page's). */
+  /** The Jupyter server's base URL, absolute: resources under it may load. */
+  server: string;
+  /** Base URL for relative URLs (the page's; default `server`). */
   base?: string;
 }
 
-/** A sanitizer bound to one origin; DOMPurify's hooks are per instance, so each gets its own. */
+/** A sanitizer bound to one server; DOMPurify's hooks are per instance, so each gets its own. */
 export class SafeHtml {
   constructor(options: ISafeHtmlOptions) {
-    this._origin = options.origin;
-    this._base = options.base ?? options.origin + '/';
+    this._server = options.server;
+    this._base = options.base ?? options.server;
     this._purify = DOMPurify(window);
     this._purify.addHook('uponSanitizeElement', (node, data) => this._element(node, data.tagName));
     this._purify.addHook('afterSanitizeAttributes', node => this._attributes(node));
@@ -169,7 +179,7 @@ export class SafeHtml {
       return;
     }
     const src = element.getAttribute('src');
-    if (tag === 'img' && src && mayLoad(src, this._origin, this._base)) {
+    if (tag === 'img' && src && mayLoad(src, this._server, this._base)) {
       return;
     }
     const named = [element, ...Array.from(element.querySelectorAll('*'))];
@@ -178,7 +188,7 @@ export class SafeHtml {
     for (const source of named) {
       const kind = source.tagName.toLowerCase();
       for (const url of resourceUrls(source, kind)) {
-        if (!mayLoad(url, this._origin, this._base)) {
+        if (!mayLoad(url, this._server, this._base)) {
           links.appendChild(blockedLink(doc, url, label(source, kind), this._base));
           links.appendChild(doc.createTextNode(' '));
         }
@@ -219,7 +229,7 @@ export class SafeHtml {
     }
   }
 
-  private readonly _origin: string;
+  private readonly _server: string;
   private readonly _base: string;
   private readonly _purify: ReturnType<typeof DOMPurify>;
 }

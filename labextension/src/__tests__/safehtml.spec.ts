@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { SafeHtml, mayLoad } from '../safehtml';
 
 const ORIGIN = 'http://127.0.0.1:8888';
-const safe = new SafeHtml({ origin: ORIGIN, base: `${ORIGIN}/user/alice/lab` });
+const SERVER = `${ORIGIN}/user/alice/`;
+const safe = new SafeHtml({ server: SERVER, base: `${ORIGIN}/user/alice/lab` });
 const EVIL = 'https://evil.example/k?d=secret';
 
 function render(html: string): HTMLElement {
@@ -86,9 +87,17 @@ describe('SafeHtml', () => {
     expect(own?.getAttribute('src')).toBe('/user/alice/files/plot.png');
     const data = 'data:image/png;base64,iVBORw0KGgo=';
     expect(render(`<img src="${data}">`).querySelector('img')?.getAttribute('src')).toBe(data);
-    expect(mayLoad('http://127.0.0.1:8889/x.png', ORIGIN, ORIGIN)).toBe(false);
-    expect(mayLoad('//evil.example/x.png', ORIGIN, ORIGIN)).toBe(false);
-    expect(mayLoad('data:text/html,<script>', ORIGIN, ORIGIN)).toBe(false);
+    expect(mayLoad('http://127.0.0.1:8889/user/alice/x.png', SERVER, SERVER)).toBe(false);
+    expect(mayLoad('//evil.example/x.png', SERVER, SERVER)).toBe(false);
+    expect(mayLoad('data:text/html,<script>', SERVER, SERVER)).toBe(false);
+  });
+
+  it('keeps out the rest of the origin: the hub and other users', () => {
+    for (const url of ['/hub/logout', '/user/bob/files/x.png', '/user/alice/../bob/x.png', '/user/alice%2f..%2fbob/x']) {
+      expect(mayLoad(url, SERVER, SERVER), url).toBe(false);
+      expect(render(`<img src="${url}">`).querySelector('img'), url).toBeNull();
+    }
+    expect(mayLoad('/user/alice/files/ok.png', SERVER, SERVER)).toBe(true);
   });
 
   it('neutralizes javascript: links and scripts, keeping their text', () => {
