@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .base import ToolContext, ToolError, ToolResult, ToolSpec
@@ -33,7 +33,7 @@ from .kube import KubeCluster, api_path, gc_paused
 from .models import Event
 from .redact import redact_text
 from .shape import Listing, clip, counts, fit_listing, plural
-from .table import RowObject, Table, cell_text, column_key, read_table, redact_rows
+from .table import Column, RowObject, Table, cell_text, column_key, read_table, redact_rows
 
 KIND = {
     "type": "string",
@@ -68,13 +68,57 @@ def _warnings(
 
 @dataclass
 class ResourceRow:
-    """One object: the Table's cells as text, and why it needs attention."""
+    """One object: the Table's cells as text, and why it needs attention.
+
+    ``shown`` (the text table's cells) and ``data`` (the row for the panel) are filled by
+    :meth:`Layout.fill` while the next page is still on its way.
+    """
 
     namespace: str
     name: str
     cells: list[str]
     reason: str
     message: str
+    shown: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Layout:
+    """Which cells the text shows and which keys the data rows get, from the Table's columns."""
+
+    namespaced: bool
+    everywhere: bool
+    shown: list[int]
+    kept: list[tuple[int, str]]
+
+    @classmethod
+    def of(cls, kind: Kind, columns: list[Column], everywhere: bool) -> Layout:
+        keys = [column_key(c.name) for c in columns]
+        return cls(
+            namespaced=kind.namespaced,
+            everywhere=everywhere,
+            shown=[i for i, c in enumerate(columns) if c.priority == 0],
+            kept=[
+                (i, k)
+                for i, k in enumerate(keys)
+                if k not in ("namespace", "name", "reason", "message")
+            ],
+        )
+
+    def fill(self, rows: list[ResourceRow]) -> None:
+        for r in rows:
+            cells = r.cells
+            count = len(cells)
+            front = [r.namespace] if self.everywhere else []
+            r.shown = front + [cells[i] if i < count else "" for i in self.shown]
+            data: dict[str, Any] = {"namespace": r.namespace} if self.namespaced else {}
+            data["name"] = r.name
+            for i, key in self.kept:
+                data[key] = cells[i] if i < count else ""
+            data["reason"] = r.reason
+            data["message"] = r.message
+            r.data = data
 
 
 def _rows(kind: Kind, table: Table, now: float) -> list[ResourceRow]:
@@ -140,12 +184,15 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     where = _where(kind, ctx, args)
     labels, fields = selector_args(args)
     now = time.time()
+    everywhere = kind.namespaced and where.everywhere
     rows: list[ResourceRow] = []
 
     def convert(page: Table, first: bool) -> None:
         if first:
             rows.clear()
-        rows.extend(_rows(kind, page, now))
+        converted = _rows(kind, page, now)
+        Layout.of(kind, page.columns, everywhere).fill(converted)
+        rows.extend(converted)
 
     table = read_table(
         ctx.cluster,
@@ -172,22 +219,15 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         for r in problems:
             event = events.get((r.namespace, r.name))
             if event is not None and not r.message:
-                r.message = redact_text(f"{event.reason}: {event.message}")
+                r.message = r.data["message"] = redact_text(f"{event.reason}: {event.message}")
     problems.sort(key=lambda r: (r.reason, r.namespace, r.name))
     healthy = [r for r in rows if not r.reason]
-    shown = [i for i, c in enumerate(table.columns) if c.priority == 0]
-    everywhere = kind.namespaced and where.everywhere
-    columns = (["NAMESPACE"] if everywhere else []) + [table.columns[i].name.upper() for i in shown]
+    columns = (["NAMESPACE"] if everywhere else []) + [
+        c.name.upper() for c in table.columns if c.priority == 0
+    ]
 
-    def cells(r: ResourceRow, with_reason: bool) -> list[str]:
-        front = [r.namespace] if everywhere else []
-        body = [r.cells[i] if i < len(r.cells) else "" for i in shown]
-        if not problems:
-            return [*front, *body]
-        why = ""
-        if with_reason and r.reason:
-            why = f"{r.reason}: {clip(r.message, 200)}" if r.message else r.reason
-        return [*front, *body, why]
+    def why(r: ResourceRow) -> list[str]:
+        return [*r.shown, f"{r.reason}: {clip(r.message, 200)}" if r.message else r.reason]
 
     head = [
         (
@@ -215,10 +255,10 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         noun=kind.resource,
         head=head,
         columns=[*columns, "REASON"] if problems else columns,
-        problems=[cells(r, True) for r in problems],
+        problems=[why(r) for r in problems],
         problem_keys=[f"{r.namespace}/{r.name}" if everywhere else r.name for r in problems],
         problem_groups=[r.reason for r in problems],
-        rest=[cells(r, False) for r in healthy],
+        rest=[r.shown for r in healthy],
         rest_group=(lambda row: row[0]) if everywhere else None,
         narrow=(
             f"Narrow down: list_resources kind={kind.qualified} with namespace, label_selector "
@@ -228,9 +268,8 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         rest_label=f"healthy {kind.resource}",
     )
     text, truncated = fit_listing(listing, ctx.budget)
-    return ToolResult(
-        text=text, data=_data_rows(kind, table, [*problems, *healthy]), truncated=truncated
-    )
+    data = [r.data for r in problems] + [r.data for r in healthy]
+    return ToolResult(text=text, data=data, truncated=truncated)
 
 
 def _status_counts(table: Table, rows: list[ResourceRow]) -> str:
@@ -243,25 +282,6 @@ def _status_counts(table: Table, rows: list[ResourceRow]) -> str:
             if tally and len(tally) <= 20:
                 return counts(tally, 8)
     return ""
-
-
-def _data_rows(kind: Kind, table: Table, rows: list[ResourceRow]) -> list[dict[str, Any]]:
-    """Rows for the panel and notebooks: every column (wide ones too), name, reason, message."""
-    keys = [column_key(c.name) for c in table.columns]
-    kept = [
-        (i, k) for i, k in enumerate(keys) if k not in ("namespace", "name", "reason", "message")
-    ]
-    out = []
-    for r in rows:
-        cells = r.cells
-        row: dict[str, Any] = {"namespace": r.namespace} if kind.namespaced else {}
-        row["name"] = r.name
-        for i, key in kept:
-            row[key] = cells[i] if i < len(cells) else ""
-        row["reason"] = r.reason
-        row["message"] = r.message
-        out.append(row)
-    return out
 
 
 def resource_tools() -> list[ToolSpec]:
