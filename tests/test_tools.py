@@ -6,7 +6,6 @@ Each test talks real HTTP on 127.0.0.1 to a ``KubeAPIServer`` serving a 60-pod
 
 from __future__ import annotations
 
-import base64
 import socket
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import jsonschema
 import orjson
 import pytest
 from kubernetes import client as k8s
-from tool_support import Env, serve
+from tool_support import URL_PASSWORD, Env, secret_values, serve
 
 from jupyter_kchat.sample.cluster import (
     BEARER_TOKEN,
@@ -40,7 +39,6 @@ from jupyter_kchat.tools import (
 from jupyter_kchat.tools.kube import KubeCluster
 from jupyter_kchat.tools.redact import redact_text
 
-URL_PASSWORD = "S3cr3tP4ss"
 READ_TOOLS = (
     "diagnose_cluster",
     "list_pods",
@@ -72,27 +70,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 def fresh(tmp_path: Path) -> Iterator[Env]:
     """A cluster of one's own, for tests that change it or switch faults on."""
     yield from serve(tmp_path)
-
-
-def _secret_values(cluster: SampleCluster) -> set[str]:
-    """Every credential in the cluster's secrets (decoded and as stored), and the known leaks.
-
-    Non-credential entries (a user name, a host, a port) are left out: they legitimately
-    appear elsewhere (as a namespace or service name).
-    """
-    values: set[str] = {DB_PASSWORD, URL_PASSWORD, BEARER_TOKEN}
-    for secret in cluster.objects["secrets"].values():
-        for key, encoded in (secret.get("data") or {}).items():
-            if key in ("username", "host", "port", "admin-user", "tls.crt"):
-                continue
-            decoded = base64.b64decode(encoded).decode()
-            values.update({encoded, decoded})
-            if key == ".dockerconfigjson":
-                for auth in orjson.loads(decoded)["auths"].values():
-                    values.update({auth["password"], auth["auth"]})
-            if key == "tls.key":
-                values.update(line for line in decoded.splitlines() if "-----" not in line)
-    return values
 
 
 def _everything(result: ToolResult) -> str:
@@ -386,7 +363,7 @@ def test_list_services_namespaces_and_secrets(env: Env) -> None:
     assert keys["regcred"] == ".dockerconfigjson"
     assert "payments-db" in secrets.text and "host, password, port, username" in secrets.text
     blob = _everything(secrets)
-    for value in _secret_values(env.cluster):
+    for value in secret_values(env.cluster):
         assert value not in blob, value
 
 
@@ -447,7 +424,7 @@ def test_no_read_tool_leaks_a_secret(env: Env) -> None:
         ("list_secrets", {"all_namespaces": True}),
         ("list_secrets", {"namespace": "payments"}),
     ]
-    secrets = _secret_values(env.cluster)
+    secrets = secret_values(env.cluster)
     for tool, args in calls:
         blob = _everything(env.call(tool, args))
         for value in secrets:

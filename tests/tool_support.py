@@ -87,11 +87,8 @@ def secret_values(cluster: SampleCluster) -> set[str]:
         for key, encoded in (secret.get("data") or {}).items():
             if key in ("username", "host", "port", "admin-user", "tls.crt"):
                 continue
-            values.add(encoded)
-            if secret.get("type") == "helm.sh/release.v1":
-                continue  # a compressed release record: its marker is listed above
             decoded = base64.b64decode(encoded).decode()
-            values.add(decoded)
+            values.update({encoded, decoded})
             if key == ".dockerconfigjson":
                 for auth in orjson.loads(decoded)["auths"].values():
                     values.update({auth["password"], auth["auth"]})
