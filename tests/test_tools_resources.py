@@ -286,6 +286,27 @@ def test_a_name_without_namespace_is_found_where_it_lives(env: Env) -> None:
     assert "CronJob data/backup-nightly" in result.text
 
 
+def test_yaml_and_summary_fit_a_small_budget_at_line_ends(env: Env) -> None:
+    args = {"kind": "deploy", "name": "payments-api", "namespace": "payments"}
+    yaml_out = env.call("get_resource", {**args, "output": "yaml"}, budget=1200)
+    assert len(yaml_out.text) <= 1200 and yaml_out.truncated
+    assert yaml_out.text.splitlines()[-1].startswith("(YAML cut to fit: ")
+    summary = env.call("get_resource", args, budget=1200)
+    assert len(summary.text) <= 1200 and summary.truncated
+    assert "more fields: get_resource output=yaml shows them all)" in summary.text
+    assert "Conditions:" in summary.text and "Events (" in summary.text
+
+
+def test_selectors_the_server_does_not_support_get_its_answer(env: Env) -> None:
+    with pytest.raises(ToolError, match="field label not supported: status.phase"):
+        env.call("list_resources", {"kind": "pvc", "field_selector": "status.phase=Pending"})
+    pods = env.call(
+        "list_resources",
+        {"kind": "pods", "all_namespaces": True, "field_selector": "status.phase=Pending"},
+    )
+    assert pods.data and all(r["reason"] for r in pods.data)
+
+
 def test_get_resource_bad_arguments_get_advice(env: Env) -> None:
     with pytest.raises(ToolError, match="output must be one of summary, yaml"):
         env.call("get_resource", {"kind": "cm", "name": "app-config", "output": "json"})
