@@ -145,6 +145,8 @@ def test_hpas_and_pdbs_that_cannot_do_their_job_are_named(env: Env) -> None:
         for r in env.call("list_resources", {"kind": "hpa", "all_namespaces": True}).data
     }
     assert hpas["checkout"]["reason"] == "TooManyReplicas"
+    listed = env.call("list_resources", {"kind": "hpa", "all_namespaces": True}).text
+    assert "By condition: ScalingActive=False 1, ScalingActive=True 1." in listed
     assert hpas["payments-api"]["reason"] == "FailedGetResourceMetric"
     assert "missing request for cpu" in hpas["payments-api"]["message"]
     pdbs = env.call("list_resources", {"kind": "pdb", "namespace": "data"})

@@ -99,6 +99,20 @@ def condition_problem(conditions: Any) -> tuple[str, str]:
     return reason, f"{message} (also {others})" if others else message
 
 
+MAIN = ("Ready", "Available", "Complete", "Established", "ScalingActive", "DisruptionAllowed")
+"""The condition that sums an object up, in order of preference."""
+
+
+def main_condition(status: Any) -> str:
+    """``Ready=True``: the object's main condition and its status ("" when it has none)."""
+    conditions = status.get("conditions") if isinstance(status, dict) else None
+    if not isinstance(conditions, list):
+        return ""
+    found = {c.get("type"): c.get("status") for c in conditions if isinstance(c, dict)}
+    kind = next((k for k in MAIN if k in found), None)
+    return f"{kind}={found[kind]}" if kind else ""
+
+
 def replicas_problem(status: dict[str, Any]) -> str:
     """A "1/3 ready" reason when a workload-like status has fewer ready than wanted."""
     pairs = (

@@ -27,7 +27,7 @@ from .common import (
     scope,
     selector_args,
 )
-from .conditions import object_problem
+from .conditions import main_condition, object_problem
 from .discovery import Kind, resolve_kind
 from .kube import KubeCluster, api_path, gc_paused
 from .models import Event
@@ -79,6 +79,7 @@ class ResourceRow:
     cells: list[str]
     reason: str
     message: str
+    condition: str = ""
     shown: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -156,7 +157,9 @@ def _rows(kind: Kind, table: Table, now: float) -> list[ResourceRow]:
             if reason:
                 reason, message = redact_text(reason), redact_text(message)
         name = meta.name or (texts[name_at] if texts else "")
-        out.append(ResourceRow(meta.namespace, name, texts, reason, message))
+        out.append(
+            ResourceRow(meta.namespace, name, texts, reason, message, main_condition(obj.status))
+        )
     return out
 
 
@@ -237,7 +240,7 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     ]
     status = _status_counts(table, rows)
     if status:
-        head.append(f"By status: {status}.")
+        head.append(status)
     if everywhere:
         per_ns = Counter(r.namespace for r in rows)
         bad_ns = Counter(r.namespace for r in problems)
@@ -273,15 +276,17 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
 
 
 def _status_counts(table: Table, rows: list[ResourceRow]) -> str:
-    """Counts of the Status/Phase/Ready column, when the kind prints one by default."""
+    """Counts of the Status/Phase/Ready column when the kind prints one by default, else of
+    the objects' main condition (``ScalingActive=False 1``)."""
     names = [c.name.lower() if c.priority == 0 else "" for c in table.columns]
     for wanted in ("status", "phase", "ready"):
         if wanted in names:
             at = names.index(wanted)
             tally = Counter(r.cells[at] for r in rows if at < len(r.cells) and r.cells[at])
             if tally and len(tally) <= 20:
-                return counts(tally, 8)
-    return ""
+                return f"By status: {counts(tally, 8)}."
+    tally = Counter(r.condition for r in rows if r.condition)
+    return f"By condition: {counts(tally, 8)}." if tally else ""
 
 
 def resource_tools() -> list[ToolSpec]:
