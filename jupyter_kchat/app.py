@@ -9,12 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Int
 
 from ._version import __version__
-from .config import KChat
+from .config import CONFIG_ENV, KChat
 from .handlers import default_handlers
-from .kernel import CONFIG_ENV
 from .mcp.handlers import MCPService
 from .mcp.handlers import default_handlers as mcp_handlers
 from .mcp.server import ToolServer
@@ -36,15 +34,9 @@ class KChatApp(ExtensionApp):
         )
     }
 
-    tool_threads = Int(
-        32,
-        help="""Worker threads for tool calls (Kubernetes requests block). Sized so that a slow
-        cluster answering a few conversations never starves the others.""",
-    ).tag(config=True)
-
     def initialize_settings(self) -> None:
         self.kchat = KChat(parent=self)
-        self.executor = ThreadPoolExecutor(self.tool_threads, thread_name_prefix="kchat-tool")
+        self.executor = ThreadPoolExecutor(self.kchat.tool_threads, thread_name_prefix="kchat-tool")
         self.turns = TurnManager.from_settings(self.kchat, executor=self.executor)
         self.store = self.turns.store
         self.mcp = MCPService(

@@ -16,6 +16,9 @@ from traitlets import Bool, Dict, Enum, Float, Int, Unicode, default, validate
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
+CONFIG_ENV = "JUPYTER_KCHAT_CONFIG"
+"""JSON of the server's ``KChat`` config section; kernels the server starts inherit it."""
+
 DEFAULT_SYSTEM_PROMPT = """\
 You are kchat, a Kubernetes assistant in Jupyter. Call the tools to answer; never invent cluster \
 state. Prefer one narrow call (one namespace, a label selector) to a broad one. For a problem, \
@@ -138,6 +141,14 @@ class KChat(Configurable):
         help="Seconds one tool call may take (including the Kubernetes API requests it makes).",
     ).tag(config=True)
 
+    tool_threads = Int(
+        32,
+        help="""Most worker threads for tool calls (Kubernetes requests block), shared by all
+        conversations of the server, of a kernel (magics, widget) or of `jupyter kchat mcp`.
+        Threads start only when calls need them; 32 lets a slow cluster answering a few
+        conversations never starve the others.""",
+    ).tag(config=True)
+
     tool_result_budget = Int(
         12_000,
         help="""Most characters of one tool result the model sees (a ceiling: with little room
@@ -230,7 +241,7 @@ class KChat(Configurable):
     def _default_db_path(self) -> str:
         return str(Path(jupyter_data_dir()) / "kchat" / "history.sqlite3")
 
-    @validate("max_tool_rounds", "tool_result_budget", "max_message_chars")
+    @validate("max_tool_rounds", "tool_result_budget", "max_message_chars", "tool_threads")
     def _positive(self, proposal: Any) -> int:
         value = int(proposal["value"])
         if value < 1:

@@ -24,7 +24,7 @@ from typing import Any
 
 from traitlets.config import Config
 
-from .config import KChat, load_jupyter_config
+from .config import CONFIG_ENV, KChat, load_jupyter_config
 from .notebook_html import turn_html, turn_text
 from .protocol import ChatFrame, ProtocolError
 from .tools import KubeClients
@@ -34,9 +34,6 @@ log = logging.getLogger(__name__)
 
 EventsCallback = Callable[[list[dict[str, Any]]], None]
 """Receives each batch of a turn's events, in order, on the kchat thread."""
-
-CONFIG_ENV = "JUPYTER_KCHAT_CONFIG"
-"""JSON of the server's ``KChat`` config section; kernels the server starts inherit it."""
 
 START_TIMEOUT = 60.0
 """Seconds to wait for a turn to be recorded and started (a locked history file, at worst)."""
@@ -221,7 +218,9 @@ class KernelChat:
         self._thread = threading.Thread(target=self._loop.run_forever, name="kchat", daemon=True)
         self._thread.start()
         self._relays: set[asyncio.Task[None]] = set()
-        self.executor = ThreadPoolExecutor(8, thread_name_prefix="kchat-tool")
+        self.executor = ThreadPoolExecutor(
+            self.settings.tool_threads, thread_name_prefix="kchat-tool"
+        )
         self.turns = TurnManager.from_settings(self.settings, executor=self.executor)
         self.store = self.turns.store
 

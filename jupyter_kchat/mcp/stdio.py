@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from jupyter_core.application import JupyterApp
 from mcp.server.stdio import stdio_server
-from traitlets import Int
 
 from .._version import __version__
 from ..config import KChat, load_jupyter_config
@@ -31,10 +30,6 @@ class KChatMCPApp(JupyterApp):
     )
     classes = [KChat]
 
-    tool_threads = Int(8, help="Worker threads for tool calls (Kubernetes requests block).").tag(
-        config=True
-    )
-
     def initialize(self, argv: list[str] | None = None) -> None:
         super().initialize(argv)
         # The server's config files first; the command line, parsed above, wins.
@@ -49,7 +44,7 @@ class KChatMCPApp(JupyterApp):
 
     async def serve(self) -> None:
         settings = KChat(parent=self)
-        with ThreadPoolExecutor(self.tool_threads, thread_name_prefix="kchat-mcp") as executor:
+        with ThreadPoolExecutor(settings.tool_threads, thread_name_prefix="kchat-mcp") as executor:
             tools = ToolServer(settings, executor=executor)
             server = tools.server()
             try:
