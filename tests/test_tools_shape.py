@@ -159,6 +159,25 @@ def test_fit_findings_never_drops_a_finding() -> None:
     assert text.count("header") >= 4
 
 
+def test_fit_findings_gives_every_finding_a_line_before_more_detail() -> None:
+    """Long first findings never leave the later ones named without their cause (when the
+    one-line forms fit in half the budget)."""
+    findings = [
+        Finding(
+            f"cat-{i}",
+            f"ns/app-{i}",
+            [f"{i}. header", "   evidence " + "y" * 900],
+            f"{i}. cause-{i} " + "z" * 60,
+        )
+        for i in range(20)
+    ]
+    text, truncated = fit_findings(["head"], findings, 4000, "Narrow down.")
+    assert truncated and len(text) <= 4000
+    assert "by name only" not in text
+    assert all(f"{i}. cause-{i}" in text or f"{i}. header" in text for i in range(20))
+    assert "evidence" in text
+
+
 def test_fit_tail_keeps_the_newest_lines() -> None:
     lines = [f"line {i} " + "z" * 50 for i in range(1000)]
     kept, dropped, cut = fit_tail(lines, 2000, ["head"])

@@ -315,10 +315,12 @@ def fit_findings(
 ) -> tuple[str, bool]:
     """Findings within ``budget``: each in full, on one line, or named under its category.
 
-    When not all fit in full, space goes first to the first finding of every category (so each
-    kind of problem is shown with its evidence and next step), then to one line for every other
-    finding, then to more full findings in order. Findings that still do not fit are named,
-    grouped by category, so none is ever dropped silently.
+    When not all fit in full, one line (the cause) for each finding in order of impact comes
+    first, so long first findings never leave later ones without theirs (at most half the space
+    when not every line fits); then the first finding of every category in full (its evidence
+    and next step), then one line for every other finding, then more full findings in order.
+    Findings that still do not fit are named, grouped by category, so none is ever dropped
+    silently.
     """
     full = head + [line for f in findings for line in f.full]
     if _size(full) <= budget or not findings:
@@ -333,7 +335,7 @@ def fit_findings(
     name_cost = sum(len(f.key) + 2 for f in findings) + sum(len(c) + 10 for c in names)
     used = 0
 
-    def upgrade(i: int, to: int) -> bool:
+    def upgrade(i: int, to: int, limit: int = room) -> bool:
         nonlocal used, name_cost
         if level[i] >= to:
             return True
@@ -342,7 +344,7 @@ def fit_findings(
         if level[i] == 0:
             saved = len(f.key) + 2 + (len(f.category) + 10 if names[f.category] == 1 else 0)
         extra = costs[i][to] - costs[i][level[i]]
-        if used + extra + name_cost - saved > room:
+        if used + extra + name_cost - saved > limit:
             return False
         used += extra
         name_cost -= saved
@@ -351,6 +353,10 @@ def fit_findings(
         level[i] = to
         return True
 
+    lines_cost = sum(cost[1] for cost in costs)
+    for i in range(len(findings)):
+        if not upgrade(i, 1, room if lines_cost <= room else room // 2):
+            break
     seen: set[str] = set()
     for i, f in enumerate(findings):
         if f.category not in seen:
@@ -380,11 +386,12 @@ def fit_findings(
     shortened = level.count(1)
     if shortened:
         notes.append(
-            f"({shortened} findings shortened to one line to fit; ask about one for details.)"
+            f"({plural(shortened, 'finding')} shortened to one line to fit; ask about one for "
+            "details.)"
         )
     rest = [f for f, lv in zip(findings, level, strict=True) if lv == 0]
     if rest:
-        notes.append(f"({len(rest)} more findings, by name only:)")
+        notes.append(f"({plural(len(rest), 'more finding', 'more findings')}, by name only:)")
         named: dict[str, list[str]] = {}
         for f in rest:
             named.setdefault(f.category, []).append(f.key)
