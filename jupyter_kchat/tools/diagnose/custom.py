@@ -67,6 +67,11 @@ def custom_issues(custom: list[tuple[Kind, list[Conditioned]]], events: EventInd
                 more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
                 evidence.append(f"   Objects: {', '.join(names[:SHOWN])}{more}")
             evidence.extend(events.lines(ns, kind.kind, name))
+            brief = f"({kind.kind}) {reason}: {clip(message, 200)}"
+            warned = events.about(ns, kind.kind, name)
+            if warned:
+                said = clip(redact_text(warned[0].message), 220)
+                brief = f"({kind.kind}) {reason}; event {warned[0].reason}: {said}"
             scope = f" namespace={ns}" if ns else ""
             issues.append(
                 Issue(
@@ -79,7 +84,7 @@ def custom_issues(custom: list[tuple[Kind, list[Conditioned]]], events: EventInd
                         f"get_resource kind={kind.qualified} name={name}{scope} shows its status, "
                         "conditions and events; fix what the message names."
                     ),
-                    brief=f"({kind.kind}) {reason}: {clip(message, 200)}",
+                    brief=brief,
                     impact=len(members),
                     subjects=set(names),
                 )
