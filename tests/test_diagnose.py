@@ -8,6 +8,7 @@ All through the real ``kubernetes`` client over loopback HTTP against the API em
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from jupyter_kchat.sample.cluster import (
 from jupyter_kchat.sample.cluster.autoscaling import HPA_PINNED
 from jupyter_kchat.sample.cluster.batch import BACKOFF_LIMIT_MESSAGE, BACKUP_ERROR
 from jupyter_kchat.sample.cluster.certmanager import CERT_FAILURE
+from jupyter_kchat.sample.cluster.common import rfc3339
 from jupyter_kchat.sample.cluster.networking import MISSING_BACKEND, ORPHAN_SERVICE
 from jupyter_kchat.sample.cluster.registry import DENIED, PRIVATE_IMAGE
 from jupyter_kchat.sample.cluster.storage import (
@@ -163,6 +165,21 @@ def test_the_default_budget_names_every_finding(env: Env) -> None:
             assert row["object"] in result.text, (budget, row["object"])
 
 
+def test_a_budget_too_small_for_every_detail_still_gives_each_finding_its_cause(
+    env: Env,
+) -> None:
+    """What the demo's window leaves for a whole-cluster diagnosis: one line each, none by name
+    only, and the certificate's line quotes cert-manager's own answer, not just its reason."""
+    result = env.call("diagnose_cluster", budget=7_000)
+    text = result.text
+    assert len(text) <= 7_000 and result.truncated
+    assert "by name only" not in text
+    for fragment in (DENIED, MISSING_STORAGE_CLASS, CERT_FAILURE, "Crash loop: ", "Evidence: "):
+        assert fragment in text, fragment
+    numbers = [int(line.split(".", 1)[0]) for line in text.splitlines() if line[:1].isdigit()]
+    assert numbers == list(range(1, len(result.data or []) + 1))
+
+
 def test_a_service_whose_pods_all_fail_is_part_of_their_finding(wide: ToolResult) -> None:
     keys = {(r["category"], r["object"]) for r in wide.data or []}
     assert ("Service without endpoints", "payments/payments-api") not in keys
@@ -232,9 +249,12 @@ def test_no_credential_leaves_through_a_diagnosis(env: Env, wide: ToolResult) ->
 
 
 def test_a_cronjob_whose_schedule_fell_due_without_a_run_is_named(fresh: Env) -> None:
+    """Its last run an hour ago, so the check holds at any time of day (the sample's etl-daily
+    ran at 01:30 UTC, which a five-minute schedule has not yet missed shortly after)."""
     cronjob = copy.deepcopy(fresh.cluster.get("cronjobs", "data", "etl-daily"))
     assert cronjob is not None
     cronjob["spec"]["schedule"] = "*/5 * * * *"
+    cronjob["status"]["lastScheduleTime"] = rfc3339(time.time() - 3600)
     fresh.cluster.replace_object("cronjobs", cronjob)
     result = fresh.call("diagnose_cluster", {"namespace": "data"})
     row = _finding(result, "CronJob not scheduled", "data/etl-daily")
