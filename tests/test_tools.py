@@ -638,6 +638,25 @@ def test_redaction_still_masks_credentials_near_authorization(text: str, secret:
     assert secret not in redact_text(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("spec.tls[0].secretName: shop-tls", ""),
+        ('"secretName": "shop-tls"', ""),
+        ("tokenSecretRef=letsencrypt-key", ""),
+        ("secret: hunter2", "hunter2"),
+        ('"client_secret": "hunter2"', "hunter2"),
+        ("secret_value=hunter2", "hunter2"),
+    ],
+)
+def test_a_key_that_names_a_secret_keeps_its_name(text: str, secret: str) -> None:
+    """Which Secret an Ingress's TLS or a Certificate uses is a name a person needs to see."""
+    if secret:
+        assert secret not in redact_text(text)
+    else:
+        assert redact_text(text) == text
+
+
 def test_the_private_image_pull_error_reaches_the_model_unmasked(env: Env) -> None:
     result = env.call("diagnose_cluster", budget=60_000)
     assert DENIED in result.text and "authorization: ***" not in result.text

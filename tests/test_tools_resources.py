@@ -18,6 +18,7 @@ from jupyter_kchat.sample.cluster.helm import HELM_PAYLOAD_MARKER
 from jupyter_kchat.sample.kube_api import KubeAPIServer
 from jupyter_kchat.tools import KubeClients, ToolContext, ToolError, ToolResult, default_registry
 from jupyter_kchat.tools.discovery import Discovery, _Aggregated
+from jupyter_kchat.tools.redact import redact_text
 
 BUDGET = 12_000
 
@@ -280,6 +281,7 @@ def test_ingress_summary_shows_each_backend_and_the_missing_service(env: Env) ->
     assert 'shop.example.com/api -> shop-api:8080 (<error: endpoints "shop-api" not found>)' in (
         result.text
     )
+    assert "spec.tls[0].secretName: shop-tls" in redact_text(result.text)
 
 
 def test_a_name_without_namespace_is_found_where_it_lives(env: Env) -> None:

@@ -74,6 +74,9 @@ containerd's "may require authorization: server message: insufficient_scope: ...
 "failed to authorize: failed to fetch anonymous token: unexpected status: 401" stay."""
 PROSE_KEYS = frozenset({"authorization", "authorize", "token"})
 """Bare words that registries' error sentences put before a colon (never ``AUTH_TOKEN:``)."""
+_REFERENCE_KEY = re.compile(r"(?:name|ref)\\?[\"']?\s*[:=]\s*$", re.IGNORECASE)
+"""A key that names a Secret rather than holding one (``secretName: shop-tls``, an Ingress's TLS
+or a Certificate's target, ``tokenSecretRef=...``): its value is a name and stays readable."""
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 _VENDOR_TOKENS = re.compile(
     r"\b(?:"
@@ -139,7 +142,10 @@ def _masked(value: str) -> str:
 
 
 def _is_prose(text: str, key: str, value_start: int) -> bool:
-    """Whether a ``token:``-like pair is a sentence going on (see :data:`_PROSE_AFTER`)."""
+    """Whether a ``token:``-like pair is a sentence going on (see :data:`_PROSE_AFTER`), or its
+    key names a Secret (see :data:`_REFERENCE_KEY`): either way its value is not a credential."""
+    if _REFERENCE_KEY.search(key):
+        return True
     word, _, _ = key.partition(":")
     return word.strip().lower() in PROSE_KEYS and _PROSE_AFTER.match(text, value_start) is not None
 
