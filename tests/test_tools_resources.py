@@ -282,6 +282,11 @@ def test_ingress_summary_shows_each_backend_and_the_missing_service(env: Env) ->
         result.text
     )
     assert "spec.tls[0].secretName: shop-tls" in redact_text(result.text)
+    assert result.text.splitlines()[1] == (
+        "Needs attention: BackendMissing - backend Service shop-api does not exist "
+        "(those paths answer 503)"
+    )
+    assert (result.data or [{}])[0]["reason"] == "BackendMissing"
 
 
 def test_a_name_without_namespace_is_found_where_it_lives(env: Env) -> None:

@@ -224,6 +224,10 @@ def _conditions(status: dict[str, Any], now: float) -> list[str]:
     return lines
 
 
+MISSING = "not found>"
+"""How kubectl describe marks a backend whose Service (so its Endpoints) does not exist."""
+
+
 def _endpoints(ctx: ToolContext, namespace: str, service: str) -> str:
     """The ready addresses behind a Service, or kubectl describe's error text for none."""
     try:
@@ -232,7 +236,7 @@ def _endpoints(ctx: ToolContext, namespace: str, service: str) -> str:
         )
     except ApiFailure as exc:
         if exc.status == 404:
-            return f'<error: endpoints "{service}" not found>'
+            return f'<error: endpoints "{service}" {MISSING}'
         return "<endpoints not readable>"
     addresses = [
         f"{a.get('ip')}:{p.get('port')}"
@@ -241,6 +245,15 @@ def _endpoints(ctx: ToolContext, namespace: str, service: str) -> str:
         for p in subset.get("ports") or [{}]
     ]
     return clip(", ".join(addresses), 300) if addresses else "<none: no ready pods>"
+
+
+def _service_exists(ctx: ToolContext, namespace: str | None, service: str) -> bool:
+    """Whether the Service is there (a Service without a selector may have no Endpoints)."""
+    try:
+        ctx.cluster.get(api_path("services", namespace, service), dict, timeout=ctx.timeout)
+    except ApiFailure as exc:
+        return exc.status != 404
+    return True
 
 
 def _ingress_backends(ctx: ToolContext, obj: dict[str, Any], namespace: str) -> list[str]:
@@ -275,6 +288,14 @@ def _summary(
     if isinstance(created, str):
         lines[0] += f", created {ago(created, now)}"
     reason, message = object_problem(status, deleted_at=meta.get("deletionTimestamp"), now=now)
+    backends = (
+        _ingress_backends(ctx, obj, namespace) if kind.kind == "Ingress" and namespace else []
+    )
+    unanswered = {line.split(" -> ")[1].split(":")[0] for line in backends if MISSING in line}
+    missing = sorted(name for name in unanswered if not _service_exists(ctx, namespace, name))
+    if missing and not reason:
+        reason = "BackendMissing"
+        message = f"backend Service {', '.join(missing)} does not exist (those paths answer 503)"
     if reason:
         lines.append(f"Needs attention: {reason}" + (f" - {clip(message, 500)}" if message else ""))
     elif status:
@@ -290,11 +311,9 @@ def _summary(
         shown = ", ".join(f"{k}={clip(str(v), 120)}" for k, v in annotations.items())
         lines.append("Annotations: " + clip(shown, 600))
     top, lines = lines, []
-    if kind.kind == "Ingress" and namespace:
-        backends = _ingress_backends(ctx, obj, namespace)
-        if backends:
-            lines.append("Backends:")
-            lines.extend(backends)
+    if backends:
+        lines.append("Backends:")
+        lines.extend(backends)
     conditions = _conditions(status, now)
     if conditions:
         lines.append("Conditions:")
