@@ -7,7 +7,7 @@ import bisect
 import orjson
 
 from ..cluster import Key, Obj
-from .printers import resolve, table_spec
+from .printers import table_spec
 from .resources import Resource
 from .routing import int_param
 from .selectors import parse_field_selector, parse_label_selector
@@ -46,16 +46,22 @@ def list_body(
     remaining = 0
     entries = store.entries
     keys = store.keys
-    for index in range(lo, hi):
-        key = keys[index]
-        entry = entries[key]
-        if (labels or fields) and not entry.matches(labels, fields):
-            continue
-        if limit and len(picked) == limit:
-            next_key, remaining = last, hi - index
-            break
-        picked.append(entry)
-        last = key
+    if not labels and not fields:
+        end = min(hi, lo + limit) if limit else hi
+        picked = [entries[key] for key in keys[lo:end]]
+        if end < hi:
+            next_key, remaining = keys[end - 1], hi - end
+    else:
+        for index in range(lo, hi):
+            key = keys[index]
+            entry = entries[key]
+            if not entry.matches(labels, fields):
+                continue
+            if limit and len(picked) == limit:
+                next_key, remaining = last, hi - index
+                break
+            picked.append(entry)
+            last = key
     meta: Obj = {} if revision is None else {"resourceVersion": str(revision)}
     if next_key is not None:
         meta["continue"] = encode_continue(revision or 0, next_key)
@@ -80,20 +86,8 @@ def table_body(
     as ``includeObject`` asks (None, Metadata (the default) or Object)."""
     columns, cells = table_spec(resource)
     include = query.get("includeObject", "Metadata")
-    rows = []
-    for entry in entries:
-        row: Obj = {"cells": resolve(entry.row(cells), now)}
-        if include == "Object":
-            row["object"] = orjson.Fragment(entry.full(resource))
-        elif include != "None":
-            row["object"] = orjson.Fragment(entry.metadata())
-        rows.append(row)
-    return orjson.dumps(
-        {
-            "kind": "Table",
-            "apiVersion": "meta.k8s.io/v1",
-            "metadata": meta,
-            "columnDefinitions": columns,
-            "rows": rows,
-        }
-    )
+    key = (cells, include, resource.api_version)
+    rows = b",".join([entry.table_row(key, resource, now) for entry in entries])
+    return b'{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":%s,' % orjson.dumps(
+        meta
+    ) + b'"columnDefinitions":%s,"rows":[%s]}' % (orjson.dumps(columns), rows)

@@ -24,10 +24,34 @@ class Ago:
     def at(self, now: float) -> str:
         return self.template.format(human_duration(now - self.start))
 
+    def span(self, now: float) -> tuple[float, float]:
+        """The times around ``now`` (from, until) during which :meth:`at` words the same."""
+        seconds = now - self.start
+        if seconds < 0:
+            return now, now
+        step = duration_step(int(seconds))
+        first = self.start + int(seconds) // step * step
+        return first + SPAN_MARGIN, first + step - SPAN_MARGIN
+
+
+SPAN_MARGIN = 1e-6
+"""Seconds cut off both ends of a span, so float rounding never stretches it."""
+
 
 def resolve(cells: list[Any], now: float) -> list[Any]:
     """A cached row with its clock-reading cells worded for ``now``."""
     return [c.at(now) if type(c) is Ago else c for c in cells]
+
+
+def resolve_span(cells: list[Any], now: float) -> tuple[float, float]:
+    """The times around ``now`` during which :func:`resolve` gives the same row (all of time
+    for a row that reads no clock)."""
+    first, until = float("-inf"), float("inf")
+    for c in cells:
+        if type(c) is Ago:
+            since, before = c.span(now)
+            first, until = max(first, since), min(until, before)
+    return first, until
 
 
 NAME_COLUMN = {
@@ -66,6 +90,18 @@ def human_duration(seconds: float) -> str:
     if hours < 24 * 365 * 8:
         return f"{years}y{days}d" if days else f"{years}y"
     return f"{years}y"
+
+
+def duration_step(seconds: int) -> int:
+    """How many seconds one step of :func:`human_duration`'s wording lasts at ``seconds``
+    (>= 0): its text is the same for every whole second of ``[k * step, (k + 1) * step)``."""
+    if seconds < 600:
+        return 1
+    if seconds < 8 * 3600:
+        return 60
+    if seconds < 8 * 86400:
+        return 3600
+    return 86400
 
 
 def age(obj: Obj) -> Ago | str:
