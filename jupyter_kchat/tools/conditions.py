@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
+
 from .shape import parse_time
 
 GOOD_WHEN_TRUE = frozenset(
@@ -51,6 +53,34 @@ STUCK_DELETING = 300.0
 """Seconds after deletion from which an object still present is stuck (finalizers)."""
 
 _RATIO = re.compile(r"^(\d+)/(\d+)$")
+
+
+class Condition(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
+    type: str | None = None
+    status: str | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
+class Health(msgspec.Struct, frozen=True, omit_defaults=True, rename="camel", gc=False):
+    """The ``status`` fields the rules below read, and no other: decoded straight from the
+    API's bytes, and hashable, so one verdict serves every object whose status reads the same.
+    :func:`plain_status` gives the plain ``status`` dict the rules take."""
+
+    phase: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    conditions: tuple[Condition, ...] | None = None
+    replicas: int | None = None
+    ready_replicas: int | None = None
+    desired_number_scheduled: int | None = None
+    number_ready: int | None = None
+
+
+def plain_status(health: Health) -> dict[str, Any]:
+    """The ``status`` as plain JSON (lists, not tuples), holding just the fields read here."""
+    status: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(health))
+    return status
 
 
 def _text(value: Any) -> str:

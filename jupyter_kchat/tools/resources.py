@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from .base import ToolContext, ToolError, ToolResult, ToolSpec
@@ -27,13 +29,13 @@ from .common import (
     scope,
     selector_args,
 )
-from .conditions import main_condition, object_problem
+from .conditions import Health, main_condition, object_problem, plain_status
 from .discovery import Kind, resolve_kind
 from .kube import KubeCluster, api_path, gc_paused
 from .models import Event
 from .redact import redact_text
 from .shape import Listing, clip, counts, fit_listing, plural
-from .table import Column, RowObject, Table, cell_text, column_key, read_table, redact_rows
+from .table import RowObject, Table, column_key, read_table, text_columns
 
 KIND = {
     "type": "string",
@@ -67,100 +69,112 @@ def _warnings(
 
 
 @dataclass
-class ResourceRow:
-    """One object: the Table's cells as text, and why it needs attention.
+class Rows:
+    """Every object of a list in the server's order, one list per field, built page by page
+    while the next page is on its way: ``shown`` are the text table's cells, ``data`` the rows
+    for the panel; a ``reason`` marks an object that needs attention."""
 
-    ``shown`` (the text table's cells) and ``data`` (the row for the panel) are filled by
-    :meth:`Layout.fill` while the next page is still on its way.
-    """
+    namespaces: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+    shown: list[tuple[str, ...]] = field(default_factory=list)
+    data: list[dict[str, Any]] = field(default_factory=list)
+    tallied: dict[str, list[str]] = field(default_factory=dict)
+    """The Status, Phase and Ready cells, when the kind prints them by default."""
 
-    namespace: str
-    name: str
-    cells: list[str]
-    reason: str
-    message: str
-    condition: str = ""
-    shown: list[str] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Layout:
-    """Which cells the text shows and which keys the data rows get, from the Table's columns."""
-
-    namespaced: bool
-    everywhere: bool
-    shown: list[int]
-    kept: list[tuple[int, str]]
-
-    @classmethod
-    def of(cls, kind: Kind, columns: list[Column], everywhere: bool) -> Layout:
-        keys = [column_key(c.name) for c in columns]
-        return cls(
-            namespaced=kind.namespaced,
-            everywhere=everywhere,
-            shown=[i for i, c in enumerate(columns) if c.priority == 0],
-            kept=[
-                (i, k)
-                for i, k in enumerate(keys)
-                if k not in ("namespace", "name", "reason", "message")
-            ],
+    def add(self, kind: Kind, page: Table, now: float, everywhere: bool) -> None:
+        """A page's rows: cells as text (redacted), each object's health, its two forms."""
+        columns = page.columns
+        texts = text_columns(page.rows, columns, now)
+        size = len(page.rows)
+        names = [c.name.lower() if c.priority == 0 else "" for c in columns]
+        at = {wanted: names.index(wanted) for wanted in TALLIED if wanted in names}
+        status_at = next((i for i, n in enumerate(names) if n in ("status", "phase")), None)
+        empty = RowObject[Any]()
+        objects = [row.object or empty for row in page.rows]
+        metas = [o.metadata for o in objects]
+        namespaces = [m.namespace for m in metas]
+        name_cells = texts[names.index("name") if "name" in names else 0] if texts else None
+        row_names = [m.name or cell for m, cell in zip(metas, name_cells or repeat(""))]
+        reasons, messages, conditions = _health(
+            [o.status for o in objects],
+            [m.deletion_timestamp for m in metas],
+            texts[status_at] if status_at is not None else [""] * size,
+            texts[at["ready"]] if "ready" in at else [""] * size,
+            printed=status_at is not None or "ready" in at,
+            now=now,
         )
+        front = [namespaces] if everywhere else []
+        shown = [*front, *(texts[i] for i, c in enumerate(columns) if c.priority == 0)]
+        self.shown.extend(zip(*shown) if shown else [()] * size)
+        keys, values = (["namespace"], [namespaces]) if kind.namespaced else ([], [])
+        keys.append("name")
+        values.append(row_names)
+        for i, key in enumerate(map(column_key, (c.name for c in columns))):
+            if key not in ("namespace", "name", "reason", "message"):
+                keys.append(key)
+                values.append(texts[i])
+        keys += ["reason", "message"]
+        values += [reasons, messages]
+        self.data.extend(map(dict, map(zip, repeat(keys), zip(*values))))
+        self.namespaces.extend(namespaces)
+        self.names.extend(row_names)
+        self.reasons.extend(reasons)
+        self.messages.extend(messages)
+        self.conditions.extend(conditions)
+        for wanted, i in at.items():
+            self.tallied.setdefault(wanted, []).extend(texts[i])
 
-    def fill(self, rows: list[ResourceRow]) -> None:
-        for r in rows:
-            cells = r.cells
-            count = len(cells)
-            front = [r.namespace] if self.everywhere else []
-            r.shown = front + [cells[i] if i < count else "" for i in self.shown]
-            data: dict[str, Any] = {"namespace": r.namespace} if self.namespaced else {}
-            data["name"] = r.name
-            for i, key in self.kept:
-                data[key] = cells[i] if i < count else ""
-            data["reason"] = r.reason
-            data["message"] = r.message
-            r.data = data
+
+TALLIED = ("status", "phase", "ready")
+"""Default columns whose values the head counts (the first with at most 20 values)."""
 
 
-def _rows(kind: Kind, table: Table, now: float) -> list[ResourceRow]:
-    """Each row's cells as text (redacted) and why its object needs attention."""
-    columns = table.columns
-    names = [c.name.lower() if c.priority == 0 else "" for c in columns]
-    status_at = next((i for i, n in enumerate(names) if n in ("status", "phase")), None)
-    ready_at = names.index("ready") if "ready" in names else None
-    name_at = names.index("name") if "name" in names else 0
-    plain = [not (c.format == "date" or c.type == "date") for c in columns]
-    texts_of = redact_rows(
-        [
-            [
-                v if ok and type(v) is str else cell_text(v, c, now)
-                for v, c, ok in zip(row.cells, columns, plain, strict=False)
-            ]
-            for row in table.rows
-        ]
-    )
-    out = []
-    empty = RowObject()
-    printed = status_at is not None or ready_at is not None
-    for row, texts in zip(table.rows, texts_of, strict=True):
-        obj = row.object or empty
-        meta = obj.metadata
-        reason = message = ""
-        if obj.status is not None or meta.deletion_timestamp or printed:
-            reason, message = object_problem(
-                obj.status,
-                deleted_at=meta.deletion_timestamp,
-                shown_status=texts[status_at] if status_at is not None else "",
-                ready_cell=texts[ready_at] if ready_at is not None else "",
-                now=now,
-            )
-            if reason:
-                reason, message = redact_text(reason), redact_text(message)
-        name = meta.name or (texts[name_at] if texts else "")
-        out.append(
-            ResourceRow(meta.namespace, name, texts, reason, message, main_condition(obj.status))
+def _health(
+    statuses: list[Any],
+    deleted: list[str | None],
+    shown_status: list[str],
+    ready_cells: list[str],
+    *,
+    printed: bool,
+    now: float,
+) -> tuple[list[str], list[str], list[str]]:
+    """Each object's (reason, message) and main condition; judged once per distinct status
+    (a :class:`Health` is hashable: 10,000 healthy objects are a handful of verdicts)."""
+    size = len(statuses)
+    if not printed and statuses.count(None) == size and not any(deleted):
+        return [""] * size, [""] * size, [""] * size
+    verdicts: dict[tuple[Any, ...], tuple[str, str, str]] = {}
+    reasons, messages, conditions = [], [], []
+    for status, gone, shown, ready in zip(statuses, deleted, shown_status, ready_cells):
+        key = (status, gone, shown, ready)
+        try:
+            verdict = verdicts[key]
+        except KeyError:
+            verdict = verdicts[key] = _verdict(status, gone, shown, ready, printed, now)
+        except TypeError:
+            verdict = _verdict(status, gone, shown, ready, printed, now)
+        reasons.append(verdict[0])
+        messages.append(verdict[1])
+        conditions.append(verdict[2])
+    return reasons, messages, conditions
+
+
+def _verdict(
+    status: Any, deleted_at: str | None, shown: str, ready: str, printed: bool, now: float
+) -> tuple[str, str, str]:
+    """Why one object needs attention (redacted) and its main condition."""
+    plain = plain_status(status) if isinstance(status, Health) else status
+    reason = message = ""
+    if status is not None or deleted_at or printed:
+        reason, message = object_problem(
+            plain, deleted_at=deleted_at, shown_status=shown, ready_cell=ready, now=now
         )
-    return out
+        if reason:
+            reason, message = redact_text(reason), redact_text(message)
+    return reason, message, main_condition(plain)
 
 
 LIST_PARAMS = {
@@ -188,14 +202,13 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     labels, fields = selector_args(args)
     now = time.time()
     everywhere = kind.namespaced and where.everywhere
-    rows: list[ResourceRow] = []
+    rows = Rows()
 
     def convert(page: Table, first: bool) -> None:
+        nonlocal rows
         if first:
-            rows.clear()
-        converted = _rows(kind, page, now)
-        Layout.of(kind, page.columns, everywhere).fill(converted)
-        rows.extend(converted)
+            rows = Rows()
+        rows.add(kind, page, now, everywhere)
 
     table = read_table(
         ctx.cluster,
@@ -213,37 +226,40 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         if value
     )
     what = f"{kind.resource} ({kind.kind}, {kind.api_version})"
-    if not rows:
+    if not rows.names:
         missing = missing_namespace(ctx, where) if kind.namespaced else ""
         return ToolResult(text=f"No {what} in {location}{filters}.{missing}", data=[])
-    problems = [r for r in rows if r.reason]
+    reasons, messages, namespaces, names = rows.reasons, rows.messages, rows.namespaces, rows.names
+    problems = [i for i, reason in enumerate(reasons) if reason]
     if problems:
         events = _warnings(ctx.cluster, kind, where.namespace, ctx.timeout)
-        for r in problems:
-            event = events.get((r.namespace, r.name))
-            if event is not None and not r.message:
-                r.message = r.data["message"] = redact_text(f"{event.reason}: {event.message}")
-    problems.sort(key=lambda r: (r.reason, r.namespace, r.name))
-    healthy = [r for r in rows if not r.reason]
+        for i in problems:
+            event = events.get((namespaces[i], names[i]))
+            if event is not None and not messages[i]:
+                messages[i] = redact_text(f"{event.reason}: {event.message}")
+                rows.data[i]["message"] = messages[i]
+    problems.sort(key=lambda i: (reasons[i], namespaces[i], names[i]))
+    healthy = [i for i, reason in enumerate(reasons) if not reason] if problems else None
     columns = (["NAMESPACE"] if everywhere else []) + [
         c.name.upper() for c in table.columns if c.priority == 0
     ]
 
-    def why(r: ResourceRow) -> list[str]:
-        return [*r.shown, f"{r.reason}: {clip(r.message, 200)}" if r.message else r.reason]
+    def why(i: int) -> list[str]:
+        reason, message = reasons[i], messages[i]
+        return [*rows.shown[i], f"{reason}: {clip(message, 200)}" if message else reason]
 
     head = [
         (
-            f"{plural(len(rows), kind.singular, kind.resource)} ({kind.kind}, {kind.api_version}) "
-            f"in {location}{filters}: {len(problems)} need attention."
+            f"{plural(len(names), kind.singular, kind.resource)} ({kind.kind}, "
+            f"{kind.api_version}) in {location}{filters}: {len(problems)} need attention."
         )
     ]
-    status = _status_counts(table, rows)
+    status = _status_counts(rows)
     if status:
         head.append(status)
     if everywhere:
-        per_ns = Counter(r.namespace for r in rows)
-        bad_ns = Counter(r.namespace for r in problems)
+        per_ns = Counter(namespaces)
+        bad_ns = Counter(namespaces[i] for i in problems)
         ordered = sorted(per_ns, key=lambda ns: (-bad_ns[ns], -per_ns[ns], ns))
         text = ", ".join(
             f"{ns} {per_ns[ns]}" + (f" ({bad_ns[ns]} unhealthy)" if bad_ns[ns] else "")
@@ -253,16 +269,18 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             text += f", {len(ordered) - 30} more namespaces"
         head.append(f"By namespace ({len(per_ns)}): {text}.")
     if problems:
-        head.append(f"Needing attention by reason: {counts(Counter(r.reason for r in problems))}.")
+        head.append(
+            f"Needing attention by reason: {counts(Counter(reasons[i] for i in problems))}."
+        )
     listing = Listing(
         noun=kind.resource,
         head=head,
         columns=[*columns, "REASON"] if problems else columns,
-        problems=[why(r) for r in problems],
-        problem_keys=[f"{r.namespace}/{r.name}" if everywhere else r.name for r in problems],
-        problem_groups=[r.reason for r in problems],
-        rest=[r.shown for r in healthy],
-        rest_group=(lambda row: row[0]) if everywhere else None,
+        problems=[why(i) for i in problems],
+        problem_keys=[f"{namespaces[i]}/{names[i]}" if everywhere else names[i] for i in problems],
+        problem_groups=[reasons[i] for i in problems],
+        rest=rows.shown if healthy is None else [rows.shown[i] for i in healthy],
+        rest_group=itemgetter(0) if everywhere else None,
         narrow=(
             f"Narrow down: list_resources kind={kind.qualified} with namespace, label_selector "
             f"or field_selector; get_resource kind={kind.qualified} name=<name> for one object."
@@ -271,21 +289,18 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         rest_label=f"healthy {kind.resource}",
     )
     text, truncated = fit_listing(listing, ctx.budget)
-    data = [r.data for r in problems] + [r.data for r in healthy]
+    data = rows.data if healthy is None else [rows.data[i] for i in (*problems, *healthy)]
     return ToolResult(text=text, data=data, truncated=truncated)
 
 
-def _status_counts(table: Table, rows: list[ResourceRow]) -> str:
+def _status_counts(rows: Rows) -> str:
     """Counts of the Status/Phase/Ready column when the kind prints one by default, else of
     the objects' main condition (``ScalingActive=False 1``)."""
-    names = [c.name.lower() if c.priority == 0 else "" for c in table.columns]
-    for wanted in ("status", "phase", "ready"):
-        if wanted in names:
-            at = names.index(wanted)
-            tally = Counter(r.cells[at] for r in rows if at < len(r.cells) and r.cells[at])
-            if tally and len(tally) <= 20:
-                return f"By status: {counts(tally, 8)}."
-    tally = Counter(r.condition for r in rows if r.condition)
+    for cells in rows.tallied.values():
+        tally = Counter(filter(None, cells))
+        if tally and len(tally) <= 20:
+            return f"By status: {counts(tally, 8)}."
+    tally = Counter(filter(None, rows.conditions))
     return f"By condition: {counts(tally, 8)}." if tally else ""
 
 

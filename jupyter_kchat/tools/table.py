@@ -1,9 +1,11 @@
 """The API server's own Table for any list: what ``kubectl get`` prints, read page by page.
 
 Rows are requested as ``as=Table`` (``includeObject=Object`` only for kinds with a status, which
-the health rules read; never for Secrets), decoded with msgspec into just the cells and the
-object's metadata and status, and turned into text cells the way kubectl prints them. Cells
-from the cluster pass redaction, one pass per table.
+the health rules read; never for Secrets), decoded with msgspec into just the cells, the
+object's name, namespace and deletion time and the status fields the health rules read
+(:class:`~.conditions.Health`; a status that does not fit it is decoded whole), and turned into
+text cells the way kubectl prints them, column by column. Cells from the cluster pass
+redaction, one pass per column.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from .conditions import Health
 from .discovery import Kind
 from .errors import ToolError
 from .kube import PAGE_SIZE, ApiFailure, KubeCluster, paused_gc
@@ -40,23 +43,29 @@ class _RowMeta(msgspec.Struct, rename="camel", gc=False):
     deletion_timestamp: str | None = None
 
 
-class RowObject(msgspec.Struct, gc=False):
+S = TypeVar("S")
+
+
+class RowObject(msgspec.Struct, Generic[S], gc=False):
+    """A row's object: its metadata and its status (a :class:`Health`, or the whole JSON
+    status when it does not fit one)."""
+
     metadata: _RowMeta = msgspec.field(default_factory=_RowMeta)
-    status: Any = None
+    status: S | None = None
 
 
-class _Row(msgspec.Struct, gc=False):
+class Row(msgspec.Struct, Generic[S], gc=False):
     cells: list[Any] = []
-    object: RowObject | None = None
+    object: RowObject[S] | None = None
 
 
 class _TableMeta(msgspec.Struct, gc=False):
     continue_: str = msgspec.field(default="", name="continue")
 
 
-class _Table(msgspec.Struct, rename="camel", gc=False):
+class _Table(msgspec.Struct, Generic[S], rename="camel", gc=False):
     column_definitions: list[Column] = []
-    rows: list[_Row] = []
+    rows: list[Row[S]] = []
     metadata: _TableMeta = msgspec.field(default_factory=_TableMeta)
 
 
@@ -65,7 +74,7 @@ class Table:
     """A whole list as the server printed it."""
 
     columns: list[Column]
-    rows: list[_Row]
+    rows: list[Row[Any]]
 
 
 def _include(kind: Kind) -> str:
@@ -74,13 +83,19 @@ def _include(kind: Kind) -> str:
     return "Object" if kind.has_status and not secret else "Metadata"
 
 
-_TABLE_DECODER = msgspec.json.Decoder(_Table)
+_TABLE_DECODER = msgspec.json.Decoder(_Table[Health])
+_ANY_STATUS_DECODER = msgspec.json.Decoder(_Table[Any])
 
 
-def _decode_table(data: bytes, cluster: KubeCluster, path: str) -> _Table:
+def _decode_table(data: bytes, cluster: KubeCluster, path: str) -> _Table[Any]:
+    """The page, its statuses as :class:`Health`; a page with a status of another shape (a
+    custom resource's own fields) decoded again with its statuses whole."""
     try:
         with paused_gc():
-            return _TABLE_DECODER.decode(data)
+            try:
+                return _TABLE_DECODER.decode(data)
+            except msgspec.ValidationError:
+                return _ANY_STATUS_DECODER.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ToolError(
             f"the API server at {cluster.server} answered {path} with something that is not a "
@@ -118,7 +133,7 @@ def read_table(
         return cluster.get_raw(path, query, accept=TABLE, timeout=timeout)
 
     columns: list[Column] = []
-    rows: list[_Row] = []
+    rows: list[Row[Any]] = []
     token, restarted = "", False
     with ThreadPoolExecutor(max_workers=1) as prefetch:
         pending = prefetch.submit(fetch, "")
@@ -168,20 +183,51 @@ def cell_text(value: Any, column: Column, now: float) -> str:
     return str(value)
 
 
-CELL, ROW = "\x00", "\x01"
-"""Join cells and rows so that one redaction pass covers a whole table (no rule matches a
-control character, so nothing is masked across a boundary)."""
+CELL = "\x00"
+"""Joins the distinct cells of a column, so that one redaction pass covers them all (no rule
+matches a control character, so nothing is masked across a boundary)."""
 
 
-def redact_rows(rows: list[list[str]]) -> list[list[str]]:
-    """Every cell redacted: one pass over the whole table, row by row only where it masked."""
-    joined = [CELL.join(cells) for cells in rows]
-    whole = ROW.join(joined)
-    if redact_text(whole) == whole:
-        return rows
-    out = []
-    for cells, line in zip(rows, joined, strict=True):
-        masked = redact_text(line)
-        parts = masked.split(CELL) if masked != line else cells
-        out.append(parts if len(parts) == len(cells) else [redact_text(c) for c in cells])
-    return out
+def text_columns(rows: list[Row[Any]], columns: list[Column], now: float) -> list[list[str]]:
+    """Every cell as kubectl prints it, redacted: one list of texts per column, a row's
+    missing cells as ""."""
+    width = len(columns)
+    cells = [row.cells for row in rows]
+    if set(map(len, cells)) - {width}:
+        cells = [(c + [None] * width)[:width] for c in cells]
+    if not cells:
+        return [[] for _ in columns]
+    return [
+        _redacted(_texts(list(values), column, now))
+        for values, column in zip(zip(*cells), columns, strict=True)
+    ]
+
+
+_NUMBERS = frozenset({int, float, bool})
+_HASHABLE = _NUMBERS | {str, type(None)}
+"""Cell types converted once per distinct value (one number type at a time: ``True == 1``)."""
+
+
+def _texts(values: list[Any], column: Column, now: float) -> list[str]:
+    """A column's cells as text; each distinct value converted once (dates, numbers)."""
+    kinds = set(map(type, values))
+    dated = column.format == "date" or column.type == "date"
+    if kinds <= {str} and not dated:
+        return values
+    if kinds == {int}:
+        return list(map(str, values))
+    if kinds <= _HASHABLE and len(kinds & _NUMBERS) <= 1:
+        text = {v: cell_text(v, column, now) for v in dict.fromkeys(values)}
+        return [text[v] for v in values]
+    return [cell_text(v, column, now) for v in values]
+
+
+def _redacted(texts: list[str]) -> list[str]:
+    """A column's texts redacted: one pass over its distinct values, each on its own only
+    when that pass masked something."""
+    distinct = list(dict.fromkeys(texts))
+    joined = CELL.join(distinct)
+    if redact_text(joined) == joined:
+        return texts
+    masked = {t: redact_text(t) for t in distinct}
+    return [masked[t] for t in texts]
