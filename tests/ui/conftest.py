@@ -69,29 +69,57 @@ def kchat_workspace() -> str:
     return f"lab/workspaces/kchat-ui-{next(_workspaces)}"
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    """Keep each phase's report on the test, so a page fixture knows whether the test failed."""
+    report = yield
+    item.stash.setdefault(_reports, {})[report.when] = report
+    return report
+
+
+_reports = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
 @contextmanager
-def lab_page(browser: Browser, lab: KChatLab, workspace: str) -> Iterator[Page]:
+def lab_page(
+    browser: Browser, lab: KChatLab, workspace: str, request: pytest.FixtureRequest | None = None
+) -> Iterator[Page]:
     """A page of its own browser context on ``lab``, the kchat panel open; fails the test on
-    any kchat error the page raised."""
+    any kchat error the page raised. When the test failed, ``failed-<workspace>.png`` and
+    ``.txt`` (the page's errors, the lab's log) are left in the screenshots. The lab's kernels
+    end with the page."""
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     context.set_default_timeout(UI_TIMEOUT_MS)
     context.add_init_script(RECORDER_JS)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(lab.lab_url(workspace))
-    open_panel(page)
-    yield page
-    context.close()
+    try:
+        page.goto(lab.lab_url(workspace))
+        open_panel(page)
+        yield page
+        call = request.node.stash.get(_reports, {}).get("call") if request else None
+        if call is not None and call.failed:
+            name = workspace.rsplit("/", 1)[-1]
+            screenshot(page, f"failed-{name}.png")
+            (SCREENSHOTS / f"failed-{name}.txt").write_text(
+                "\n".join(errors) + "\n\n" + lab.log_tail()
+            )
+    finally:
+        context.close()
+        lab.shutdown_kernels()
     kchat_errors = [e for e in errors if "kchat" in e.lower()]
     assert not kchat_errors, kchat_errors
 
 
 @pytest.fixture
 def kchat_page(
-    kchat_browser: Browser, kchat_ui_lab: KChatLab, kchat_workspace: str
+    kchat_browser: Browser,
+    kchat_ui_lab: KChatLab,
+    kchat_workspace: str,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Page]:
-    with lab_page(kchat_browser, kchat_ui_lab, kchat_workspace) as page:
+    with lab_page(kchat_browser, kchat_ui_lab, kchat_workspace, request) as page:
         yield page
 
 

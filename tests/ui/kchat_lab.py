@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -232,6 +233,23 @@ class KChatLab:
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
+
+    def shutdown_kernels(self) -> None:
+        """End every kernel the lab runs, so one test's notebooks do not slow the next."""
+        headers = {"Authorization": f"token {self.token}"}
+        request = urllib.request.Request(f"{self.url}api/kernels", headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            kernels = json.load(response)
+        for kernel in kernels:
+            delete = urllib.request.Request(
+                f"{self.url}api/kernels/{kernel['id']}", headers=headers, method="DELETE"
+            )
+            try:
+                with urllib.request.urlopen(delete, timeout=30) as response:
+                    response.read()
+            except urllib.error.HTTPError as error:
+                if error.code != 404:  # already gone
+                    raise
 
     def log_tail(self, chars: int = 4000) -> str:
         path = self.tmp / "lab.log"

@@ -27,8 +27,10 @@ def big_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KChatLab]:
 
 
 @pytest.fixture
-def big_page(kchat_browser: Browser, big_lab: KChatLab, kchat_workspace: str) -> Iterator[Page]:
-    with lab_page(kchat_browser, big_lab, kchat_workspace) as page:
+def big_page(
+    kchat_browser: Browser, big_lab: KChatLab, kchat_workspace: str, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    with lab_page(kchat_browser, big_lab, kchat_workspace, request) as page:
         yield page
 
 

@@ -81,9 +81,13 @@ def payload_lab(
 
 @pytest.fixture
 def payload_page(
-    kchat_browser: Browser, payload_lab: KChatLab, kchat_workspace: str, exfil: RequestCounter
+    kchat_browser: Browser,
+    payload_lab: KChatLab,
+    kchat_workspace: str,
+    exfil: RequestCounter,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Page]:
-    with lab_page(kchat_browser, payload_lab, kchat_workspace) as page:
+    with lab_page(kchat_browser, payload_lab, kchat_workspace, request) as page:
         requests: list[str] = []
         page.on("request", lambda request: requests.append(request.url))
         page.exfil_requests = requests  # type: ignore[attr-defined]
