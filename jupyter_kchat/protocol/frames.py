@@ -1,7 +1,6 @@
-"""The kchat wire protocol (v1) on the Python side: client frames, server events, validation.
+"""Client frames of the kchat wire protocol: parsed and validated here, refused precisely.
 
-This is the only Python module that knows the JSON shapes (see docs/protocol.md). Handlers
-parse frames here; the engine and the turn runner build events here.
+Handlers parse frames here; ``encode_event`` is the one place an event becomes wire text.
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
-
-PROTOCOL_VERSION = 1
 
 EventType = Literal[
     "thinking",
