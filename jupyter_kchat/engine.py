@@ -22,7 +22,14 @@ import orjson
 from .context import ContextWindows, first_sentence
 from .llm import Completion, ModelClient, ModelError, Reasoning, ToolCallRequest
 from .model_requests import FittedModel
-from .protocol import Event
+from .protocol import (
+    CANCELLED_TOOL_RESULT,
+    Event,
+    TurnAccount,
+    cancelled_tool_call_end,
+    tool_call_end,
+    tool_call_start,
+)
 from .tools.base import ToolContext, ToolError, ToolRegistry, ToolResult, ToolSpec
 from .tools.card import cluster_card
 from .tools.redact import redact_text
@@ -84,14 +91,19 @@ async def process_message_stream(
     executor: Executor | None = None,
     cell: dict[str, str] | None = None,
     windows: ContextWindows | None = None,
+    account: TurnAccount | None = None,
 ) -> AsyncIterator[Event]:
     """Answer ``message``: stream text, run the tools the model asks for, loop, then complete.
 
     Every request is fitted to the model's context window first (``windows`` keeps what was
     learned about it across turns). Always ends with exactly one ``complete`` event unless the
     consumer cancels it; either way the history gets an assistant message for the question.
+    ``account`` is kept up to date as events are yielded: a consumer that cancels the turn
+    ends it from there (``TurnAccount.cancel``).
     """
     turn = _Turn(tools, tool_context, options, approve, record, executor, model, windows)
+    if account is not None:
+        turn.account = account
     user_message = {"role": "user", "content": user_content(message, cell)}
     await turn.save(user_message)
     yield Event("thinking", {"message": "Thinking..."})
@@ -106,7 +118,7 @@ async def process_message_stream(
             if last_round and round_number > 0:
                 messages.append({"role": "system", "content": ROUNDS_NOTE})
             completion: Completion | None = None
-            separated = not turn.text
+            separated = not turn.account.text
             async for item in turn.model.stream(messages, None if last_round else offered):
                 if isinstance(item, Completion):
                     completion = item
@@ -116,19 +128,16 @@ async def process_message_stream(
                     continue
                 if not separated:
                     separated = True
-                    turn.text.append("\n\n")
-                    yield Event("text", {"text": "\n\n"})
+                    yield turn.account.say("\n\n")
                 turn.round_text.append(item)
-                turn.text.append(item)
-                yield Event("text", {"text": item})
+                yield turn.account.say(item)
             assert completion is not None
             notice = turn.model.stop_notice(completion.finish_reason)
             if last_round or notice:
                 completion.tool_calls = []
             if notice:
-                notice = ("\n\n" if turn.text else "") + notice
-                turn.text.append(notice)
-                yield Event("text", {"text": notice})
+                notice = ("\n\n" if turn.account.text else "") + notice
+                yield turn.account.say(notice)
             content = completion.text + (notice or "")
             assistant: dict[str, Any] = {"role": "assistant", "content": content or None}
             if completion.tool_calls:
@@ -138,7 +147,7 @@ async def process_message_stream(
             await turn.save(assistant)
             if not completion.tool_calls:
                 break
-            turn.pending = [call.id for call in completion.tool_calls]
+            turn.pending = list(completion.tool_calls)
             turn.tool_budget = turn.model.tool_budget(
                 messages, offered, len(completion.tool_calls), options.tool_result_budget
             )
@@ -156,7 +165,7 @@ async def process_message_stream(
     except asyncio.CancelledError:
         await asyncio.shield(turn.save_partial("(Cancelled before the answer was complete.)"))
         raise
-    yield Event("complete", turn.complete_data())
+    yield turn.account.complete(turn.model.usage_data() or None)
 
 
 def _openai_call(call: ToolCallRequest) -> dict[str, Any]:
@@ -212,10 +221,9 @@ class _Turn:
         self.approve = approve
         self.record = record
         self.executor = executor
-        self.text: list[str] = []
+        self.account = TurnAccount()
         self.round_text: list[str] = []
-        self.ended: list[dict[str, Any]] = []
-        self.pending: list[str] = []
+        self.pending: list[ToolCallRequest] = []
         self.cache: dict[tuple[str, bytes], ToolResult] = {}
         self.last_tool_message: dict[str, Any] = {}
         self.offered_contexts: tuple[str, ...] = ()
@@ -248,12 +256,13 @@ class _Turn:
         if self.round_text:
             await self.save({"role": "assistant", "content": "".join(self.round_text)})
             self.round_text = []
-        for call_id in self.pending:
-            if any(end["tool_call_id"] == call_id for end in self.ended):
+        for call in self.pending:
+            if self.account.has_ended(call.id):
                 continue
+            start = self.account.open.get(call.id) or tool_call_start(call.id, call.name, {})
             await self.save(
-                {"role": "tool", "tool_call_id": call_id, "content": "Cancelled."},
-                {"tool_call_id": call_id, "status": "cancelled", "result": "Cancelled."},
+                {"role": "tool", "tool_call_id": call.id, "content": CANCELLED_TOOL_RESULT},
+                cancelled_tool_call_end(start),
             )
         self.pending = []
         last = self.last_saved
@@ -274,20 +283,13 @@ class _Turn:
                 log.warning("no cluster card this turn", exc_info=True)
         return "\n\n".join(part for part in (self.options.system_prompt, card) if part)
 
-    def complete_data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"message": "".join(self.text), "tool_calls": self.ended}
-        usage = self.model.usage_data()
-        if usage:
-            data["usage"] = usage
-        return data
-
     async def run_tool(self, call: ToolCallRequest) -> AsyncIterator[Event]:
         """Run one requested tool and yield its events; leaves the tool message for the model."""
         started = time.monotonic()
         spec = self.tools.get(call.name)
         args, problem = self._parse_arguments(call, spec)
-        base = {"tool_call_id": call.id, "tool_name": call.name, "arguments": args}
-        yield Event("tool_call_start", dict(base))
+        start = tool_call_start(call.id, call.name, args)
+        yield self.account.start(start)
         result, status = None, "completed"
         if problem is not None:
             result, status = ToolResult(text=f"Error: {problem}"), "error"
@@ -295,7 +297,7 @@ class _Turn:
             assert spec is not None
             if spec.writes:
                 reason = spec.describe_change(args)
-                yield Event("approval_required", {**base, "reason": reason})
+                yield Event("approval_required", {**start, "reason": reason})
                 approved = self.approve is not None and await self.approve(
                     call.id, call.name, args, reason
                 )
@@ -306,21 +308,18 @@ class _Turn:
                     ), "denied"
             if result is None:
                 result, status = await self._execute(spec, args)
-        end: dict[str, Any] = {
-            **base,
-            "result": redact_text(result.text),
-            "status": status,
-            "duration_ms": round((time.monotonic() - started) * 1000, 1),
-        }
-        if result.data is not None:
-            end["data"] = result.data
-        if result.truncated:
-            end["truncated"] = True
-        self.ended.append(end)
+        end = tool_call_end(
+            start,
+            result=redact_text(result.text),
+            status=status,  # type: ignore[arg-type]
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            rows=result.data,
+            truncated=result.truncated,
+        )
         content = fence_untrusted(call.name, end["result"])
         self.last_tool_message = {"role": "tool", "tool_call_id": call.id, "content": content}
-        await self.save(self.last_tool_message, end)
-        yield Event("tool_call_end", end)
+        await self.save(self.last_tool_message, dict(end))
+        yield self.account.end(end)
 
     def _parse_arguments(
         self, call: ToolCallRequest, spec: ToolSpec | None

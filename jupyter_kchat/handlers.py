@@ -29,6 +29,7 @@ from .protocol import (
     error_event,
     parse_body,
     parse_frame,
+    with_rows,
 )
 from .store import HistoryStore
 from .turns import Turn, TurnManager
@@ -172,12 +173,17 @@ class ChatHandler(KChatMixin, APIHandler):
         if "text/event-stream" in self.request.headers.get("Accept", ""):
             await self._stream(turn)
             return
+        # Rows travel once, in tool_call_end; ?rows=1 puts them back into this one body.
+        rows = self.get_query_argument("rows", "0") in ("1", "true")
         complete: dict[str, Any] = {}
+        ends: dict[str, dict[str, Any]] = {}
         async for batch in turn.follow(turn.first_seq - 1):
             for event in batch:
-                if event.type == "complete":
+                if event.type == "tool_call_end" and rows:
+                    ends[event.data["tool_call_id"]] = event.data
+                elif event.type == "complete":
                     complete = {**event.data, "conversation_id": turn.conversation_id}
-        self.finish(complete)
+        self.finish(with_rows(complete, ends) if rows else complete)
 
     async def _stream(self, turn: Turn) -> None:
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")

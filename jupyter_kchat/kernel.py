@@ -439,12 +439,17 @@ class KernelChat:
 
 
 def result_from_events(events: list[dict[str, Any]], question: str = "") -> ChatResult:
-    """Fold one turn's events into a ``ChatResult``."""
+    """Fold one turn's events into a ``ChatResult``: ``complete`` names the calls, each call's
+    ``tool_call_end`` brings its rows (they travel once)."""
     complete = next(e["data"] for e in reversed(events) if e["type"] == "complete")
+    ends = {e["data"]["tool_call_id"]: e["data"] for e in events if e["type"] == "tool_call_end"}
     return ChatResult(
         text=complete.get("message", ""),
         conversation_id=complete["conversation_id"],
-        tool_calls=[ToolCall.from_event(d) for d in complete.get("tool_calls", [])],
+        tool_calls=[
+            ToolCall.from_event(ends.get(call["tool_call_id"], call))
+            for call in complete.get("tool_calls", [])
+        ],
         usage=complete.get("usage"),
         cancelled=bool(complete.get("cancelled")),
         errors=[e["data"] for e in events if e["type"] == "error"],

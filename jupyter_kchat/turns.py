@@ -23,7 +23,7 @@ from .context import ContextWindows
 from .engine import TurnOptions, process_message_stream
 from .llm import ModelClient
 from .mcp.client import MCPClients
-from .protocol import ChatFrame, Event, ProtocolError, encode_event
+from .protocol import ChatFrame, Event, ProtocolError, TurnAccount, encode_event
 from .store import HistoryStore
 from .tools import default_registry
 from .tools.base import ToolContext, ToolRegistry
@@ -80,9 +80,8 @@ class Turn:
         self.task: asyncio.Task[None] | None = None
         self.approvals: dict[str, asyncio.Future[bool]] = {}
         self._waiters: list[asyncio.Future[None]] = []
-        self._text: list[str] = []
-        self._started: dict[str, dict[str, Any]] = {}
-        self._ended: list[dict[str, Any]] = []
+        self.account = TurnAccount()
+        """Kept by the engine as it yields; closes the turn when it is cancelled."""
 
     @property
     def last_seq(self) -> int:
@@ -99,7 +98,8 @@ class Turn:
             encode_event(event_type, data, conversation_id=self.conversation_id, seq=seq),
         )
         self.events.append(logged)
-        self._track(logged)
+        if event_type == "complete":
+            self.done = True
         if len(self.events) > self.max_events:
             self._compact()
         if self._waiters:
@@ -114,17 +114,6 @@ class Turn:
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         await waiter
-
-    def _track(self, event: LoggedEvent) -> None:
-        if event.type == "text":
-            self._text.append(event.data["text"])
-        elif event.type == "tool_call_start":
-            self._started[event.data["tool_call_id"]] = event.data
-        elif event.type == "tool_call_end":
-            self._started.pop(event.data["tool_call_id"], None)
-            self._ended.append(event.data)
-        elif event.type == "complete":
-            self.done = True
 
     def _compact(self) -> None:
         """Merge runs of text (and of reasoning) events so a very long answer keeps a bounded
@@ -181,21 +170,14 @@ class Turn:
 
     def finish_cancelled(self) -> None:
         """End the turn as the user asked: close open tool cards, then ``complete``."""
-        for data in list(self._started.values()):
-            self.publish(
-                "tool_call_end",
-                {**data, "result": "Cancelled by the user.", "status": "cancelled",
-                 "duration_ms": None},
-            )
-        self.publish(
-            "complete",
-            {"message": "".join(self._text), "tool_calls": self._ended, "cancelled": True},
-        )
+        for event in self.account.cancel():
+            self.publish(event.type, event.data)
 
     def finish_failed(self, message: str) -> None:
         """The engine broke: say so, and still end with ``complete``."""
         self.publish("error", {"message": message, "code": "internal_error", "retryable": True})
-        self.publish("complete", {"message": "".join(self._text), "tool_calls": self._ended})
+        complete = self.account.complete()
+        self.publish(complete.type, complete.data)
 
 
 class TurnManager:
@@ -375,6 +357,7 @@ class TurnManager:
                 executor=self.executor,
                 cell=frame.cell,
                 windows=self.windows,
+                account=turn.account,
             )
             async for event in stream:
                 self._publish(turn, event, frame)

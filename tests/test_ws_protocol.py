@@ -51,7 +51,9 @@ async def test_list_all_pods_streams_every_event_in_order(kchat_ws, kchat_model)
     assert len(texts) > 3, "the answer streams in pieces"
     complete = events[-1]["data"]
     assert complete["message"] == "".join(e["data"]["text"] for e in texts)
-    assert complete["tool_calls"] == [nested(end)]
+    summary = {k: v for k, v in nested(end).items() if k != "data"}
+    assert complete["tool_calls"] == [{**summary, "row_count": len(rows)}], "rows travel once"
+    assert complete["protocol_version"] == 1
     assert complete["usage"]["total_tokens"] > 0
 
     # The model saw the tool result, with read tools only (read_only is the default).
