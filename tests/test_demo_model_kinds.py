@@ -129,3 +129,39 @@ async def test_each_question_gets_an_answer_from_the_cluster(
         assert text in answer
     for secret in (sample.CONFIG_API_KEY, sample.CONFIG_DB_PASSWORD, sample.DB_PASSWORD):
         assert secret not in answer
+
+
+BROKEN = {
+    "node-3": "Kubelet stopped posting node status",
+    "payments/payments-api": sample.PAYMENTS_PANIC,
+    "data/backup-nightly": "password authentication failed for user",
+    "ml/trainer": "OOMKilled",
+    "shop/uploads": "lost its PersistentVolume",
+    "shop/frontend": "not found",
+    "payments/payments-exporter": "insufficient_scope: authorization failed",
+    "data/etl-worker": "0/4 nodes are available",
+    "ml/datasets-cache": "fast-ssd does not exist",
+    "node-2": "MemoryPressure",
+    "monitoring/prometheus": "The node was low on resource: memory",
+    "shop/legacy-search": "matches no pod",
+    "shop/shop": "shop-api:8080, which does not exist",
+    "shop/checkout": "at its maximum",
+    "ml/retrain-weekly": "suspend=true",
+    "data/postgres": "every voluntary eviction is refused",
+    "shop/shop-tls": 'order is in "invalid" state',
+}
+"""Every broken object of the sample cluster, and the words of its cause."""
+
+
+async def test_a_whole_cluster_diagnosis_names_every_broken_object_with_its_cause(
+    kchat_ws: Any,
+) -> None:
+    sock = await kchat_ws()
+    events = await sock.turn(
+        {"message": "what's wrong in the cluster?", "conversation_id": None}, timeout=60
+    )
+    answer = events[-1]["data"]["message"]
+    bullets = [line for line in answer.splitlines() if line.startswith("- ")]
+    for key, cause in BROKEN.items():
+        said = [line for line in bullets if key in line]
+        assert any(cause in line for line in said), (key, said)

@@ -1237,6 +1237,48 @@ def _title(turn: _Turn) -> str:
     return _TITLES.get(first, "Results")
 
 
+_FINDING = re.compile(r"^\d+\. (.+)$")
+_NAMED_ONLY = re.compile(r"^([A-Z][\w ]+) \(\d+\): (.+)$")
+
+
+def _with_cause(header: str, evidence: list[str]) -> str:
+    """A full finding's header with the line that says why: the crash log, else the event."""
+    logs = [line.split("): ", 1)[1] for line in evidence if line.startswith("Log of ")]
+    events = [line.split("): ", 1)[1] for line in evidence if line.startswith("Event on ")]
+    said = [line.removeprefix("Evidence: ") for line in evidence if line.startswith("Evidence: ")]
+    cause = (logs[-1:] or events[:1] or said[:1] or [""])[0]
+    return f"{header}: {cause}" if cause else header
+
+
+def _diagnosis(result: str, findings: _Findings) -> bool:
+    """Each finding of a diagnosis as one bullet (its first line, the cause on short ones),
+    then those the tool could only name: a person reads every broken object in the answer."""
+    lines = result.splitlines()
+    numbered: list[str] = []
+    evidence: list[list[str]] = []
+    for line in lines:
+        if match := _FINDING.match(line):
+            numbered.append(match.group(1))
+            evidence.append([])
+        elif evidence and line.startswith("   "):
+            evidence[-1].append(line.strip())
+    named = [m.groups() for line in lines if (m := _NAMED_ONLY.match(line))]
+    if not numbered:
+        return False
+    numbered = [_with_cause(line, said) for line, said in zip(numbered, evidence, strict=True)]
+    findings.bullets.append(_code(lines[1] if lines[0].startswith("Context:") else lines[0], 400))
+    problems = [line for line in numbered if not line.startswith("Warning events:")]
+    findings.problems += len(problems) + len(named)
+    findings.evidence.extend(problems)
+    findings.bullets.extend(_code(line, 600) for line in problems[:30])
+    findings.bullets.extend(
+        f"{category}: {_code(keys, 300)}"
+        for category, keys in named
+        if category != "Warning events"
+    )
+    return True
+
+
 def _analyse(step: _Step, findings: _Findings, *, show_tables: bool) -> None:
     """Add one tool result's key facts to ``findings``."""
     result = (step.result or "").strip()
@@ -1312,6 +1354,8 @@ def _analyse(step: _Step, findings: _Findings, *, show_tables: bool) -> None:
         for note in (table.preamble + table.notes)[:2]:
             if re.search(r"truncat|more|narrow|showing", note, re.IGNORECASE):
                 findings.bullets.append(f"Note: {note}")
+        return
+    if step.name == "diagnose_cluster" and _diagnosis(result, findings):
         return
     lines = [line.strip() for line in result.splitlines() if line.strip()]
     flagged = [line for line in lines if _flags(line)]
