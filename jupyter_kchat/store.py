@@ -14,6 +14,8 @@ from typing import Any
 import aiosqlite
 import orjson
 
+from .protocol import CANCELLED_TOOL_RESULT
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY,
@@ -41,7 +43,12 @@ BEGIN
 END;
 """
 
-INTERRUPTED_TOOL_RESULT = "(no result: the call was cancelled or interrupted before it finished)"
+INTERRUPTED_TOOL_RESULT = CANCELLED_TOOL_RESULT
+
+STORED_ROWS = 1_000
+"""Rows a tool call keeps in history (docs/protocol.md): enough for a reload's table and a
+notebook's ``to_dataframe()`` of what the answer was about; a 10,000-pod list keeps its first
+rows (the ones that need attention come first) and ``rows_total`` says how many there were."""
 
 
 def _dumps(value: Any) -> str | None:
@@ -50,6 +57,14 @@ def _dumps(value: Any) -> str | None:
 
 def _loads(value: str | None) -> Any:
     return None if value is None else orjson.loads(value)
+
+
+def stored_view(tool: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A tool call as history keeps it: at most ``STORED_ROWS`` rows, and ``rows_total`` (the
+    call's full count) when it had more, so a reloaded table says it is trimmed."""
+    if tool is None or len(tool.get("data") or ()) <= STORED_ROWS:
+        return tool
+    return {**tool, "data": tool["data"][:STORED_ROWS], "rows_total": len(tool["data"])}
 
 
 class HistoryStore:
@@ -117,7 +132,8 @@ class HistoryStore:
     async def append_message(
         self, conversation_id: str, message: dict[str, Any], tool: dict[str, Any] | None = None
     ) -> None:
-        """Keep one model message (user, assistant, tool) with the UI's view of a tool call."""
+        """Keep one model message (user, assistant, tool) with the UI's view of a tool call
+        (its rows bounded, see ``stored_view``)."""
         db = await self._ready()
         now = time.time()
         await db.execute(
@@ -129,7 +145,7 @@ class HistoryStore:
                 message.get("content"),
                 _dumps(message.get("tool_calls")),
                 message.get("tool_call_id"),
-                _dumps(tool),
+                _dumps(stored_view(tool)),
                 now,
             ),
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jupyter_kchat.store import INTERRUPTED_TOOL_RESULT, HistoryStore
+from jupyter_kchat.store import INTERRUPTED_TOOL_RESULT, STORED_ROWS, HistoryStore
 
 
 def call(call_id: str) -> dict:
@@ -41,3 +41,19 @@ async def test_history_is_shared_between_two_connections(tmp_path):
     assert await kernel.get_conversation("from-kernel") is None
     await server.close()
     await kernel.close()
+
+
+async def test_a_10000_row_tool_call_keeps_its_first_rows_and_says_how_many_there_were(tmp_path):
+    store = HistoryStore(tmp_path / "h.sqlite3")
+    await store.create_conversation("c", "title", "m")
+    rows = [{"name": f"pod-{i}"} for i in range(10_000)]
+    end = {"tool_call_id": "a", "tool_name": "list_pods", "arguments": {}, "result": "10000 pods",
+           "status": "completed", "duration_ms": 3.0, "data": rows}
+    await store.append_message("c", {"role": "tool", "tool_call_id": "a", "content": "x"}, end)
+    await store.append_message("c", {"role": "tool", "tool_call_id": "b", "content": "y"},
+                               {**end, "tool_call_id": "b", "data": rows[:STORED_ROWS]})
+    trimmed, whole = [m["tool"] for m in (await store.get_conversation("c"))["messages"]]
+    assert trimmed["data"] == rows[:STORED_ROWS] and trimmed["rows_total"] == 10_000
+    assert whole["data"] == rows[:STORED_ROWS] and "rows_total" not in whole
+    assert end["data"] is rows, "the live event keeps every row"
+    await store.close()
