@@ -13,10 +13,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Any
 
-import jsonschema
 import orjson
 
 from .context import ContextWindows, first_sentence
@@ -33,6 +31,7 @@ from .protocol import (
 from .tools.base import ToolContext, ToolError, ToolRegistry, ToolResult, ToolSpec
 from .tools.card import cluster_card
 from .tools.redact import redact_text
+from .tools.runner import DENIED, argument_problem, execute
 from .untrusted import fence as fence_untrusted
 
 log = logging.getLogger(__name__)
@@ -176,21 +175,6 @@ def _openai_call(call: ToolCallRequest) -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=256)
-def _validator(schema_json: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(orjson.loads(schema_json))
-
-
-def _argument_problem(parameters: dict[str, Any], args: dict[str, Any]) -> str | None:
-    schema_json = orjson.dumps(parameters, option=orjson.OPT_SORT_KEYS).decode()
-    errors = sorted(_validator(schema_json).iter_errors(args), key=lambda e: list(e.path))
-    if not errors:
-        return None
-    return "; ".join(
-        f"{'.'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors[:5]
-    )
-
-
 class _Turn:
     """The mutable state of one turn, so the generator above reads as the protocol."""
 
@@ -302,10 +286,7 @@ class _Turn:
                     call.id, call.name, args, reason
                 )
                 if not approved:
-                    result, status = ToolResult(
-                        text="The user denied this change (or did not answer in time); nothing "
-                        "was sent to the cluster. Do not retry it unless the user asks again."
-                    ), "denied"
+                    result, status = ToolResult(text=DENIED), "denied"
             if result is None:
                 result, status = await self._execute(spec, args)
         end = tool_call_end(
@@ -339,7 +320,7 @@ class _Turn:
         if not isinstance(args, dict):
             return {}, f"the arguments for {call.name} must be a JSON object, not {args!r:.80}."
         args = {key: value for key, value in args.items() if value is not None}
-        invalid = _argument_problem(self.tools.parameters(spec, self.offered_contexts), args)
+        invalid = argument_problem(self.tools.parameters(spec, self.offered_contexts), args)
         if invalid:
             return args, f"invalid arguments for {call.name}: {invalid}. Fix them and call again."
         return args, None
@@ -349,28 +330,26 @@ class _Turn:
         if not spec.writes and key in self.cache:
             cached = self.cache[key]
             return ToolResult(CACHE_NOTE + cached.text, cached.data, cached.truncated), "completed"
-        loop = asyncio.get_running_loop()
-        timeout = self.options.tool_timeout
-        try:
-            async with asyncio.timeout(timeout):
-                if self.context is None:
-                    self.context = await loop.run_in_executor(self.executor, self.make_context)
-                context = replace(self.context, budget=self.tool_budget)
-                result = await loop.run_in_executor(
-                    self.executor, self.tools.run, spec, context, args
-                )
-        except ToolError as exc:
-            return ToolResult(text=f"Error: {exc}"), "error"
-        except TimeoutError:
-            return ToolResult(
-                text=f"Error: {spec.name} did not finish within {timeout:g} s (the cluster is slow "
-                "or unreachable). Try a narrower request (one namespace, a label selector)."
-            ), "error"
-        except Exception as exc:
-            log.exception("tool %s failed", spec.name)
-            return ToolResult(
-                text=f"Error: {spec.name} failed unexpectedly ({type(exc).__name__}: {exc})."
-            ), "error"
-        if not spec.writes:
+        if self.context is None:
+            try:
+                async with asyncio.timeout(self.options.tool_timeout):
+                    self.context = await asyncio.get_running_loop().run_in_executor(
+                        self.executor, self.make_context
+                    )
+            except ToolError as exc:
+                return ToolResult(text=f"Error: {exc}"), "error"
+            except TimeoutError:
+                return ToolResult(
+                    text=f"Error: the cluster's configuration could not be read within "
+                    f"{self.options.tool_timeout:g} s."
+                ), "error"
+        result, status = await execute(
+            spec,
+            args,
+            replace(self.context, budget=self.tool_budget),
+            executor=self.executor,
+            timeout=self.options.tool_timeout,
+        )
+        if status == "completed" and not spec.writes:
             self.cache[key] = result
-        return result, "completed"
+        return result, status

@@ -92,7 +92,9 @@ class Connection:
             if self.client is not None and self._task is not None and not self._task.done():
                 return self.client
             self._ready = asyncio.get_running_loop().create_future()
-            self._task = asyncio.create_task(self._hold(self._ready), name=f"mcp-{self.config.name}")
+            self._task = asyncio.create_task(
+                self._hold(self._ready), name=f"mcp-{self.config.name}"
+            )
             try:
                 return await asyncio.wait_for(asyncio.shield(self._ready), self.start_timeout)
             except TimeoutError:

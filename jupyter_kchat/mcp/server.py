@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from concurrent.futures import Executor
-from dataclasses import replace
 from typing import Any
 
 import mcp_types as types
@@ -157,14 +156,15 @@ class ToolServer:
         spec = next((s for s in self.offered(ctx.session) if s.name == params.name), None)
         if spec is None:
             names = ", ".join(s.name for s in self.offered(ctx.session))
-            return _error(f"Error: there is no tool named {params.name!r} here. Available: {names}.")
+            return _error(
+                f"Error: there is no tool named {params.name!r} here. Available: {names}."
+            )
         args = {k: v for k, v in (params.arguments or {}).items() if v is not None}
         try:
             context = await self._context()
         except ToolError as exc:
             return _error(f"Error: {exc}")
-        offered = replace(spec, parameters=ToolRegistry.parameters(spec, context.contexts()))
-        problem = argument_problem(offered, args)
+        problem = argument_problem(ToolRegistry.parameters(spec, context.contexts()), args)
         if problem:
             return _error(
                 f"Error: invalid arguments for {spec.name}: {problem}. Fix them and call again."

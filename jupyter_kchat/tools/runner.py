@@ -34,9 +34,13 @@ def _validator(schema_json: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(orjson.loads(schema_json))
 
 
-def argument_problem(spec: ToolSpec, args: dict[str, Any]) -> str | None:
-    """What is wrong with ``args`` against the tool's JSON schema (None when they fit)."""
-    schema_json = orjson.dumps(spec.parameters, option=orjson.OPT_SORT_KEYS).decode()
+def argument_problem(parameters: dict[str, Any], args: dict[str, Any]) -> str | None:
+    """What is wrong with ``args`` against a tool's JSON schema (None when they fit).
+
+    ``parameters`` is the schema as offered (``ToolRegistry.parameters``: with ``context``
+    when the kubeconfig has several).
+    """
+    schema_json = orjson.dumps(parameters, option=orjson.OPT_SORT_KEYS).decode()
     errors = sorted(_validator(schema_json).iter_errors(args), key=lambda e: list(e.path))
     if not errors:
         return None
