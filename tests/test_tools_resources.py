@@ -392,6 +392,11 @@ def test_top_without_the_metrics_api_says_so_and_gives_requests(tmp_path: Path) 
     assert "MEMORY REQUEST" in result.text and result.data
     assert {"cpu_request", "memory_limit"} <= set(result.data[0])
     assert "does not serve the metrics API" in nodes.text
+    assert "NAME    CPU REQUESTS  CPU LIMITS  MEMORY REQUESTS  MEMORY LIMITS" in nodes.text
+    assert sorted(row["name"] for row in nodes.data or []) == sorted(
+        name for _, name in cluster.objects["nodes"]
+    )
+    assert all(row["memory_requests_percent"] is not None for row in nodes.data or [])
 
 
 def test_a_metrics_api_that_is_down_leaves_discovery_and_top_usable(tmp_path: Path) -> None:

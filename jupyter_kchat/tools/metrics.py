@@ -276,19 +276,12 @@ def _requests_only(
 
 def _top_nodes(ctx: ToolContext, sort_by: str) -> ToolResult:
     metrics = _read_metrics(ctx, _metrics_path(ctx, "nodes", None), _NodeMetrics)
-    if metrics is None:
-        return ToolResult(
-            text=(
-                f"This cluster does not serve the metrics API ({GROUP}: metrics-server is not "
-                "installed or not running), so node CPU and memory use is unknown. list_nodes "
-                "shows each node's capacity, allocatable resources and pressure conditions."
-            ),
-            data=[],
-        )
     nodes = {
         n.metadata.name: n
         for n in ctx.cluster.list_all(api_path("nodes"), Node, timeout=ctx.timeout).items
     }
+    if metrics is None:
+        return _node_allocations(ctx, nodes, sort_by)
     rows = []
     for m in metrics:
         node = nodes.get(m.metadata.name)
@@ -329,14 +322,70 @@ def _top_nodes(ctx: ToolContext, sort_by: str) -> ToolResult:
     return ToolResult(text=text, data=data, truncated=truncated)
 
 
+def _pod_sum(pod: Pod, which: str, resource: str) -> Decimal:
+    """A request or limit summed over containers, unset counted as 0 (as the scheduler does)."""
+    total = Decimal(0)
+    for container in pod.spec.containers:
+        values = getattr(container.resources, which, None) if container.resources else None
+        total += quantity((values or {}).get(resource))
+    return total
+
+
+def _node_allocations(ctx: ToolContext, nodes: dict[str, Node], sort_by: str) -> ToolResult:
+    """No metrics API: what the pods on each node request and are limited to, against its
+    allocatable resources (kubectl describe node's "Allocated resources")."""
+    pods = ctx.cluster.list_all(api_path("pods"), Pod, timeout=ctx.timeout).items
+    totals: dict[str, dict[str, Decimal]] = {name: {} for name in nodes}
+    for pod in pods:
+        if pod.spec.node_name not in totals or pod.status.phase in ("Succeeded", "Failed"):
+            continue
+        sums = totals[pod.spec.node_name]
+        for which in ("requests", "limits"):
+            for resource in ("cpu", "memory"):
+                key = f"{resource}_{which}"
+                sums[key] = sums.get(key, Decimal(0)) + _pod_sum(pod, which, resource)
+    rows = []
+    for name, node in nodes.items():
+        allocatable = node.status.allocatable or {}
+        sums = totals[name]
+        row: dict[str, Any] = {"name": name}
+        for resource, text in (("cpu", cpu_text), ("memory", memory_text)):
+            whole = quantity(allocatable.get(resource)) or None
+            for which in ("requests", "limits"):
+                value = sums.get(f"{resource}_{which}", Decimal(0))
+                row[f"{resource}_{which}"] = text(value) or "0"
+                row[f"{resource}_{which}_percent"] = percent(value, whole)
+            row[f"_{resource}"] = sums.get(f"{resource}_requests", Decimal(0))
+        rows.append(row)
+    rows.sort(key=lambda r: (-r[f"_{sort_by}"], r["name"]))
+    head = [
+        (
+            f"This cluster does not serve the metrics API ({GROUP}: metrics-server is not "
+            "installed or not running), so node CPU and memory use is unknown. What the pods on "
+            f"each node request and are limited to instead, as % of its allocatable, biggest "
+            f"{sort_by} request first:"
+        )
+    ]
+
+    def cell(r: dict[str, Any], key: str) -> str:
+        share = r[f"{key}_percent"]
+        return r[key] + ("" if share is None else f" ({share:.0f}%)")
+
+    keys = ("cpu_requests", "cpu_limits", "memory_requests", "memory_limits")
+    columns = ["NAME", "CPU REQUESTS", "CPU LIMITS", "MEMORY REQUESTS", "MEMORY LIMITS"]
+    table_rows = [[r["name"], *(cell(r, k) for k in keys)] for r in rows]
+    text, truncated = _fit_top(head, columns, table_rows, ctx.budget, "node")
+    data = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    return ToolResult(text=text, data=data, truncated=truncated)
+
+
 def metrics_tools() -> list[ToolSpec]:
     return [
         ToolSpec(
             name="top",
             description=(
-                "CPU and memory in use (metrics-server), biggest first: pods with their requests, "
-                "limits and % of the memory limit, or nodes with % of allocatable. Without the "
-                "metrics API: says so and gives requests and limits."
+                "CPU and memory in use (metrics-server), biggest first, against requests and "
+                "limits."
             ),
             parameters=schema(PARAMS),
             func=top,
