@@ -264,6 +264,28 @@ def test_a_cronjob_whose_schedule_fell_due_without_a_run_is_named(fresh: Env) ->
     assert backup == {"Job failed"}
 
 
+def test_a_cordoned_node_is_named_with_how_to_uncordon_it(fresh: Env) -> None:
+    node = copy.deepcopy(fresh.cluster.get("nodes", "", "node-1"))
+    assert node is not None
+    node["spec"]["unschedulable"] = True
+    fresh.cluster.replace_object("nodes", node)
+    result = fresh.call("diagnose_cluster", budget=WIDE)
+    row = _finding(result, "Node cordoned", "node-1")
+    assert "kubectl uncordon node-1" in row["next"]
+    assert "Node cordoned: node node-1 is " in result.text
+
+
+def test_a_pending_claim_without_a_pre_provisioned_volume_says_so(fresh: Env) -> None:
+    claim = copy.deepcopy(fresh.cluster.get("persistentvolumeclaims", "ml", "datasets-cache"))
+    assert claim is not None
+    claim["spec"]["storageClassName"] = ""
+    fresh.cluster.replace_object("persistentvolumeclaims", claim)
+    result = fresh.call("diagnose_cluster", {"namespace": "ml"}, budget=WIDE)
+    row = _finding(result, "Volume pending", "ml/datasets-cache")
+    assert "asks for a pre-provisioned PersistentVolume and none matches" in row["evidence"]
+    assert "create a PersistentVolume" in row["next"]
+
+
 def test_a_namespace_that_does_not_exist_is_not_called_healthy(env: Env) -> None:
     result = env.call("diagnose_cluster", {"namespace": "nope"})
     assert "Namespace nope does not exist" in result.text
