@@ -10,9 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal, NotRequired, TypedDict
 
 from .frames import Event
-
-PROTOCOL_VERSION = 1
-"""Sent in every ``complete``; a client built for another version says to reload the page."""
+from .schema import PROTOCOL_VERSION
 
 CANCELLED_TOOL_RESULT = "(no result: the call was cancelled or interrupted before it finished)"
 """What a card, the history and the model read for a call that never finished."""
