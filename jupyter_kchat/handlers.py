@@ -21,18 +21,15 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .config import KChat
 from .protocol import (
-    ApproveFrame,
-    CancelFrame,
     ChatFrame,
     ProtocolError,
-    ResumeFrame,
     error_event,
     parse_body,
     parse_frame,
     with_rows,
 )
 from .store import HistoryStore
-from .turns import Turn, TurnManager
+from .turns import LoggedEvent, Turn, TurnManager
 
 AUTH_RESOURCE = "kchat"
 
@@ -95,56 +92,35 @@ class ChatWebSocketHandler(WebSocketMixin, WebSocketHandler, KChatMixin, Jupyter
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open()
         self.set_nodelay(True)  # small frames go out at once, not after a delayed ACK
-        self._followers: dict[str, asyncio.Task[None]] = {}
 
     async def on_message(self, message: str | bytes) -> None:
-        """Frames are handled in order; replies go out on the followers' tasks."""
+        """Frames are handled in order; replies go out on the turn manager's relays."""
         try:
             frame = parse_frame(message, max_message_chars=self.kchat.max_message_chars)
-            if isinstance(frame, ChatFrame):
-                turn = await self.turns.start(frame)
-                self._follow(turn, turn.first_seq - 1)
-            elif isinstance(frame, CancelFrame):
-                self.turns.cancel(frame.conversation_id)
-            elif isinstance(frame, ApproveFrame):
-                self.turns.approve(frame.tool_call_id, frame.approved)
-            elif isinstance(frame, ResumeFrame):
-                self._follow(self.turns.resumable(frame.conversation_id), frame.after_seq)
         except ProtocolError as exc:
-            self._send(error_event(exc))
+            self.refuse(exc)
+            return
+        await self.turns.handle(frame, self)
 
-    def _send(self, wire: str) -> None:
+    async def deliver(self, turn: Turn, batch: list[LoggedEvent]) -> bool:
+        """Write a batch of events; waits for the last write only. False once closed."""
         try:
-            self.write_message(wire)
+            for event in batch[:-1]:
+                self.write_message(event.wire)
+            await self.write_message(batch[-1].wire)
+        except (WebSocketClosedError, StreamClosedError):
+            return False
+        return True
+
+    def refuse(self, error: ProtocolError) -> None:
+        try:
+            self.write_message(error_event(error))
         except WebSocketClosedError:
             pass
 
-    def _follow(self, turn: Turn, after_seq: int) -> None:
-        previous = self._followers.pop(turn.conversation_id, None)
-        if previous is not None:
-            previous.cancel()
-        task = asyncio.create_task(self._relay(turn, after_seq))
-        self._followers[turn.conversation_id] = task
-        task.add_done_callback(lambda done: self._forget(turn.conversation_id, done))
-
-    def _forget(self, conversation_id: str, task: asyncio.Task[None]) -> None:
-        if self._followers.get(conversation_id) is task:
-            del self._followers[conversation_id]
-
-    async def _relay(self, turn: Turn, after_seq: int) -> None:
-        """Send the turn's events from ``after_seq`` on; waits for the last write of a batch only."""
-        try:
-            async for batch in turn.follow(after_seq):
-                for event in batch[:-1]:
-                    self.write_message(event.wire)
-                await self.write_message(batch[-1].wire)
-        except (WebSocketClosedError, StreamClosedError):
-            return
-
     def on_close(self) -> None:
         """The turns keep running: a client that comes back resumes them."""
-        for task in getattr(self, "_followers", {}).values():
-            task.cancel()
+        self.turns.detach(self)
 
 
 class ChatHandler(KChatMixin, APIHandler):

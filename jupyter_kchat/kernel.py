@@ -17,7 +17,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,14 +26,11 @@ from traitlets.config import Config
 
 from .config import CONFIG_ENV, KChat, load_jupyter_config
 from .notebook_html import turn_html, turn_text
-from .protocol import ChatFrame, ProtocolError
+from .protocol import ChatFrame, ClientFrame, ProtocolError
 from .tools import KubeClients
-from .turns import LoggedEvent, Turn, TurnManager
+from .turns import Follower, LoggedEvent, Turn, TurnManager
 
 log = logging.getLogger(__name__)
-
-EventsCallback = Callable[[list[dict[str, Any]]], None]
-"""Receives each batch of a turn's events, in order, on the kchat thread."""
 
 START_TIMEOUT = 60.0
 """Seconds to wait for a turn to be recorded and started (a locked history file, at worst)."""
@@ -195,13 +192,20 @@ class ChatResult:
         )
 
 
-def event_dict(event: LoggedEvent, conversation_id: str) -> dict[str, Any]:
-    """A logged event in its wire shape (``conversation_id`` inside ``data``)."""
-    return {
-        "type": event.type,
-        "data": {**event.data, "conversation_id": conversation_id},
-        "seq": event.seq,
-    }
+class _CellFollower:
+    """A blocking ``ask``'s turn: its events (as wire dicts) onto a queue the cell reads."""
+
+    def __init__(self) -> None:
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.refusal: ProtocolError | None = None
+
+    async def deliver(self, turn: Turn, batch: list[LoggedEvent]) -> bool:
+        for event in batch:
+            self.events.put(event.message())
+        return True
+
+    def refuse(self, error: ProtocolError) -> None:
+        self.refusal = error
 
 
 class KernelChat:
@@ -217,7 +221,6 @@ class KernelChat:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="kchat", daemon=True)
         self._thread.start()
-        self._relays: set[asyncio.Task[None]] = set()
         self.executor = ThreadPoolExecutor(
             self.settings.tool_threads, thread_name_prefix="kchat-tool"
         )
@@ -280,58 +283,30 @@ class KernelChat:
     def _submit(self, coroutine: Any) -> Future[Any]:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
-    def _relay(self, turn: Turn, after_seq: int, on_events: EventsCallback) -> None:
-        """Deliver ``turn``'s events after ``after_seq`` to ``on_events`` (on the loop)."""
+    def handle(self, frame: ClientFrame, follower: Follower) -> Turn | None:
+        """Hand a client frame to the turn manager (from any thread) and wait until it is
+        taken: a chat has started, a resume is relayed, a refusal went to ``follower``.
 
-        async def relay() -> None:
-            async for batch in turn.follow(after_seq):
-                try:
-                    on_events([event_dict(e, turn.conversation_id) for e in batch])
-                except Exception:
-                    log.exception("a kchat event listener failed")
-
-        task = self._loop.create_task(relay())
-        self._relays.add(task)
-        task.add_done_callback(self._relays.discard)
-
-    def start(self, frame: ChatFrame, on_events: EventsCallback) -> Turn:
-        """Start a turn and call ``on_events`` (from the kchat thread) with its events.
-
-        Raises ``ProtocolError`` when the turn cannot start (another turn of the conversation
-        is running, an unknown conversation). Interrupted while waiting, the turn is cancelled
-        as soon as it has started.
+        Interrupted while waiting, a chat is cancelled as soon as it has started.
         """
-        future = self._start(frame, on_events)
+        future = self._handle(frame, follower)
         try:
             return future.result(START_TIMEOUT)
         except KeyboardInterrupt:
             self._cancel_when_started(future)
             raise
 
-    def _start(self, frame: ChatFrame, on_events: EventsCallback) -> Future[Turn]:
-        async def run() -> Turn:
-            turn = await self.turns.start(frame)
-            self._relay(turn, turn.first_seq - 1, on_events)
-            return turn
+    def _handle(self, frame: ClientFrame, follower: Follower) -> Future[Turn | None]:
+        return self._submit(self.turns.handle(frame, follower))
 
-        return self._submit(run())
-
-    def _cancel_when_started(self, future: Future[Turn]) -> None:
-        def cancel(done: Future[Turn]) -> None:
+    def _cancel_when_started(self, future: Future[Turn | None]) -> None:
+        def cancel(done: Future[Turn | None]) -> None:
             if not done.cancelled() and done.exception() is None:
-                self.cancel(done.result().conversation_id)
+                turn = done.result()
+                if turn is not None:
+                    self.cancel(turn.conversation_id)
 
         future.add_done_callback(cancel)
-
-    def resume(self, conversation_id: str, after_seq: int, on_events: EventsCallback) -> Turn:
-        """Replay the running or last turn of a conversation after ``after_seq``, then follow."""
-
-        async def run() -> Turn:
-            turn = self.turns.resumable(conversation_id)
-            self._relay(turn, after_seq, on_events)
-            return turn
-
-        return self._submit(run()).result(START_TIMEOUT)
 
     def ask(
         self,
@@ -348,7 +323,8 @@ class KernelChat:
         ``complete``, so the partial answer is kept; a second interrupt gives up at once.
         Closing the iterator early cancels the turn too.
         """
-        events: queue.Queue[dict[str, Any]] = queue.Queue()
+        follower = _CellFollower()
+        events = follower.events
         frame = ChatFrame(
             message=message,
             conversation_id=conversation_id,
@@ -356,22 +332,21 @@ class KernelChat:
             namespace=namespace,
             context=context,
         )
-
-        def put(batch: list[dict[str, Any]]) -> None:
-            for event in batch:
-                events.put(event)
-
-        future = self._start(frame, put)
+        future = self._handle(frame, follower)
         cancelled = False
         while True:
             try:
-                turn = future.result(START_TIMEOUT)
+                started = future.result(START_TIMEOUT)
                 break
             except KeyboardInterrupt:
                 if cancelled:
                     self._cancel_when_started(future)
                     raise
                 cancelled = True
+        if started is None:
+            assert follower.refusal is not None
+            raise follower.refusal
+        turn = started
         if cancelled:
             self.cancel(turn.conversation_id)
         finished = False
@@ -422,14 +397,9 @@ class KernelChat:
     def close(self) -> None:
         """Stop running turns, close the history file and the clients, end the thread."""
 
-        async def shutdown() -> None:
-            for task in list(self._relays):
-                task.cancel()
-            await self.turns.close()
-
         if self._loop.is_running():
             try:
-                self._submit(shutdown()).result(timeout=30)
+                self._submit(self.turns.close()).result(timeout=30)
             finally:
                 self._loop.call_soon_threadsafe(self._loop.stop)
                 self._thread.join(timeout=10)

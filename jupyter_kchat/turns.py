@@ -16,14 +16,26 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+import orjson
 
 from .config import KChat
 from .context import ContextWindows
 from .engine import TurnOptions, process_message_stream
 from .llm import ModelClient
 from .mcp.client import MCPClients
-from .protocol import ChatFrame, Event, ProtocolError, TurnAccount, encode_event
+from .protocol import (
+    ApproveFrame,
+    CancelFrame,
+    ChatFrame,
+    ClientFrame,
+    Event,
+    ProtocolError,
+    ResumeFrame,
+    TurnAccount,
+    encode_event,
+)
 from .store import HistoryStore
 from .tools import default_registry
 from .tools.base import ToolContext, ToolRegistry
@@ -57,6 +69,12 @@ class LoggedEvent:
         wire = encode_event(self.type, rest, conversation_id=conversation_id, seq=self.seq)
         return LoggedEvent(self.seq, self.type, rest, wire)
 
+    def message(self) -> dict[str, Any]:
+        """This event as a decoded wire message, for followers that pass dicts on (the kernel):
+        exactly what the socket sends, from the one encoding, and a copy nobody else holds."""
+        message: dict[str, Any] = orjson.loads(self.wire)
+        return message
+
 
 def chunk_key(event: LoggedEvent) -> str | None:
     """The field a client appends for this event (text, or a reasoning chunk), else None."""
@@ -65,6 +83,43 @@ def chunk_key(event: LoggedEvent) -> str | None:
     if event.type == "thinking" and "reasoning" in event.data:
         return "reasoning"
     return None
+
+
+def merge_runs(events: list[LoggedEvent], conversation_id: str | None) -> list[LoggedEvent]:
+    """Each run of consecutive text (or reasoning) events as one event with the run's last
+    ``seq`` (one pass): the turn log stays bounded and a widget gets fewer, larger messages.
+    A client appends these chunks and dedupes by ``seq``, so the merged event reads the same."""
+    merged: list[LoggedEvent] = []
+    run: list[LoggedEvent] = []
+    for event in [*events, None]:
+        key = chunk_key(event) if event is not None else None
+        if run and (key is None or key != chunk_key(run[0])):
+            merged.append(run[0] if len(run) == 1 else _merge(run, conversation_id))
+            run = []
+        if key is not None:
+            run.append(event)
+        elif event is not None:
+            merged.append(event)
+    return merged
+
+
+def _merge(run: list[LoggedEvent], conversation_id: str | None) -> LoggedEvent:
+    """One event standing for ``run`` (all text, or all reasoning), remembering where each part
+    ended so a follower resuming inside it gets only the rest."""
+    key = chunk_key(run[0])
+    assert key is not None
+    ends: list[int] = []
+    length = 0
+    for event in run:
+        for end in event.ends or (len(event.data[key]),):
+            ends.append(length + end)
+        length += len(event.data[key])
+    data = {**run[0].data, key: "".join(event.data[key] for event in run)}
+    last = run[-1].seq
+    kind = run[0].type
+    wire = encode_event(kind, data, conversation_id=conversation_id, seq=last)
+    first = run[0].first_seq if run[0].ends else run[0].seq
+    return LoggedEvent(last, kind, data, wire, first, tuple(ends))
 
 
 class Turn:
@@ -117,36 +172,9 @@ class Turn:
 
     def _compact(self) -> None:
         """Merge runs of text (and of reasoning) events so a very long answer keeps a bounded
-        log (one pass)."""
-        merged: list[LoggedEvent] = []
-        run: list[LoggedEvent] = []
-        for event in [*self.events, None]:
-            key = chunk_key(event) if event is not None else None
-            if run and (key is None or key != chunk_key(run[0])):
-                merged.append(run[0] if len(run) == 1 else self._merge(run, chunk_key(run[0])))
-                run = []
-            if key is not None:
-                run.append(event)
-            elif event is not None:
-                merged.append(event)
-        self.events = merged
-        self.max_events = max(self.max_events, 2 * len(merged))
-
-    def _merge(self, run: list[LoggedEvent], key: str) -> LoggedEvent:
-        """One event standing for ``run`` (all text, or all reasoning), remembering where each
-        part ended."""
-        ends: list[int] = []
-        length = 0
-        for event in run:
-            for end in event.ends or (len(event.data[key]),):
-                ends.append(length + end)
-            length += len(event.data[key])
-        data = {**run[0].data, key: "".join(event.data[key] for event in run)}
-        last = run[-1].seq
-        kind = run[0].type
-        wire = encode_event(kind, data, conversation_id=self.conversation_id, seq=last)
-        first = run[0].first_seq if run[0].ends else run[0].seq
-        return LoggedEvent(last, kind, data, wire, first, tuple(ends))
+        log."""
+        self.events = merge_runs(self.events, self.conversation_id)
+        self.max_events = max(self.max_events, 2 * len(self.events))
 
     async def follow(self, after_seq: int = 0) -> AsyncIterator[list[LoggedEvent]]:
         """Yield batches of events with ``seq > after_seq`` as they come, until ``complete``."""
@@ -180,8 +208,20 @@ class Turn:
         self.publish(complete.type, complete.data)
 
 
+class Follower(Protocol):
+    """Who a client frame is answered to: the socket, a widget's views, a notebook cell."""
+
+    async def deliver(self, turn: Turn, batch: list[LoggedEvent]) -> bool:
+        """Pass on a batch of ``turn``'s events, in order; False when nobody listens any more
+        (the relay stops)."""
+
+    def refuse(self, error: ProtocolError) -> None:
+        """Tell the client its frame was refused (it started nothing, so no ``complete``)."""
+
+
 class TurnManager:
-    """Starts turns from chat frames and routes cancel / approve / resume to them."""
+    """The one frame router: starts turns from chat frames, routes cancel / approve / resume
+    to them and relays each turn's events to its followers."""
 
     def __init__(
         self,
@@ -209,6 +249,7 @@ class TurnManager:
         self._turns: OrderedDict[str, Turn] = OrderedDict()
         self._approval_owner: dict[str, Turn] = {}
         self._starting: set[str] = set()
+        self._relays: dict[int, dict[str, asyncio.Task[None]]] = {}
 
     @classmethod
     def from_settings(cls, settings: KChat, *, executor: Executor | None = None) -> TurnManager:
@@ -239,6 +280,9 @@ class TurnManager:
     async def close(self) -> None:
         """Stop running turns, then close the history file and the clients."""
         await self.shutdown()
+        for relays in list(self._relays.values()):
+            for task in list(relays.values()):
+                task.cancel()
         if self.mcp is not None:
             await self.mcp.close()
         await self.store.close()
@@ -247,6 +291,59 @@ class TurnManager:
 
     def turn(self, conversation_id: str) -> Turn | None:
         return self._turns.get(conversation_id)
+
+    async def handle(self, frame: ClientFrame, follower: Follower) -> Turn | None:
+        """Do what a parsed, authorized client frame asks; events and refusals go to
+        ``follower``. Returns the turn a chat started or a resume follows, else None."""
+        try:
+            if isinstance(frame, ChatFrame):
+                turn = await self.start(frame)
+                self.follow(turn, turn.first_seq - 1, follower)
+                return turn
+            if isinstance(frame, ResumeFrame):
+                turn = self.resumable(frame.conversation_id)
+                self.follow(turn, frame.after_seq, follower)
+                return turn
+            if isinstance(frame, CancelFrame):
+                self.cancel(frame.conversation_id)
+            elif isinstance(frame, ApproveFrame):
+                self.approve(frame.tool_call_id, frame.approved)
+        except ProtocolError as exc:
+            follower.refuse(exc)
+        return None
+
+    def follow(self, turn: Turn, after_seq: int, follower: Follower) -> None:
+        """Relay ``turn``'s events after ``after_seq`` to ``follower`` until ``complete``; a
+        follower follows a conversation once, so a resume replaces its previous relay."""
+        relays = self._relays.setdefault(id(follower), {})
+        previous = relays.pop(turn.conversation_id, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.create_task(self._relay(turn, after_seq, follower))
+        relays[turn.conversation_id] = task
+        task.add_done_callback(lambda done: self._forget(id(follower), turn.conversation_id, done))
+
+    def detach(self, follower: Follower) -> None:
+        """Stop relaying to ``follower`` (a closed socket); its turns keep running."""
+        for task in self._relays.pop(id(follower), {}).values():
+            task.cancel()
+
+    def _forget(self, key: int, conversation_id: str, task: asyncio.Task[None]) -> None:
+        relays = self._relays.get(key)
+        if relays is not None and relays.get(conversation_id) is task:
+            del relays[conversation_id]
+            if not relays:
+                del self._relays[key]
+
+    @staticmethod
+    async def _relay(turn: Turn, after_seq: int, follower: Follower) -> None:
+        """The running task keeps ``follower`` alive, so its ``id`` names it while relayed to."""
+        async for batch in turn.follow(after_seq):
+            try:
+                if not await follower.deliver(turn, batch):
+                    return
+            except Exception:
+                log.exception("a follower of conversation %s failed", turn.conversation_id)
 
     def running(self, conversation_id: str) -> bool:
         turn = self._turns.get(conversation_id)

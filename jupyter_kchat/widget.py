@@ -23,15 +23,8 @@ import orjson
 from traitlets import Bool, List, Unicode
 
 from .kernel import CANCEL_GRACE, ChatResult, KernelChat, prompt_approval, result_from_events
-from .protocol import (
-    ApproveFrame,
-    CancelFrame,
-    ChatFrame,
-    ProtocolError,
-    ResumeFrame,
-    error_event,
-    parse_body,
-)
+from .protocol import ChatFrame, ProtocolError, error_event, parse_body
+from .turns import LoggedEvent, Turn, merge_runs
 
 WIDGET_JS = Path(__file__).parent / "static" / "widget.js"
 
@@ -55,29 +48,16 @@ def front_end(path: Path = WIDGET_JS) -> Path:
     return path
 
 
-def merge_text(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Consecutive ``text`` events as one (with the last one's ``seq``): fewer, larger messages
-    for the front end, which appends text and dedupes by ``seq`` alone."""
-    merged: list[dict[str, Any]] = []
-    run: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        if len(run) == 1:
-            merged.append(run[0])
-        elif run:
-            text = "".join(e["data"]["text"] for e in run)
-            merged.append({"type": "text", "data": {**run[-1]["data"], "text": text},
-                           "seq": run[-1]["seq"]})
-        run.clear()
-
-    for event in events:
-        if event["type"] == "text":
-            run.append(event)
-            continue
-        flush()
-        merged.append(event)
-    flush()
-    return merged
+def merged_messages(
+    events: list[LoggedEvent], messages: list[dict[str, Any]], conversation_id: str
+) -> list[dict[str, Any]]:
+    """``events`` with their text runs merged (fewer, larger messages for the front end), as wire
+    dicts: ``messages`` (``events`` decoded) are reused wherever an event stands alone."""
+    decoded = {id(event): message for event, message in zip(events, messages, strict=True)}
+    return [
+        decoded[id(event)] if id(event) in decoded else event.message()
+        for event in merge_runs(events, conversation_id)
+    ]
 
 
 def user_entry(message: str, client_id: str | None = None) -> dict[str, Any]:
@@ -88,16 +68,45 @@ def user_entry(message: str, client_id: str | None = None) -> dict[str, Any]:
     return {"type": "user", "data": data}
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending:
-    """A turn of this widget: its events so far, and how a blocking ``ask`` waits on it."""
+    """A turn of this widget, and the follower its events come through: its events so far,
+    and how a blocking ``ask`` waits on it."""
 
+    widget: ChatWidget
     question: str
+    first: bool
+    """The conversation's first question (kept in ``message``, not as a ``user`` entry)."""
     conversation_id: str | None = None
+    logged: list[LoggedEvent] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     approvals: queue.Queue[dict[str, Any] | None] = field(default_factory=queue.Queue)
     done: threading.Event = field(default_factory=threading.Event)
     result: ChatResult | None = None
+    refusal: ProtocolError | None = None
+
+    async def deliver(self, turn: Turn, batch: list[LoggedEvent]) -> bool:
+        self.widget._on_events(self, turn, batch)
+        return True
+
+    def refuse(self, error: ProtocolError) -> None:
+        self.refusal = error
+        self.widget._undo(self)
+        self.widget._refuse(error)
+
+
+class _Views:
+    """The widget's views as a follower: replays they ``resume``, refusals of their frames."""
+
+    def __init__(self, widget: ChatWidget) -> None:
+        self.widget = widget
+
+    async def deliver(self, turn: Turn, batch: list[LoggedEvent]) -> bool:
+        self.widget._forward([e.message() for e in merge_runs(batch, turn.conversation_id)])
+        return True
+
+    def refuse(self, error: ProtocolError) -> None:
+        self.widget._refuse(error)
 
 
 class ChatWidget(anywidget.AnyWidget):
@@ -135,6 +144,7 @@ class ChatWidget(anywidget.AnyWidget):
         self._chat = chat
         self._lock = threading.Lock()
         self._pending: _Pending | None = None
+        self._views = _Views(self)
         self.on_msg(self._on_frame)
         if question:
             self.ask(question, wait=False)
@@ -228,22 +238,20 @@ class ChatWidget(anywidget.AnyWidget):
         return pending.result
 
     def _on_frame(self, widget: Any, content: Any, buffers: list[bytes]) -> None:
-        """A client frame from a view (the comm's custom message), as the socket takes them."""
-        chat = self.chat
+        """A client frame from a view (the comm's custom message): parse, authorize, hand over,
+        as the socket does."""
         try:
-            frame = parse_body(content, max_message_chars=chat.settings.max_message_chars)
+            frame = parse_body(content, max_message_chars=self.chat.settings.max_message_chars)
             if isinstance(frame, ChatFrame):
                 self._start(frame, from_python=False)
-            elif isinstance(frame, CancelFrame):
-                chat.cancel(frame.conversation_id)
-            elif isinstance(frame, ApproveFrame):
-                chat.approve(frame.tool_call_id, frame.approved)
-            elif isinstance(frame, ResumeFrame):
-                chat.resume(frame.conversation_id, frame.after_seq, self._forward)
+                return
         except ProtocolError as exc:
-            self._to_views(orjson.loads(error_event(exc)))
+            self._refuse(exc)
+            return
+        self.chat.handle(frame, self._views)
 
     def _start(self, frame: ChatFrame, *, from_python: bool) -> _Pending:
+        """Authorize a chat here (configured, not busy), then hand it over with its follower."""
         ids = {"conversation_id": frame.conversation_id, "client_id": frame.client_id}
         chat = self.chat
         problem = chat.problem_message()
@@ -262,8 +270,8 @@ class ChatWidget(anywidget.AnyWidget):
                     "this chat is still answering; wait for it or cancel it",
                     **ids,
                 )
-            pending = self._pending = _Pending(frame.message)
-        first = not self.message and not self.events
+            first = not self.message and not self.events
+            pending = self._pending = _Pending(self, frame.message, first)
         if first:
             self.message = frame.message
         else:
@@ -272,45 +280,57 @@ class ChatWidget(anywidget.AnyWidget):
             self._to_views(user_entry(frame.message, frame.client_id))
         self.busy = True
         try:
-            turn = chat.start(frame, lambda batch: self._on_events(pending, batch))
-        except BaseException as exc:
-            with self._lock:
-                self._pending = None
-            pending.done.set()
-            self.busy = False
-            if first:
-                self.message = ""
-            else:
-                self.events = self.events[:-1]
-            if from_python and isinstance(exc, ProtocolError):
-                self._to_views(orjson.loads(error_event(exc)))
+            turn = chat.handle(frame, pending)
+        except BaseException:
+            self._undo(pending)
             raise
+        if turn is None:
+            if from_python and pending.refusal is not None:
+                raise pending.refusal
+            return pending
         pending.conversation_id = turn.conversation_id
         self.conversation_id = turn.conversation_id
         return pending
 
-    def _on_events(self, pending: _Pending, batch: list[dict[str, Any]]) -> None:
+    def _undo(self, pending: _Pending) -> None:
+        """A turn that did not start leaves the widget as it was."""
+        with self._lock:
+            if self._pending is pending:
+                self._pending = None
+        pending.done.set()
+        self.busy = False
+        if pending.first:
+            self.message = ""
+        else:
+            self.events = self.events[:-1]
+
+    def _on_events(self, pending: _Pending, turn: Turn, batch: list[LoggedEvent]) -> None:
         """On the kchat thread: keep the events, finish the turn on ``complete``, forward."""
-        pending.events.extend(batch)
+        messages = [event.message() for event in batch]
+        pending.logged.extend(batch)
+        pending.events.extend(messages)
         if pending.conversation_id is None:
-            pending.conversation_id = batch[0]["data"]["conversation_id"]
-        for event in batch:
-            if event["type"] == "approval_required":
-                pending.approvals.put(event["data"])
-        if batch[-1]["type"] == "complete":
+            pending.conversation_id = turn.conversation_id
+        for message in messages:
+            if message["type"] == "approval_required":
+                pending.approvals.put(message["data"])
+        if batch[-1].type == "complete":
             result = result_from_events(pending.events, pending.question)
             pending.result = result
             self.results.append(result)
-            self.events = [*self.events, *merge_text(pending.events)]
+            merged = merged_messages(pending.logged, pending.events, turn.conversation_id)
+            self.events = [*self.events, *merged]
             self.conversation_id = result.conversation_id
             self.busy = False
             pending.done.set()
             pending.approvals.put(None)
-        self._forward(batch)
+        self._forward(merged_messages(batch, messages, turn.conversation_id))
 
-    def _forward(self, batch: list[dict[str, Any]]) -> None:
-        merged = merge_text(batch)
-        self._to_views(merged[0] if len(merged) == 1 else {"events": merged})
+    def _forward(self, messages: list[dict[str, Any]]) -> None:
+        self._to_views(messages[0] if len(messages) == 1 else {"events": messages})
+
+    def _refuse(self, error: ProtocolError) -> None:
+        self._to_views(orjson.loads(error_event(error)))
 
     def _to_views(self, message: dict[str, Any]) -> None:
         """To every view; a closed widget (no comm) just keeps the Python side."""

@@ -24,12 +24,30 @@ from jupyter_kchat.widget import (
     ChatWidget,
     FrontEndMissingError,
     front_end,
-    merge_text,
 )
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
 TIMEOUT = 30.0
+
+
+def merge_text(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the widget keeps of received events: each run of text (or of reasoning) chunks as
+    one event with the run's last ``seq`` (only the seqs matter here)."""
+
+    def chunk(event: dict[str, Any]) -> str | None:
+        if event["type"] == "text":
+            return "text"
+        return "reasoning" if event["type"] == "thinking" and "reasoning" in event["data"] else None
+
+    merged: list[dict[str, Any]] = []
+    for event in events:
+        kind = chunk(event)
+        if kind is not None and merged and chunk(merged[-1]) == kind:
+            merged[-1] = event
+        else:
+            merged.append(event)
+    return merged
 
 
 class FrontEnd:
