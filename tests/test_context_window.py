@@ -11,9 +11,13 @@ import orjson
 import pytest
 from traitlets.config import Config
 
+from jupyter_kchat.config import DEFAULT_SYSTEM_PROMPT
+from jupyter_kchat.context import compact_tools
 from jupyter_kchat.kernel import KernelChat, result_from_events
 from jupyter_kchat.sample.model_faults import Fault, Quirks
 from jupyter_kchat.sample.offline import OfflineServices
+from jupyter_kchat.tokens import TokenCounter
+from jupyter_kchat.tools import default_registry
 
 
 @pytest.fixture
@@ -158,3 +162,24 @@ def test_chat_result_usage_in_the_kernel(services: OfflineServices, tmp_path) ->
         (usage["prompt_tokens"] * 0.5 + usage["completion_tokens"] * 1.5) / 1e6, abs=1e-6
     )
 
+
+
+FIXED_PROMPT_GOAL = 1_200
+"""Issue 12's goal for the system prompt and every read tool schema, in tokens."""
+
+FIXED_PROMPT_BUDGET = 1_900
+"""What 16 read tools reach with terse descriptions (1,871; it was 2,911): their JSON scaffolding
+alone (names, types, enums, defaults) is ~925 tokens, so the goal would leave ~10 tokens of
+description per tool. A ceiling, so the prompt cannot grow back; small windows get the compact
+form (1,353)."""
+
+
+def test_the_fixed_prompt_stays_small_and_small_windows_get_it_compact() -> None:
+    counter = TokenCounter("gpt-4o")
+    tools = default_registry().openai_tools(read_only=True)
+    system = counter.count(DEFAULT_SYSTEM_PROMPT)
+    full = system + counter.tools(tools)
+    compact = system + counter.tools(compact_tools(tools))
+    assert full <= FIXED_PROMPT_BUDGET, f"{full} tokens (goal {FIXED_PROMPT_GOAL})"
+    assert compact <= FIXED_PROMPT_GOAL + 200, compact
+    assert len(tools) >= 16

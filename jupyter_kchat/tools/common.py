@@ -18,28 +18,20 @@ NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 NAMESPACE = {
     "type": "string",
-    "description": "Namespace. Default: the chat's (the kubeconfig context's, else 'default').",
+    "description": "Default: the chat's namespace.",
 }
 ALL_NAMESPACES = {
     "type": "boolean",
     "default": False,
-    "description": "Every namespace (overrides namespace).",
+    "description": "All namespaces.",
 }
 LABEL_SELECTOR = {
     "type": "string",
-    "description": (
-        "Only objects whose labels match: comma-separated terms, each a label key with = or != "
-        "and a value, 'in' or 'notin' and a parenthesised value list, or just a key. Use label "
-        "keys and values seen in earlier results; omit it to list everything."
-    ),
+    "description": "Label selector (kubectl -l syntax).",
 }
 FIELD_SELECTOR = {
     "type": "string",
-    "description": (
-        "Only objects whose fields match: comma-separated terms, each a field path with = or != "
-        "and a value (pods support metadata.name, spec.nodeName and status.phase). Omit it to "
-        "list everything."
-    ),
+    "description": "Field selector (kubectl --field-selector syntax).",
 }
 
 

@@ -92,8 +92,7 @@ def context_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_contexts",
             description=(
-                "The kubeconfig's contexts: name, cluster server, default namespace, user, and "
-                "which one the chat uses."
+                "The kubeconfig's contexts (cluster, namespace, user) and the one the chat uses."
             ),
             parameters=schema({}),
             func=list_contexts,

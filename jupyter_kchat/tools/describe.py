@@ -32,16 +32,13 @@ MAX_OWNERS = 4
 MAX_EVENTS = 10
 GET_PARAMS = {
     "kind": KIND,
-    "name": {"type": "string", "description": "Exact object name (from list_resources)."},
+    "name": {"type": "string", "description": "Exact object name."},
     "namespace": NAMESPACE,
     "output": {
         "type": "string",
         "enum": list(OUTPUTS),
         "default": "summary",
-        "description": (
-            "summary: what kubectl describe shows; yaml: the whole object (managedFields and "
-            "the last-applied annotation removed)."
-        ),
+        "description": "summary: like kubectl describe; yaml: the object.",
     },
 }
 
@@ -400,9 +397,8 @@ def describe_tools() -> list[ToolSpec]:
         ToolSpec(
             name="get_resource",
             description=(
-                "One object of any kind: a kubectl-describe-like summary (spec highlights, "
-                "status and conditions with reasons, owners, recent events), or its YAML. "
-                "Credentials are masked; Secrets show key names only."
+                "One object of any kind: a kubectl-describe-like summary, or its YAML. Credentials "
+                "masked."
             ),
             parameters=schema(GET_PARAMS, ["kind", "name"]),
             func=get_resource,

@@ -125,15 +125,15 @@ PARAMS = {
     "warnings_only": {
         "type": "boolean",
         "default": False,
-        "description": "Only Warning events (failures, back-offs, scheduling problems).",
+        "description": "Only Warning events.",
     },
     "involved_object": {
         "type": "string",
-        "description": "Only events about the object with this name (a pod, node, deployment...).",
+        "description": "Only events about the object of this name.",
     },
     "kind": {
         "type": "string",
-        "description": "With involved_object: its kind, e.g. Pod, Node, Deployment, ReplicaSet.",
+        "description": "The involved object's kind.",
     },
 }
 
@@ -222,9 +222,8 @@ def event_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_events",
             description=(
-                "List Kubernetes events newest first (repeats merged with a count): scheduling "
-                "failures, image pull errors, back-offs, OOM kills, node problems. Filter with "
-                "warnings_only or involved_object (+ kind) for one object."
+                "Events, newest first, repeats merged: scheduling, image pulls, back-offs, OOM "
+                "kills, node problems."
             ),
             parameters=schema(PARAMS),
             func=list_events,

@@ -43,7 +43,7 @@ PARAMS = {
     "all_namespaces": {
         "type": "boolean",
         "default": True,
-        "description": "Every namespace (the default; false: only namespace).",
+        "description": "All namespaces (default); false: only namespace.",
     },
 }
 
@@ -310,9 +310,8 @@ def helm_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_helm_releases",
             description=(
-                "Helm releases: name, namespace, chart and app version, revision, status "
-                "(failed and pending ones first), last update. Reads only the labels of Helm's "
-                "release records, never their contents."
+                "Helm releases: chart, app version, revision, status (failed first) and last "
+                "update."
             ),
             parameters=schema(PARAMS),
             func=list_helm_releases,

@@ -23,27 +23,27 @@ ERROR_LINE = re.compile(
 )
 
 LOGS_PARAMS = {
-    "name": {"type": "string", "description": "Exact pod name (from list_pods)."},
+    "name": {"type": "string", "description": "Exact pod name."},
     "namespace": NAMESPACE,
     "container": {
         "type": "string",
-        "description": "Container name. Default: the one that is failing, else the pod's default.",
+        "description": "Default: the failing one, else the pod's default.",
     },
     "tail_lines": {
         "type": "integer",
         "minimum": 1,
         "maximum": 5000,
         "default": 100,
-        "description": "Lines to read from the end (default 100; 2000 when grep is given).",
+        "description": "Lines from the end (2000 with grep).",
     },
     "previous": {
         "type": "boolean",
         "default": False,
-        "description": "Logs of the previous, crashed instance of the container (after restarts).",
+        "description": "The previous, crashed instance.",
     },
     "grep": {
         "type": "string",
-        "description": "Keep only lines matching this case-insensitive regular expression.",
+        "description": "Keep lines matching this regex (any case).",
     },
 }
 LOG_LIMIT_BYTES = 8 * 1024 * 1024

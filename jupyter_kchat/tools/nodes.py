@@ -236,9 +236,8 @@ def node_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_nodes",
             description=(
-                "List nodes: Ready/NotReady, pressure conditions (Memory/Disk/PID), cordoned, "
-                "roles, kubelet version, allocatable CPU/memory, pods per node, taints. "
-                "Unhealthy nodes come first with the reason."
+                "List nodes: ready, pressure, cordoned, roles, version, capacity, pods, taints; "
+                "unhealthy first."
             ),
             parameters=schema(LIST_NODES_PARAMS),
             func=list_nodes,

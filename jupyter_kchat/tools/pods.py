@@ -131,7 +131,7 @@ def list_pods(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
 # ---------------------------------------------------------------------- get_pod
 
 GET_POD_PARAMS = {
-    "name": {"type": "string", "description": "Exact pod name (from list_pods)."},
+    "name": {"type": "string", "description": "Exact pod name."},
     "namespace": NAMESPACE,
 }
 
@@ -443,7 +443,7 @@ def _pod_hint(view: PodView, namespace: str) -> str:
 # ---------------------------------------------------------------------- delete_pod
 
 DELETE_PARAMS = {
-    "name": {"type": "string", "description": "Exact pod name (from list_pods)."},
+    "name": {"type": "string", "description": "Exact pod name."},
     "namespace": NAMESPACE,
 }
 
@@ -500,9 +500,8 @@ def pod_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_pods",
             description=(
-                "List pods with READY, STATUS (CrashLoopBackOff, ImagePullBackOff, Pending...), "
-                "restarts, age and node. Big results show counts per namespace and phase, every "
-                "unhealthy pod with its reason, and a sample of the healthy ones."
+                "List pods: ready, status, restarts, age, node. Unhealthy first with the reason; "
+                "big lists are summarised."
             ),
             parameters=schema(LIST_PODS_PARAMS),
             func=list_pods,
@@ -510,9 +509,8 @@ def pod_tools() -> list[ToolSpec]:
         ToolSpec(
             name="get_pod",
             description=(
-                "Describe one pod: phase, conditions, each container's state with reason and "
-                "message, restarts, last termination (exit code, OOMKilled), node, resources, "
-                "env (credentials masked) and its recent events."
+                "Describe one pod: container states and reasons, last exit (code, OOMKilled), "
+                "resources, env (masked), events."
             ),
             parameters=schema(GET_POD_PARAMS, ["name"]),
             func=get_pod,
@@ -520,8 +518,8 @@ def pod_tools() -> list[ToolSpec]:
         ToolSpec(
             name="get_pod_logs",
             description=(
-                "Read the end of a pod container's log (credentials masked). Use previous=true "
-                "for the instance that crashed (CrashLoopBackOff), grep to keep matching lines."
+                "The end of a pod container's log (credentials masked). previous=true: the crashed "
+                "instance."
             ),
             parameters=schema(LOGS_PARAMS, ["name"]),
             func=get_pod_logs,

@@ -39,10 +39,7 @@ from .table import RowObject, Table, column_key, read_table, text_columns
 
 KIND = {
     "type": "string",
-    "description": (
-        "Resource kind as kubectl takes it: plural, singular, Kind or short name, optionally "
-        "with its API group after a dot; custom resources too."
-    ),
+    "description": "As kubectl takes it: plural, singular or short name, optionally .group.",
 }
 
 
@@ -309,9 +306,8 @@ def resource_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_resources",
             description=(
-                "List objects of any kind the cluster serves (PVCs, ingresses, jobs, cronjobs, "
-                "configmaps, HPAs, custom resources...) with the columns kubectl get prints; "
-                "unhealthy ones first with their reason. Secrets: metadata only."
+                "List objects of any kind (PVCs, ingresses, jobs, HPAs, custom resources...) as "
+                "kubectl get does; unhealthy first."
             ),
             parameters=schema(LIST_PARAMS, ["kind"]),
             func=list_resources,

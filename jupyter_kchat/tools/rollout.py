@@ -224,8 +224,8 @@ def rollout_tools() -> list[ToolSpec]:
         ToolSpec(
             name="rollout_history",
             description=(
-                "Revisions of a Deployment, StatefulSet or DaemonSet, newest first, with their "
-                "images and change causes, and what differs between the last two."
+                "Revisions of a Deployment, StatefulSet or DaemonSet: images, change causes, the "
+                "last change."
             ),
             parameters=schema(PARAMS, ["name"]),
             func=rollout_history,

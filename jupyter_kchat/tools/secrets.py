@@ -89,8 +89,7 @@ def secret_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_secrets",
             description=(
-                "List Secrets: name, type and key names. Values are never read or shown; use it "
-                "to check that a secret a pod references exists and has the expected keys."
+                "List Secrets: type and key names. Values are never read or shown."
             ),
             parameters=schema(PARAMS),
             func=list_secrets,

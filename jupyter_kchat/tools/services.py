@@ -219,15 +219,14 @@ def service_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_services",
             description=(
-                "List Services: type, cluster IP, external IP (<pending> for a LoadBalancer "
-                "without an address), ports (port:nodePort/protocol->targetPort) and selector."
+                "List Services: type, cluster and external IP, ports and selector."
             ),
             parameters=schema(SERVICE_PARAMS),
             func=list_services,
         ),
         ToolSpec(
             name="list_namespaces",
-            description="List namespaces with status (Active/Terminating) and age.",
+            description="List namespaces with their status (Active, Terminating) and age.",
             parameters=schema(NAMESPACE_PARAMS),
             func=list_namespaces,
         ),

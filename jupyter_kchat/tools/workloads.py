@@ -193,7 +193,7 @@ LIST_PARAMS = {
         "type": "string",
         "enum": ["all", "deployments", "statefulsets", "daemonsets"],
         "default": "all",
-        "description": "Which workloads (default all three kinds).",
+        "description": "Which workloads.",
     },
 }
 
@@ -415,9 +415,8 @@ def workload_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_deployments",
             description=(
-                "List Deployments, StatefulSets and DaemonSets: ready/desired, up-to-date, "
-                "available, and for the ones short of replicas the reason (from conditions and "
-                "their pods: CrashLoopBackOff, ImagePullBackOff, Unschedulable...)."
+                "List Deployments, StatefulSets and DaemonSets: ready/desired, and why replicas "
+                "are missing."
             ),
             parameters=schema(LIST_PARAMS),
             func=list_deployments,

@@ -44,7 +44,7 @@ DIGITS = re.compile(r"[0-9]+")
 PARAMS = {
     "namespace": {
         "type": "string",
-        "description": "Only this namespace (nodes are always checked). Default: all.",
+        "description": "Only this namespace. Default: all.",
     }
 }
 
@@ -242,11 +242,8 @@ def diagnose_tools() -> list[ToolSpec]:
         ToolSpec(
             name="diagnose_cluster",
             description=(
-                "Find everything unhealthy in one call, with the cause: nodes, crash loops (with "
-                "the crashed container's last log lines), OOM kills, image pulls (the registry's "
-                "answer), unschedulable pods, failed Jobs/CronJobs, Pending/Lost volume claims, "
-                "Services without endpoints, broken Ingress routes, stuck autoscalers, blocking "
-                "disruption budgets, custom resources not Ready. Start here for 'what is wrong?'."
+                "Everything unhealthy in one call, with the cause and evidence: nodes, pods, jobs, "
+                "volumes, services, autoscalers, warnings. Start here for 'what is wrong?'."
             ),
             parameters=schema(PARAMS),
             func=diagnose_cluster,
