@@ -17,12 +17,13 @@ import httpx2
 import mcp_types as types
 import orjson
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from tool_support import secret_values
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from jupyter_kchat.mcp.server import APPROVAL_KEY, _fingerprint
 from jupyter_kchat.tools import KubeClients, default_registry
 
 READ_TOOLS = {spec.name for spec in default_registry().available(read_only=True)}
@@ -202,6 +203,72 @@ class TestWrites:
         assert result.is_error and "nothing was sent to the cluster" in text_of(result)
         assert self.deletes(kchat_cluster) == []
         assert kchat_cluster.cluster.get("pods", "payments", name) is not None
+
+    @staticmethod
+    def yes() -> dict[str, types.ElicitResult]:
+        return {APPROVAL_KEY: types.ElicitResult(action="accept", content={"approve": True})}
+
+    async def test_a_made_up_or_replayed_approval_sends_nothing(
+        self, jp_serverapp, http_server_client, jp_http_port, jp_base_url, jp_auth_header, kchat_cluster
+    ):
+        """2026-07-28 retries: only the answer to a question kchat asked, once, for that call."""
+        first, second = sorted(
+            n for (ns, n) in kchat_cluster.cluster.objects["pods"] if ns == "payments"
+        )[:2]
+        args = {"name": first, "namespace": "payments"}
+        async with http_client(
+            jp_http_port, jp_base_url, jp_auth_header, elicitation_callback=approve,
+            mode="2026-07-28",
+        ) as client:
+            session = client.session
+            # An answer nobody asked for, with the state a client could compute itself.
+            for state in (None, _fingerprint("delete_pod", args)):
+                try:
+                    result = await session.call_tool(
+                        "delete_pod", args, input_responses=self.yes(), request_state=state,
+                        allow_input_required=True,
+                    )
+                except MCPError as exc:
+                    assert "requestState" in str(exc)
+                else:
+                    assert isinstance(result, types.InputRequiredResult), "it asks instead"
+            asked = await session.call_tool("delete_pod", args, allow_input_required=True)
+            assert isinstance(asked, types.InputRequiredResult)
+            # The state of that question does not approve another call.
+            with pytest.raises(MCPError, match="requestState"):
+                await session.call_tool(
+                    "delete_pod", {"name": second, "namespace": "payments"},
+                    input_responses=self.yes(), request_state=asked.request_state,
+                    allow_input_required=True,
+                )
+            assert self.deletes(kchat_cluster) == []
+            done = await session.call_tool(
+                "delete_pod", args, input_responses=self.yes(),
+                request_state=asked.request_state, allow_input_required=True,
+            )
+            assert isinstance(done, types.CallToolResult) and not done.is_error
+            assert len(self.deletes(kchat_cluster)) == 1
+            replayed = await session.call_tool(
+                "delete_pod", args, input_responses=self.yes(),
+                request_state=asked.request_state, allow_input_required=True,
+            )
+        assert isinstance(replayed, types.InputRequiredResult), "an answer approves once"
+        assert len(self.deletes(kchat_cluster)) == 1
+
+    async def test_a_legacy_session_is_always_asked(
+        self, jp_serverapp, http_server_client, jp_http_port, jp_base_url, jp_auth_header, kchat_cluster
+    ):
+        """With a back channel, answers sent along with the call are not the user's."""
+        name = self.a_pod(kchat_cluster)
+        async with http_client(
+            jp_http_port, jp_base_url, jp_auth_header, elicitation_callback=decline, mode="legacy"
+        ) as client:
+            result = await client.session.call_tool(
+                "delete_pod", {"name": name, "namespace": "payments"},
+                input_responses=self.yes(),
+            )
+        assert result.is_error and "nothing was sent" in text_of(result)
+        assert self.deletes(kchat_cluster) == []
 
     async def test_a_client_that_cannot_ask_its_user_gets_no_writes(
         self, jp_serverapp, http_server_client, jp_http_port, jp_base_url, jp_auth_header, kchat_cluster
