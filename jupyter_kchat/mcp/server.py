@@ -23,6 +23,7 @@ import orjson
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+from mcp.shared.exceptions import MCPError
 
 from .._version import __version__
 from ..config import KChat
@@ -226,7 +227,7 @@ class ToolServer:
                     answer: Any = await ctx.session.elicit_form(
                         message, APPROVAL_SCHEMA, related_request_id=ctx.request_id
                     )
-            except Exception as exc:  # no answer is a refusal, whatever went wrong
+            except (TimeoutError, MCPError) as exc:  # no answer is a refusal
                 log.info("kchat MCP: no approval for %s (%s)", spec.name, type(exc).__name__)
                 return False
             return _approves(answer)
