@@ -383,8 +383,11 @@ def left_out_note(tool: str) -> str:
     return f"{LEFT_OUT} to fit the context window; call {tool} again if it is needed.)"
 
 
+@lru_cache(maxsize=512)
 def shorten(text: str, tokens: int, tool: str, counter: TokenCounter) -> str:
-    """The first lines of a tool result (summaries come first) within ``tokens``, and a note."""
+    """The first lines of a tool result (summaries come first) within ``tokens``, and a note.
+
+    Cached: every request of a conversation shortens the same older results the same way."""
     lines = text.splitlines()
     fence = lines.pop() if len(lines) > 1 and lines[-1].startswith("```") else None
     kept: list[str] = []
