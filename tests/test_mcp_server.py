@@ -152,6 +152,64 @@ async def test_http_refuses_without_credentials(
     assert len(kchat_cluster.requests) == before, "nothing reached the cluster"
 
 
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "agent", "version": "1"},
+    },
+}
+MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+
+async def test_http_takes_the_token_as_token_or_bearer(
+    jp_serverapp, http_server_client, jp_http_port, jp_base_url
+):
+    """What agents send: ``Authorization: token ...`` (Jupyter's) or ``Bearer ...`` (OAuth's)."""
+    token = jp_serverapp.identity_provider.token
+    for scheme in ("token", "Bearer"):
+        async with http_client(
+            jp_http_port, jp_base_url, {"Authorization": f"{scheme} {token}"}
+        ) as client:
+            listed = (await client.list_tools()).tools
+        assert {tool.name for tool in listed} == READ_TOOLS, scheme
+
+
+async def login_cookies(port: int, base_url: str, token: str) -> dict[str, str]:
+    """Log in with the token as a browser does; the cookies it is given."""
+    url = f"http://127.0.0.1:{port}{base_url}login"
+    async with httpx2.AsyncClient() as http:
+        page = await http.get(url)
+        xsrf = page.cookies["_xsrf"]
+        answer = await http.post(url, data={"password": token, "_xsrf": xsrf})
+        assert answer.status_code in (200, 302), answer.text
+        return dict(http.cookies)
+
+
+async def test_http_with_a_cookie_needs_the_xsrf_token(
+    jp_serverapp, http_server_client, jp_http_port, jp_base_url, kchat_cluster
+):
+    """A page elsewhere cannot use the user's login cookie to run tools."""
+    cookies = await login_cookies(jp_http_port, jp_base_url, jp_serverapp.identity_provider.token)
+    url = mcp_url(jp_http_port, jp_base_url)
+    async with httpx2.AsyncClient(cookies=cookies) as http:
+        for method in ("POST", "DELETE"):
+            refused = await http.request(method, url, content=orjson.dumps(INITIALIZE),
+                                         headers=MCP_HEADERS)
+            assert refused.status_code == 403, (method, refused.text)
+        # A wrong Authorization header does not stand in for the XSRF token either.
+        refused = await http.post(url, content=orjson.dumps(INITIALIZE),
+                                  headers={**MCP_HEADERS, "Authorization": "token wrong"})
+        assert refused.status_code == 403, refused.text
+        accepted = await http.post(url, content=orjson.dumps(INITIALIZE),
+                                   headers={**MCP_HEADERS, "X-XSRFToken": cookies["_xsrf"]})
+    assert accepted.status_code == 200, accepted.text
+    assert b"kchat" in accepted.content
+
+
 class TestWrites:
     """With ``read_only`` off, each change asks the human through the client."""
 

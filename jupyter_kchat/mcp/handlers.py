@@ -2,7 +2,8 @@
 
 Authentication and authorization are Jupyter's own, exactly as for the other kchat routes
 (token or cookie; the authorizer's ``execute`` on resource ``kchat`` for every verb, since any
-call may run tools). An agent in the user's JupyterHub server therefore uses the user's own
+call may run tools; Jupyter's own XSRF check, which token-authenticated agents pass and a browser
+cookie alone does not). An agent in the user's JupyterHub server therefore uses the user's own
 identity. The handler only translates the request into ASGI for the SDK's session manager,
 which speaks the protocol; Jupyter's Host and Origin checks stand in for the SDK's own.
 """
@@ -75,12 +76,6 @@ class MCPHandler(APIHandler):
     @property
     def mcp(self) -> MCPService:
         return self.settings["kchat_mcp"]
-
-    def check_xsrf_cookie(self) -> None:
-        """Token-authenticated agents carry no XSRF cookie; a browser session must."""
-        if self.request.headers.get("Authorization"):
-            return
-        super().check_xsrf_cookie()
 
     def on_connection_close(self) -> None:
         self._closed.set()
