@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import repeat
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from .base import ToolContext, ToolError, ToolResult, ToolSpec
@@ -89,15 +89,19 @@ class Rows:
         names = [c.name.lower() if c.priority == 0 else "" for c in columns]
         at = {wanted: names.index(wanted) for wanted in TALLIED if wanted in names}
         status_at = next((i for i, n in enumerate(names) if n in ("status", "phase")), None)
-        empty = RowObject[Any]()
-        objects = [row.object or empty for row in page.rows]
-        metas = [o.metadata for o in objects]
-        namespaces = [m.namespace for m in metas]
-        name_cells = texts[names.index("name") if "name" in names else 0] if texts else None
-        row_names = [m.name or cell for m, cell in zip(metas, name_cells or repeat(""))]
+        objects = list(map(attrgetter("object"), page.rows))
+        if objects.count(None):
+            empty = RowObject[Any]()
+            objects = [o or empty for o in objects]
+        metas = list(map(attrgetter("metadata"), objects))
+        namespaces = list(map(attrgetter("namespace"), metas))
+        row_names = list(map(attrgetter("name"), metas))
+        if not all(row_names):
+            cells = texts[names.index("name") if "name" in names else 0] if texts else None
+            row_names = [name or cell for name, cell in zip(row_names, cells or repeat(""))]
         reasons, messages, conditions = _health(
-            [o.status for o in objects],
-            [m.deletion_timestamp for m in metas],
+            list(map(attrgetter("status"), objects)),
+            list(map(attrgetter("deletion_timestamp"), metas)),
             texts[status_at] if status_at is not None else [""] * size,
             texts[at["ready"]] if "ready" in at else [""] * size,
             printed=status_at is not None or "ready" in at,
