@@ -2,8 +2,10 @@
 
 A turn runs as its own task, independent of any socket: a client that drops and comes back
 ``resume``s from the last ``seq`` it saw, and several clients may follow one turn. Every turn
-ends with exactly one ``complete``, whatever happens inside the engine. No Tornado here, so
-the kernel (magics, widget) runs turns exactly as the server does.
+ends with exactly one ``complete``, whatever happens inside the engine. ``TurnManager.handle``
+is the one frame router: the socket, the widget and ``%kchat`` parse and authorize a frame, then
+hand it over with a ``Follower`` that gets the events and refusals. No Tornado here, so the
+kernel (magics, widget) runs turns exactly as the server does.
 """
 
 from __future__ import annotations
