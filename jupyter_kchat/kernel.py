@@ -25,7 +25,7 @@ from typing import Any
 from traitlets.config import Config
 
 from .config import CONFIG_ENV, KChat, load_jupyter_config
-from .notebook_html import turn_html, turn_text
+from .notebook_html import turn_html, turn_text, usage_text
 from .protocol import ChatFrame, ClientFrame, ProtocolError
 from .tools import KubeClients
 from .turns import Follower, LoggedEvent, Turn, TurnManager
@@ -173,7 +173,8 @@ class ChatResult:
     def _parts(self) -> tuple[list[ToolCall], str, list[str], str]:
         errors = [str(e.get("message", "")) for e in self.errors]
         text = self.text or ("" if errors or self.cancelled else "(no answer)")
-        return self.tool_calls, text, errors, "Stopped." if self.cancelled else ""
+        status = "Stopped." if self.cancelled else usage_text(self.usage)
+        return self.tool_calls, text, errors, status
 
     def _repr_html_(self) -> str:
         """Tool blocks and the answer as static HTML: safe, and readable without kchat."""

@@ -93,7 +93,7 @@ def table_html(rows: Sequence[Mapping[str, Any]]) -> str:
         body.append(f"<tr>{cells}</tr>")
     html = (
         f'<table style="{_TABLE}"><thead><tr>{head}</tr></thead>'
-        f'<tbody>{"".join(body)}</tbody></table>'
+        f"<tbody>{''.join(body)}</tbody></table>"
     )
     if len(rows) > len(shown):
         html += (
@@ -135,8 +135,40 @@ def tool_block(call: ToolCall) -> str:
     return (
         f'<details class="kchat-tool" style="{_BLOCK}"{" open" if opened else ""}>'
         f'<summary style="{_SUMMARY}"><code>{escape(signature(call))}</code> '
-        f'{escape(outcome(call))}</summary>{"".join(parts)}</details>'
+        f"{escape(outcome(call))}</summary>{''.join(parts)}</details>"
     )
+
+
+def usage_text(usage: Mapping[str, Any] | None) -> str:
+    """``1,234 + 321 tokens · 18% of context · $0.0042``, as the panel shows a turn's usage.
+
+    Parts the server did not send are left out; counts kchat estimated start with ``≈``.
+    """
+
+    def number(key: str) -> float | None:
+        value = (usage or {}).get(key)
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        return float(value) if ok else None
+
+    prompt, completion = number("prompt_tokens"), number("completion_tokens")
+    total, window = number("total_tokens"), number("context_window")
+    about = "≈ " if (usage or {}).get("estimated") is True else ""
+    parts = []
+    if prompt is not None and completion is not None:
+        parts.append(f"{about}{prompt:,.0f} + {completion:,.0f} tokens")
+    elif (
+        known := next((n for n in (total, prompt, completion) if n is not None), None)
+    ) is not None:
+        parts.append(f"{about}{known:,.0f} tokens")
+    used = number("context_used")
+    if used is None and window and prompt is not None:
+        used = prompt / window
+    if used is not None:
+        parts.append(f"{'<1' if 0 < used < 0.01 else round(used * 100)}% of context")
+    cost = number("cost_usd")
+    if cost is not None:
+        parts.append(f"${cost:.4f}" if cost < 0.01 else f"${cost:.2f}")
+    return " · ".join(parts)
 
 
 def turn_html(

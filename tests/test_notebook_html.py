@@ -24,8 +24,8 @@ import pytest
 from nbconvert import HTMLExporter
 from nbformat.v4 import new_code_cell, new_notebook
 
-from jupyter_kchat.kernel import ToolCall
-from jupyter_kchat.notebook_html import ROWS_SHOWN, tool_block, turn_html
+from jupyter_kchat.kernel import ChatResult, ToolCall
+from jupyter_kchat.notebook_html import ROWS_SHOWN, tool_block, turn_html, usage_text
 from jupyter_kchat.safe_html import markdown_to_html
 
 REPO = Path(__file__).resolve().parent.parent
@@ -172,6 +172,27 @@ def test_cluster_text_in_tables_and_results_is_escaped() -> None:
     text = "".join(parsed.text)
     assert evil["img-tag"] in text and evil["iframe"] in text, "shown as the text it is"
     assert not [tag for tag, _ in parsed.tags if tag == "a"], "tool text makes no links"
+
+
+def test_usage_reads_as_the_panel_shows_it() -> None:
+    usage = {
+        "prompt_tokens": 1234,
+        "completion_tokens": 321,
+        "context_used": 0.18,
+        "cost_usd": 0.0042,
+    }
+    assert usage_text(usage) == "1,234 + 321 tokens · 18% of context · $0.0042"
+    estimated = {
+        "prompt_tokens": 40,
+        "completion_tokens": 2,
+        "context_window": 8192,
+        "estimated": True,
+    }
+    assert usage_text(estimated) == "≈ 40 + 2 tokens · <1% of context"
+    assert usage_text(None) == "" and usage_text({"prompt_tokens": "x"}) == ""
+    result = ChatResult("Three nodes.", "c-1", usage=usage)
+    assert "18% of context" in result._repr_html_()
+    assert "Stopped." in ChatResult("", "c-1", usage=usage, cancelled=True)._repr_html_()
 
 
 def test_turn_with_an_answer_errors_and_status() -> None:
