@@ -3,7 +3,7 @@
 Serves a sample cluster with 10,000 filler Certificates (cert-manager's CRD, about 2% not
 ready) and 10,000 filler ConfigMaps (in a subprocess by default, so this process's heap is a
 client's heap; ``--thread`` serves it from a thread here) and, per kind, measures in the same
-run the best of a few repetitions of:
+run the best of a few repetitions (taking turns, so all three see the same load) of:
 
   (a) raw:  one GET of the whole list (plain JSON) through the official client + ``json.loads``
   (b) tool: ``list_resources`` end to end (discovery, the server's Table paged, msgspec decode,
@@ -58,16 +58,21 @@ with api.run_in_thread():
 """
 
 
-def best_of(repeat: int, func: Callable[[], Any]) -> tuple[float, Any]:
-    """The fastest of ``repeat`` runs (seconds) and the last result."""
-    best = float("inf")
-    result: Any = None
+def best_of(repeat: int, *funcs: Callable[[], Any]) -> list[tuple[float, float, Any]]:
+    """The fastest of ``repeat`` runs of each function (seconds of wall clock, and of this
+    process's CPU: the server's work is in another process) and its last result, the functions
+    taking turns so that each sees the machine's load of the same moments."""
+    wall = [float("inf")] * len(funcs)
+    cpu = [float("inf")] * len(funcs)
+    results: list[Any] = [None] * len(funcs)
     for _ in range(repeat):
-        result = None
-        started = time.perf_counter()
-        result = func()
-        best = min(best, time.perf_counter() - started)
-    return best, result
+        for i, func in enumerate(funcs):
+            results[i] = None
+            started, used = time.perf_counter(), time.process_time()
+            results[i] = func()
+            wall[i] = min(wall[i], time.perf_counter() - started)
+            cpu[i] = min(cpu[i], time.process_time() - used)
+    return list(zip(wall, cpu, results, strict=True))
 
 
 @contextmanager
@@ -137,14 +142,14 @@ def main(argv: list[str] | None = None) -> int:
             def table(resolved: Any = resolved) -> Any:
                 return read_table(cluster, resolved, None, timeout=120)
 
-            raw()
-            tool()
-            t_raw, parsed = best_of(options.repeat, raw)
+            parsed = raw()
             items = len(parsed["items"])
             size = len(json.dumps(parsed))
             del parsed
-            t_tool, result = best_of(options.repeat, tool)
-            t_table, _ = best_of(options.repeat, table)
+            tool()
+            (t_raw, c_raw, _), (t_tool, c_tool, result), (t_table, _, _) = best_of(
+                options.repeat, raw, tool, table
+            )
             rows = result.data or []
             bad = [r for r in rows if r["reason"]]
             named = sum(1 for r in bad if r["name"] in result.text)
@@ -154,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"(c) the Table pages alone        {t_table:7.3f} s")
             print(f"tool/raw   {t_tool / t_raw:6.2f}   (goal <= 1.0)")
             print(f"tool/table {t_tool / t_table:6.2f}   (kchat's work on top of the server's)")
+            print(f"client CPU {c_tool / c_raw:6.2f}   (tool/raw, {c_tool:.3f} s / {c_raw:.3f} s)")
             print(
                 f"text: {len(result.text)} chars of a {options.budget} budget, "
                 f"truncated={result.truncated}, rows={len(rows)}; unhealthy named: "
