@@ -25,7 +25,9 @@ $(STAMP): pyproject.toml labextension/package.json labextension/yarn.lock
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
+# The extension's own tests first (vitest, with the TypeScript types generated from the schema).
 test: setup browser
+	cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm test
 	$(BIN)/python -m pytest
 
 bench: setup

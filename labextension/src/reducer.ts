@@ -8,9 +8,11 @@ import {
   ICellContext,
   IConversation,
   IStoredMessage,
-  IToolCallEndData,
   IUsage,
+  PROTOCOL_VERSION,
   ServerEvent,
+  StoredToolView,
+  ToolCallSummary,
   ToolStatus
 } from './protocol';
 
@@ -27,6 +29,8 @@ export interface IToolCallView {
   durationMs?: number;
   data?: DataRow[] | null;
   truncated?: boolean;
+  /** History kept only the first rows of this call's table: how many it had. */
+  rowsTotal?: number;
   /** The user's answer to an approval, shown until the server's `tool_call_end` arrives. */
   decision?: 'approved' | 'denied';
 }
@@ -327,9 +331,10 @@ function completeTurn(
   state: IChatState,
   data: {
     message: string;
-    tool_calls: IToolCallEndData[];
+    tool_calls: ToolCallSummary[];
     usage?: IUsage | null;
     cancelled?: boolean;
+    protocol_version?: number;
   }
 ): IChatState {
   let next = finishText(state);
@@ -354,6 +359,15 @@ function completeTurn(
   if (data.cancelled) {
     next = stopLiveTools(next);
     next = push(next, { kind: 'notice', id: '', text: 'Stopped.' });
+  }
+  if (data.protocol_version !== undefined && data.protocol_version !== PROTOCOL_VERSION) {
+    next = push(next, {
+      kind: 'notice',
+      id: '',
+      text:
+        `The server speaks kchat protocol v${data.protocol_version}; this page was built for ` +
+        `v${PROTOCOL_VERSION}. Reload the page.`
+    });
   }
   if (data.usage && typeof data.usage === 'object' && Object.keys(data.usage).length > 0) {
     next = push(next, { kind: 'usage', id: '', usage: data.usage });
@@ -387,14 +401,16 @@ function leaveBusy(state: IChatState): IChatState {
   };
 }
 
-function endedCall(data: IToolCallEndData): IToolCallView {
+/** A card from `tool_call_end` (with its rows) or from a `complete` entry (rows stay unknown:
+ * a card the stream finished keeps the rows it has). */
+function endedCall(data: ToolCallSummary): IToolCallView {
   return {
     id: data.tool_call_id,
     name: data.tool_name,
     arguments: data.arguments ?? {},
     state: data.status,
     result: data.result,
-    durationMs: data.duration_ms,
+    durationMs: data.duration_ms ?? undefined,
     data: data.data ?? null,
     truncated: Boolean(data.truncated)
   };
@@ -503,7 +519,7 @@ function loadMessage(
         ? push(state, { kind: 'text', id: '', text: content, streaming: false })
         : state;
     case 'tool': {
-      const tool = message.tool ?? {};
+      const tool: Partial<StoredToolView> = message.tool ?? {};
       const id = tool.tool_call_id ?? message.tool_call_id ?? `tool-${state.nextId}`;
       const known = calls.get(id);
       return upsertTool(state, id, {
@@ -512,9 +528,10 @@ function loadMessage(
         arguments: tool.arguments ?? known?.arguments ?? {},
         state: tool.status ?? 'completed',
         result: tool.result ?? content,
-        durationMs: tool.duration_ms,
+        durationMs: tool.duration_ms ?? undefined,
         data: tool.data ?? null,
-        truncated: Boolean(tool.truncated)
+        truncated: Boolean(tool.truncated),
+        rowsTotal: tool.rows_total
       });
     }
     default:

@@ -105,7 +105,7 @@ export class ChatSession {
     if (cell && cell.source.trim()) {
       frame.cell = cell;
     }
-    this.dispatch({ type: 'send', message, clientId, cell: frame.cell });
+    this.dispatch({ type: 'send', message, clientId, cell: frame.cell ?? undefined });
     this._transport.send(frame);
     return true;
   }

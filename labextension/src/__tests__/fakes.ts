@@ -1,7 +1,42 @@
 /** Test doubles: a WebSocket under test control, manual timers, a transport, a model. */
 
 import type { ConnectionStatus, ITimers, ITransport, IWebSocketLike } from '../client';
-import type { ClientFrame, ServerEvent } from '../protocol';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+import Ajv2020 from 'ajv/dist/2020';
+
+import { PROTOCOL_VERSION } from '../protocol';
+import type { ClientFrame, RefusalCode, ServerEvent } from '../protocol';
+
+/** The one protocol definition, as the Python side ships it. */
+export const SCHEMA = JSON.parse(
+  readFileSync(resolve(__dirname, '../../../jupyter_kchat/protocol/schema.json'), 'utf8')
+) as { $id: string; version: number };
+
+const ajv = new Ajv2020({ allErrors: true, strictTypes: false });
+ajv.addKeyword('version');
+ajv.addSchema(SCHEMA);
+
+/** Problems of `value` against one of the schema's `$defs` (empty: it conforms). */
+export function schemaProblems(definition: string, value: unknown): string[] {
+  const validate = ajv.getSchema(`${SCHEMA.$id}#/$defs/${definition}`);
+  if (!validate) {
+    throw new Error(`the protocol schema defines no ${definition}`);
+  }
+  return validate(value)
+    ? []
+    : (validate.errors ?? []).map(e => `${e.instancePath || '(root)'} ${e.message ?? ''}`);
+}
+
+/** Every event a test builds is a protocol event: a fake that drifts fails where it is made. */
+function conforming(event: ServerEvent): ServerEvent {
+  const problems = schemaProblems('ServerEvent', event);
+  if (problems.length > 0) {
+    throw new Error(`not a protocol event: ${JSON.stringify(event)}: ${problems.join('; ')}`);
+  }
+  return event;
+}
 
 export class FakeSocket implements IWebSocketLike {
   static all: FakeSocket[] = [];
@@ -163,23 +198,33 @@ export class Script {
   }
   complete(
     message = '',
-    extra: { cancelled?: boolean; tool_calls?: unknown[]; usage?: Record<string, number> } = {}
+    extra: {
+      cancelled?: boolean;
+      tool_calls?: unknown[];
+      usage?: Record<string, number>;
+      protocol_version?: number;
+    } = {}
   ): ServerEvent {
-    return this._event('complete', { message, tool_calls: extra.tool_calls ?? [], ...extra });
+    return this._event('complete', {
+      message,
+      tool_calls: extra.tool_calls ?? [],
+      protocol_version: PROTOCOL_VERSION,
+      ...extra
+    });
   }
 
   private _event(type: string, data: Record<string, unknown>): ServerEvent {
     this.seq += 1;
-    return {
+    return conforming({
       type,
       data: { conversation_id: this.conversationId, ...data },
       seq: this.seq
-    } as unknown as ServerEvent;
+    } as unknown as ServerEvent);
   }
 }
 
-export function refusal(code: string, clientId?: string, conversationId: string | null = null): ServerEvent {
-  return {
+export function refusal(code: RefusalCode, clientId?: string, conversationId: string | null = null): ServerEvent {
+  return conforming({
     type: 'error',
     seq: 0,
     data: {
@@ -189,5 +234,5 @@ export function refusal(code: string, clientId?: string, conversationId: string 
       retryable: false,
       ...(clientId ? { client_id: clientId } : {})
     }
-  };
+  });
 }

@@ -123,6 +123,14 @@ function renderResult(call: IToolCallView, actions: IToolCardActions): HTMLEleme
       'div',
       { className: 'jp-kchat-tool-result' },
       table.node,
+      call.rowsTotal !== undefined && call.rowsTotal > rows.length
+        ? h(
+            'div',
+            { className: 'jp-kchat-table-trimmed', role: 'note' },
+            `History kept the first ${rows.length.toLocaleString()} of ` +
+              `${call.rowsTotal.toLocaleString()} rows. Ask again for all of them.`
+          )
+        : null,
       h(
         'div',
         { className: 'jp-kchat-table-actions' },
