@@ -6,6 +6,7 @@ process); the tools read the sample cluster through the real ``kubernetes`` clie
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -208,6 +209,22 @@ async def test_http_with_a_cookie_needs_the_xsrf_token(
                                    headers={**MCP_HEADERS, "X-XSRFToken": cookies["_xsrf"]})
     assert accepted.status_code == 200, accepted.text
     assert b"kchat" in accepted.content
+
+
+async def test_the_server_stops_with_an_open_session_and_leaves_no_task(
+    jp_serverapp, http_server_client, jp_http_port, jp_base_url, jp_auth_header
+):
+    """An agent holding its stream open does not hold up the server's stop, and nothing of
+    the SDK keeps running on Jupyter's loop afterwards."""
+    service = jp_serverapp.web_app.settings["kchat_mcp"]
+    async with http_client(jp_http_port, jp_base_url, jp_auth_header, mode="legacy") as client:
+        await client.list_tools()
+        watchers = [t for t in asyncio.all_tasks() if "_shutdown_watcher" in repr(t.get_coro())]
+        assert watchers, "the stream started sse_starlette's watcher"
+        await asyncio.wait_for(service.stop(), 10)
+        _, running = await asyncio.wait(watchers, timeout=5)
+    assert running == set(), "the watcher ended with the service"
+    assert [t for t in asyncio.all_tasks() if t.get_name() == "kchat-mcp"] == []
 
 
 class TestWrites:

@@ -17,6 +17,7 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from sse_starlette.sse import _shutdown_watcher
 from tornado import web
 from tornado.iostream import StreamClosedError
 
@@ -57,11 +58,21 @@ class MCPService:
                 await asyncio.wait_for(self._task, timeout)
             except TimeoutError:
                 log.warning("kchat: MCP sessions did not close within %s s", timeout)
+        _stop_sse_watcher()
         self.tools.close()
 
     async def handle(self, scope: ASGIMessage, receive: Any, send: Any) -> None:
         await self._started()
         await self.manager.handle_request(scope, receive, send)
+
+
+def _stop_sse_watcher() -> None:
+    """End the 0.5 s poll that the SDK's ``sse_starlette`` starts on this loop with the first
+    stream and runs until a uvicorn exit; Jupyter is no uvicorn, so it would outlive the
+    server ("Task was destroyed but it is pending!"). The next stream starts it again."""
+    for task in asyncio.all_tasks():
+        if getattr(task.get_coro(), "cr_code", None) is _shutdown_watcher.__code__:
+            task.cancel()
 
 
 class MCPHandler(APIHandler):
