@@ -186,6 +186,10 @@ export class SafeHtml {
     const doc = element.ownerDocument;
     const links = doc.createDocumentFragment();
     for (const source of named) {
+      if (this._offered.has(source)) {
+        continue; // a `<picture>`'s `<source>` and `<img>` were offered with the picture
+      }
+      this._offered.add(source);
       const kind = source.tagName.toLowerCase();
       for (const url of resourceUrls(source, kind)) {
         if (!mayLoad(url, this._server, this._base)) {
@@ -231,5 +235,7 @@ export class SafeHtml {
 
   private readonly _server: string;
   private readonly _base: string;
+  /** Elements whose URLs are already offered: DOMPurify visits a removed embed's children. */
+  private readonly _offered = new WeakSet<Element>();
   private readonly _purify: ReturnType<typeof DOMPurify>;
 }

@@ -74,6 +74,15 @@ describe('SafeHtml', () => {
     expect(host.textContent).toContain('after');
   });
 
+  it('offers each URL of a picture once', () => {
+    const host = render(
+      `<picture><source srcset="${EVIL}&s 1x"><img src="${EVIL}&i" alt="pic"></picture> text`
+    );
+    const links = Array.from(host.querySelectorAll('a.jp-kchat-blocked'), a => a.textContent);
+    expect(links).toEqual([`source: ${EVIL}&s`, `image "pic": ${EVIL}&i`]);
+    expect(host.textContent).toContain('text');
+  });
+
   it('offers the resources of frames and SVG as links', () => {
     const frame = render(`<iframe src="${EVIL}"></iframe>`).querySelector('a')!;
     expect(frame.textContent).toBe(`iframe: ${EVIL}`);
