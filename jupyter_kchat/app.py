@@ -39,11 +39,8 @@ class KChatApp(ExtensionApp):
         self.executor = ThreadPoolExecutor(self.kchat.tool_threads, thread_name_prefix="kchat-tool")
         self.turns = TurnManager.from_settings(self.kchat, executor=self.executor)
         self.store = self.turns.store
-        self.mcp = MCPService(
-            ToolServer(
-                self.kchat, tools=self.turns.tools, kube=self.turns.kube, executor=self.executor
-            )
-        )
+        # kchat's own tools only: mcp_servers' tools are the chat's, not re-served to agents.
+        self.mcp = MCPService(ToolServer(self.kchat, kube=self.turns.kube, executor=self.executor))
         self.settings.update(
             kchat_config=self.kchat,
             kchat_turns=self.turns,

@@ -12,8 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import orjson
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from processes import Service, free_port
 
 FIXTURE = str(Path(__file__).with_name("mcp_fixture_server.py"))
@@ -56,6 +59,20 @@ async def test_a_read_only_tool_is_offered_and_answers(kchat_ws, kchat_model):
     assert "fixture_restart_thing" not in offered, "not read-only: hidden in read-only mode"
     assert not any(name.startswith("broken_") for name in offered)
     assert events[-1]["type"] == "complete"
+
+
+async def test_kchat_as_an_mcp_server_does_not_pass_them_on(
+    kchat_ws, jp_http_port, jp_base_url, jp_auth_header
+):
+    """Agents using api/kchat/mcp get kchat's tools, with its guarantees, not a proxy."""
+    sock = await kchat_ws()
+    assert ended(await sock.turn(call("fixture_echo", {"text": "x"})))["status"] == "completed"
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}api/kchat/mcp"
+    async with httpx2.AsyncClient(headers=jp_auth_header, timeout=60) as http:
+        async with Client(streamable_http_client(url, http_client=http)) as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+    assert "list_pods" in names
+    assert not any(name.startswith("fixture_") for name in names)
 
 
 async def test_a_server_that_does_not_start_blocks_nothing(kchat_ws):
