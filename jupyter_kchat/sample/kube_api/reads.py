@@ -83,11 +83,22 @@ def table_body(
     resource: Resource, entries: list[Entry], meta: Obj, query: dict[str, str], now: float
 ) -> bytes:
     """The meta.k8s.io/v1 Table: the printer's columns, a row per object, each row's object
-    as ``includeObject`` asks (None, Metadata (the default) or Object)."""
+    as ``includeObject`` asks (None, Metadata (the default) or Object). Rows are spliced from
+    each object's printed cells and its serialized object, without a per-row dump."""
     columns, cells = table_spec(resource)
     include = query.get("includeObject", "Metadata")
-    key = (cells, include, resource.api_version)
-    rows = b",".join([entry.table_row(key, resource, now) for entry in entries])
+    count = len(entries)
+    step = 3 if include == "None" else 5
+    parts = [b"},{"] * (count * step)
+    parts[0::step] = [b'"cells":'] * count
+    parts[1::step] = [entry.printed(cells, now) for entry in entries]
+    if include == "Object":
+        parts[3::step] = [entry.full(resource) for entry in entries]
+    elif include != "None":
+        parts[3::step] = [entry.metadata() for entry in entries]
+    if include != "None":
+        parts[2::step] = [b',"object":'] * count
+    rows = b"{%s}" % b"".join(parts[:-1]) if count else b""
     return b'{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":%s,' % orjson.dumps(
         meta
     ) + b'"columnDefinitions":%s,"rows":[%s]}' % (orjson.dumps(columns), rows)

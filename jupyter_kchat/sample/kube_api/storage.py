@@ -15,15 +15,11 @@ from .printers.common import Cells, resolve, resolve_span
 from .resources import Resource, field_values
 from .selectors import Requirement
 
-RowKey = tuple[Cells, str, str]
-"""What a printed Table row depends on besides the clock: the printer's cell function,
-``includeObject`` (None, Metadata or Object) and the API version the object is shown in."""
-
 
 class Entry:
     """One object with its serialized bytes and the values selectors look at."""
 
-    __slots__ = ("_full", "_meta", "_row", "_table", "fields", "item", "labels", "obj")
+    __slots__ = ("_full", "_meta", "_printed", "_row", "fields", "item", "labels", "obj")
 
     def __init__(self, resource: Resource, obj: Obj) -> None:
         self.obj = obj
@@ -43,7 +39,7 @@ class Entry:
         self._meta: bytes | None = None
         self._full: tuple[str, bytes] | None = None
         self._row: tuple[Cells, list[Any]] | None = None
-        self._table: tuple[RowKey, float, float, bytes] | None = None
+        self._printed: tuple[Cells, float, float, bytes] | None = None
 
     def full(self, resource: Resource) -> bytes:
         """The object as a single GET returns it (with kind and apiVersion), kept once built."""
@@ -62,21 +58,15 @@ class Entry:
             self._row = (cells, cells(self.obj))
         return self._row[1]
 
-    def table_row(self, key: RowKey, resource: Resource, now: float) -> bytes:
-        """The object's Table row as JSON, printed for ``now``: kept while its age cells read
+    def printed(self, cells: Cells, now: float) -> bytes:
+        """The object's Table cells as JSON, printed for ``now``: kept while its age cells read
         the same, so listing 10,000 objects again joins bytes instead of printing every row."""
-        cached = self._table
-        if cached is not None and cached[0] == key and cached[1] <= now < cached[2]:
+        cached = self._printed
+        if cached is not None and cached[0] is cells and cached[1] <= now < cached[2]:
             return cached[3]
-        cells, include, _ = key
         row = self.row(cells)
-        printed: Obj = {"cells": resolve(row, now)}
-        if include == "Object":
-            printed["object"] = orjson.Fragment(self.full(resource))
-        elif include != "None":
-            printed["object"] = orjson.Fragment(self.metadata())
-        body = orjson.dumps(printed)
-        self._table = (key, *resolve_span(row, now), body)
+        body = orjson.dumps(resolve(row, now))
+        self._printed = (cells, *resolve_span(row, now), body)
         return body
 
     def metadata(self) -> bytes:
