@@ -24,6 +24,7 @@ from traitlets import Bool, List, Unicode
 
 from .kernel import CANCEL_GRACE, ChatResult, KernelChat, prompt_approval, result_from_events
 from .protocol import ChatFrame, ProtocolError, error_event, parse_body
+from .protocol.envelope import user_entry, widget_message
 from .turns import LoggedEvent, Turn, merge_runs
 
 WIDGET_JS = Path(__file__).parent / "static" / "widget.js"
@@ -58,14 +59,6 @@ def merged_messages(
         decoded[id(event)] if id(event) in decoded else event.message()
         for event in merge_runs(events, conversation_id)
     ]
-
-
-def user_entry(message: str, client_id: str | None = None) -> dict[str, Any]:
-    """The question of a turn the front end did not send itself (asked from Python)."""
-    data: dict[str, Any] = {"message": message}
-    if client_id:
-        data["client_id"] = client_id
-    return {"type": "user", "data": data}
 
 
 @dataclass(eq=False)
@@ -327,7 +320,7 @@ class ChatWidget(anywidget.AnyWidget):
         self._forward(merged_messages(batch, messages, turn.conversation_id))
 
     def _forward(self, messages: list[dict[str, Any]]) -> None:
-        self._to_views(messages[0] if len(messages) == 1 else {"events": messages})
+        self._to_views(widget_message(messages))
 
     def _refuse(self, error: ProtocolError) -> None:
         self._to_views(orjson.loads(error_event(error)))

@@ -3,19 +3,23 @@ and the API emulation) conform to the one protocol definition, jupyter_kchat/pro
 
 A client built from the schema (the panel's generated types) can trust every event it is sent:
 text, tools, an approved and a denied change, a model error, a cancelled tool call, a resume and
-refused frames.
+refused frames; the notebook widget's envelope too.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import orjson
 import pytest
+from traitlets.config import Config
 
+from jupyter_kchat.kernel import KernelChat
 from jupyter_kchat.protocol import CANCELLED_TOOL_RESULT, PROTOCOL_VERSION
 from jupyter_kchat.protocol.schema import problems
 from jupyter_kchat.sample.model_server import Fault
+from jupyter_kchat.widget import ChatWidget
 
 
 @pytest.fixture
@@ -129,3 +133,54 @@ def test_a_frame_the_server_refuses_breaks_the_schema_too():
     assert problems("ClientFrame", {"type": "resume", "conversation_id": "c", "after_seq": -1})
     assert problems("ClientFrame", {"message": "hi", "client_id": "x" * 129})
     assert problems("ServerEvent", {"type": "text", "data": {"conversation_id": "c"}, "seq": 1})
+
+
+class Views:
+    """Stands in for the widget's comm: records each kernel -> view message."""
+
+    def __init__(self, widget: Any) -> None:
+        self.messages: list[Any] = []
+        self._changed = threading.Condition()
+        widget.send = self._receive
+
+    def _receive(self, content: Any, buffers: Any = None) -> None:
+        with self._changed:
+            self.messages.append(content)
+            self._changed.notify_all()
+
+    def wait_for_completes(self, count: int) -> None:
+        def completes() -> int:
+            entries = [e for m in self.messages for e in m.get("events", [m])]
+            return sum(e.get("type") == "complete" for e in entries)
+
+        with self._changed:
+            assert self._changed.wait_for(lambda: completes() >= count, 60), self.messages
+
+
+@pytest.mark.usefixtures("isolated")
+def test_the_widget_envelope_conforms(services, tmp_path):
+    settings = {"model": "kchat-demo", "base_url": services.base_url, "api_key": "test-key",
+                "kubeconfig": services.kubeconfig, "db_path": str(tmp_path / "h.sqlite3")}
+    chat = KernelChat(Config({"KChat": settings}))
+    unconfigured = KernelChat(Config({"KChat": {**settings, "base_url": None, "api_key": None}}))
+    try:
+        widget = ChatWidget(chat=chat)
+        views = Views(widget)
+        widget._handle_custom_msg({"message": "list all pods", "client_id": "c1"}, [])
+        views.wait_for_completes(1)
+        widget.ask("say hello from python")
+        views.wait_for_completes(2)
+        refused = ChatWidget(chat=unconfigured)
+        refusals = Views(refused)
+        refused._handle_custom_msg({"message": "list pods", "client_id": "c2"}, [])
+
+        for message in [*views.messages, *refusals.messages]:
+            assert problems("WidgetMessage", message) == [], message
+        assert any("events" in message for message in views.messages), "batches were sent"
+        assert any(message.get("type") == "user" for message in views.messages)
+        assert refusals.messages[-1]["data"]["code"] == "not_configured"
+        for entry in widget.events:
+            assert problems("WidgetEntry", entry) == [], entry
+    finally:
+        chat.close()
+        unconfigured.close()

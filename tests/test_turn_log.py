@@ -6,6 +6,7 @@ import asyncio
 
 import orjson
 
+from jupyter_kchat.protocol import PROTOCOL_VERSION, tool_call_start
 from jupyter_kchat.turns import Turn
 
 
@@ -51,16 +52,22 @@ async def test_resume_from_inside_a_compacted_range_sends_only_the_rest():
 
 async def test_cancel_closes_open_tool_cards_then_completes():
     turn = Turn("c1", first_seq=1, max_events=100)
-    turn.publish("text", {"text": "Looking"})
-    turn.publish("tool_call_start", {"tool_call_id": "t1", "tool_name": "list_pods", "arguments": {}})
+    # What the engine yields, kept in the turn's account as it goes.
+    for event in (
+        turn.account.say("Looking"),
+        turn.account.start(tool_call_start("t1", "list_pods", {})),
+    ):
+        turn.publish(event.type, event.data)
     turn.finish_cancelled()
     events = await collect(turn, 0)
     assert [e["type"] for e in events] == ["text", "tool_call_start", "tool_call_end", "complete"]
     assert events[2]["data"]["status"] == "cancelled"
+    assert events[2]["data"]["duration_ms"] is None
     ended = {k: v for k, v in events[2]["data"].items() if k != "conversation_id"}
     assert events[3]["data"] == {
         "message": "Looking",
         "tool_calls": [ended],
         "cancelled": True,
+        "protocol_version": PROTOCOL_VERSION,
         "conversation_id": "c1",
     }

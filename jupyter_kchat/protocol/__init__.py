@@ -1,8 +1,9 @@
 """The kchat wire protocol (v1), defined once in ``schema.json`` next to this package.
 
 The only Python package that knows the JSON shapes (the prose is docs/protocol.md): ``frames``
-parses what clients send, ``events`` builds what the server sends, ``schema`` checks both
-against the schema the TypeScript types are generated from.
+parses what clients send, ``events`` builds what the server sends, ``envelope`` wraps them for
+the notebook widget, ``schema`` checks all of it against the schema the TypeScript types are
+generated from.
 """
 
 from .events import (
