@@ -44,6 +44,7 @@ export function errorHint(code: string, retryable: boolean): string {
     case 'model_unreachable':
     case 'model_timeout':
     case 'model_stream_interrupted':
+    case 'model_error':
       return 'The model endpoint did not answer properly. Check that it is up, then retry.';
     case 'model_stalled':
       return 'The answer stopped arriving part way (what came is kept). Retry; a slow local model may need a longer c.KChat.stream_stall_timeout.';
