@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import base64
 import gzip
+import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from kubernetes import client as k8s
+from kubernetes import watch as k8s_watch
 from kubernetes.client.rest import ApiException
 from kubernetes.config import new_client_from_config
+from tool_support import call_tool
 
 from jupyter_kchat.sample.cluster import (
     BACKOFF_LIMIT_MESSAGE,
@@ -37,6 +40,7 @@ from jupyter_kchat.sample.cluster import (
     SampleCluster,
 )
 from jupyter_kchat.sample.kube_api import KubeAPIServer
+from jupyter_kchat.tools import KubeClients, ToolContext
 
 FIXED_NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=timezone.utc)
 
@@ -582,3 +586,140 @@ def test_extra_knob_adds_filler_objects_two_percent_unhealthy() -> None:
             assert ("", pvc["spec"]["volumeName"]) in volumes
     with pytest.raises(ValueError, match="no filler objects for 'widgets'"):
         SampleCluster(extra={"widgets": 3})
+
+
+# ---------------------------------------------------------------------- CronJobs on the clock
+
+HOUR = 3600.0
+
+
+def _minutes(when: datetime) -> int:
+    return int(when.timestamp() // 60)
+
+
+def _cronjob(sample: Sample, namespace: str, name: str) -> Any:
+    """The CronJob as ``kubectl get cronjobs`` lists it (a list plays what fell due: a single
+    GET does not reach the cluster's clock)."""
+    items = sample.batch.list_namespaced_cron_job(namespace).items
+    return next(c for c in items if c.metadata.name == name)
+
+
+def _cronjob_events(sample: Sample, name: str) -> list[tuple[str, str]]:
+    events = sorted(sample.events("data", name), key=lambda e: e.first_timestamp)
+    return [(e.reason, e.message) for e in events if e.involved_object.kind == "CronJob"]
+
+
+def test_a_cronjob_due_on_the_clock_runs_its_job_through_to_the_end(sample: Sample) -> None:
+    etl_due = datetime(2025, 3, 15, 1, 30, tzinfo=timezone.utc)
+    etl_job = f"etl-daily-{_minutes(etl_due)}"
+    sample.cluster.advance(etl_due.timestamp() + 600 - FIXED_NOW.timestamp())
+    etl = _cronjob(sample, "data", "etl-daily")
+    assert etl.status.last_schedule_time == etl_due
+    assert [ref.name for ref in etl.status.active] == [etl_job]
+    running = sample.batch.read_namespaced_job(etl_job, "data")
+    assert running.status.active == 1 and running.status.conditions is None
+    assert running.metadata.owner_references[0].name == "etl-daily"
+    (pod,) = sample.core.list_namespaced_pod("data", label_selector=f"job-name={etl_job}").items
+    assert pod.status.phase == "Running" and pod.status.container_statuses[0].ready
+    assert "finished" not in sample.core.read_namespaced_pod_log(pod.metadata.name, "data")
+
+    sample.cluster.advance(HOUR)
+    etl = _cronjob(sample, "data", "etl-daily")
+    done = sample.batch.read_namespaced_job(etl_job, "data")
+    assert not etl.status.active and _condition(done, "Complete").status == "True"
+    assert etl.status.last_successful_time == done.status.completion_time
+    assert done.status.completion_time - etl_due < timedelta(minutes=30)
+    assert sample.core.read_namespaced_pod(pod.metadata.name, "data").status.phase == "Succeeded"
+    log = sample.core.read_namespaced_pod_log(pod.metadata.name, "data")
+    assert log.rstrip().endswith("pipeline=daily finished ok rows=18230411")
+    assert _cronjob_events(sample, "etl-daily")[-2:] == [
+        ("SuccessfulCreate", f"Created job {etl_job}"),
+        ("SawCompletedJob", f"Saw completed job: {etl_job}, status: Complete"),
+    ]
+    etl_jobs = sample.batch.list_namespaced_job("data", label_selector="app=etl-daily").items
+    assert len(etl_jobs) == 2, "the earlier run stays: successfulJobsHistoryLimit is 3"
+
+
+def test_the_backup_fails_again_and_only_the_last_failed_job_is_kept(sample: Sample) -> None:
+    old_failed = sample.batch.list_namespaced_job("data", label_selector="app=backup-nightly")
+    old = max(old_failed.items, key=lambda j: j.metadata.name).metadata.name
+    old_pods = [
+        p.metadata.name
+        for p in sample.core.list_namespaced_pod("data", label_selector=f"job-name={old}").items
+    ]
+    assert len(old_pods) == 3
+    due = datetime(2025, 3, 15, 2, 0, tzinfo=timezone.utc)
+    sample.cluster.advance(due.timestamp() + HOUR - FIXED_NOW.timestamp())
+    new = f"backup-nightly-{_minutes(due)}"
+    backup = _cronjob(sample, "data", "backup-nightly")
+    assert backup.status.last_schedule_time == due and not backup.status.active
+    assert backup.status.last_successful_time < due - timedelta(days=1)
+    failed = sample.batch.read_namespaced_job(new, "data")
+    condition = _condition(failed, "Failed")
+    assert (condition.reason, condition.message) == ("BackoffLimitExceeded", BACKOFF_LIMIT_MESSAGE)
+    assert failed.status.failed == 3
+    pods = sample.core.list_namespaced_pod("data", label_selector=f"job-name={new}").items
+    assert [p.status.phase for p in pods] == ["Failed"] * 3
+    for pod in pods:
+        log = sample.core.read_namespaced_pod_log(pod.metadata.name, "data")
+        assert log.rstrip().endswith(BACKUP_ERROR)
+    with pytest.raises(ApiException) as gone:
+        sample.batch.read_namespaced_job(old, "data")
+    assert gone.value.status == 404
+    names = {p.metadata.name for p in sample.core.list_namespaced_pod("data").items}
+    assert not names & set(old_pods), "the deleted Job's pods go with it"
+    assert _cronjob_events(sample, "backup-nightly")[-3:] == [
+        ("SuccessfulCreate", f"Created job {new}"),
+        ("SawCompletedJob", f"Saw completed job: {new}, status: Failed"),
+        ("SuccessfulDelete", f"Deleted job {old}"),
+    ]
+    retrain = _cronjob(sample, "ml", "retrain-weekly")
+    assert retrain.status.last_schedule_time < due - timedelta(days=7), "suspended: no run"
+
+
+def test_a_watch_on_jobs_sees_the_run_the_clock_starts(sample: Sample) -> None:
+    due = datetime(2025, 3, 15, 1, 30, tzinfo=timezone.utc)
+    seen: list[tuple[str, str]] = []
+    started = threading.Event()
+    created = threading.Event()
+
+    def follow() -> None:
+        stream = k8s_watch.Watch().stream(
+            sample.batch.list_namespaced_job, "data", timeout_seconds=30
+        )
+        for change in stream:
+            seen.append((change["type"], change["object"].metadata.name))
+            if len(seen) == 3:
+                started.set()
+            if change["object"].metadata.name == f"etl-daily-{_minutes(due)}":
+                created.set()
+                return
+
+    watcher = threading.Thread(target=follow, daemon=True)
+    watcher.start()
+    assert started.wait(10), seen
+    sample.cluster.advance(due.timestamp() + 60 - FIXED_NOW.timestamp())
+    sample.batch.list_namespaced_cron_job("data")
+    assert created.wait(10), seen
+    assert seen[3] == ("ADDED", f"etl-daily-{_minutes(due)}")
+    watcher.join(10)
+
+
+def test_a_day_later_diagnose_reports_the_backup_failing_again_and_no_missed_run(
+    tmp_path: Path,
+) -> None:
+    cluster = SampleCluster(pods=60, seed=0, now=datetime.now(timezone.utc) - timedelta(days=1))
+    api = KubeAPIServer(cluster)
+    with api.run_in_thread():
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig.yaml")
+        clients = KubeClients(str(kubeconfig), None)
+        try:
+            cluster.advance(86400)
+            ctx = ToolContext(cluster=clients.cluster(None))
+            result = call_tool(ctx, "diagnose_cluster", {"namespace": "data"})
+        finally:
+            clients.close()
+    found = {(r["category"], r["object"]) for r in result.data or []}
+    assert ("Job failed", "data/backup-nightly") in found, found
+    assert not any(category == "CronJob not scheduled" for category, _ in found), found
+    assert BACKUP_ERROR in result.text

@@ -2,11 +2,13 @@
 
 ``data/backup-nightly``'s last run failed (three pods exited 1, backoff limit 2 reached), the run
 before it completed; ``data/etl-daily``'s last run completed; ``ml/retrain-weekly`` is suspended.
-Finished pods stay listed, as they do until their Job goes, and keep their logs.
+Finished pods stay listed, as they do until their Job goes, and keep their logs. Later runs
+are the clock-driven controller's (:mod:`.cronjobs`), built with the same helpers here.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .common import (
@@ -35,6 +37,26 @@ JOB_CONTROLLER = "job-controller"
 CRONJOB_CONTROLLER = "cronjob-controller"
 POSTGRES_IMAGE = "postgres:16.3"
 DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class RunProfile:
+    """How every run of a CronJob goes: how many pods it tries, whether the last one succeeds,
+    and how long each pod runs (seconds)."""
+
+    attempts: int
+    succeeded: bool
+    runtime: float
+
+
+RUNS = {
+    ("data", "backup-nightly"): RunProfile(3, False, 4),
+    ("data", "etl-daily"): RunProfile(1, True, 1260),
+    ("ml", "retrain-weekly"): RunProfile(1, True, 7290),
+}
+"""Each sample CronJob's runs, as its generated history shows them (the backup keeps failing
+on the same password error until someone fixes it); any other CronJob's runs succeed."""
+DEFAULT_RUN = RunProfile(1, True, 60)
 
 
 def make_batch(c: SampleCluster) -> None:
@@ -238,6 +260,30 @@ def _job(
     runtime: float,
 ) -> Obj:
     """One run of ``cronjob``: its Job, ``attempts`` pods (the last one succeeding or not)."""
+    job = c.store("jobs", new_job(c, cronjob, scheduled))
+    t = parse_rfc3339(job["status"]["startTime"])
+    finished = t
+    for attempt in range(attempts):
+        ok = succeeded and attempt == attempts - 1
+        pod = job_pod(c, job, t, runtime, ok)
+        c.event(
+            job,
+            "SuccessfulCreate",
+            f"Created pod: {pod['metadata']['name']}",
+            "Normal",
+            JOB_CONTROLLER,
+            t,
+            t,
+        )
+        finished = t + runtime + 2
+        t = finished + retry_delay(attempt)
+    finish_job(c, job, succeeded, attempts, finished + 1)
+    return job
+
+
+def new_job(c: SampleCluster, cronjob: Obj, scheduled: float) -> Obj:
+    """The Job the cronjob-controller creates for the run scheduled at ``scheduled``, started
+    (``status.startTime``) a moment later; named ``<cronjob>-<scheduled time in minutes>``."""
     ns = cronjob["metadata"]["namespace"]
     name = f"{cronjob['metadata']['name']}-{int(scheduled // 60)}"
     started = scheduled + c.rng.uniform(0.5, 2)
@@ -274,63 +320,52 @@ def _job(
             "suspend": False,
             "podReplacementPolicy": "TerminatingOrFailed",
         },
-        "status": {},
+        "status": {"startTime": rfc3339(started)},
     }
     if "ttlSecondsAfterFinished" in spec:
         job["spec"]["ttlSecondsAfterFinished"] = spec["ttlSecondsAfterFinished"]
-    c.store("jobs", job)
-    t = started
-    finished = t
-    for attempt in range(attempts):
-        ok = succeeded and attempt == attempts - 1
-        pod = _pod(c, job, t, runtime, ok)
-        c.event(
-            job,
-            "SuccessfulCreate",
-            f"Created pod: {pod['metadata']['name']}",
-            "Normal",
-            JOB_CONTROLLER,
-            t,
-            t,
-        )
-        finished = t + runtime + 2
-        t = finished + 10 * 2**attempt
+    return job
+
+
+def retry_delay(attempt: int) -> float:
+    """The job-controller's back-off before the pod after failed attempt ``attempt`` (from 0)."""
+    return 10.0 * 2**attempt
+
+
+def finish_job(c: SampleCluster, job: Obj, succeeded: bool, attempts: int, when: float) -> Obj:
+    """End ``job`` at ``when``: Complete, or Failed with BackoffLimitExceeded after ``attempts``
+    pods; returns the job-controller's event about it."""
+    started = job["status"]["startTime"]
     status: Obj
     if succeeded:
         status = {
-            "conditions": [_condition("Complete", finished + 1)],
-            "startTime": rfc3339(started),
-            "completionTime": rfc3339(finished + 1),
+            "conditions": [job_condition("Complete", when)],
+            "startTime": started,
+            "completionTime": rfc3339(when),
             "succeeded": 1,
         }
         if attempts > 1:
             status["failed"] = attempts - 1
-        c.event(
-            job, "Completed", "Job completed", "Normal", JOB_CONTROLLER, finished + 1, finished + 1
-        )
+        event = c.event(job, "Completed", "Job completed", "Normal", JOB_CONTROLLER, when, when)
     else:
-        condition = _condition("Failed", finished + 1)
+        condition = job_condition("Failed", when)
         condition.update(reason="BackoffLimitExceeded", message=BACKOFF_LIMIT_MESSAGE)
-        status = {
-            "conditions": [condition],
-            "startTime": rfc3339(started),
-            "failed": attempts,
-        }
-        c.event(
+        status = {"conditions": [condition], "startTime": started, "failed": attempts}
+        event = c.event(
             job,
             "BackoffLimitExceeded",
             BACKOFF_LIMIT_MESSAGE,
             "Warning",
             JOB_CONTROLLER,
-            finished + 1,
-            finished + 1,
+            when,
+            when,
         )
     status.update(terminating=0, ready=0, uncountedTerminatedPods={})
     job["status"] = status
-    return job
+    return event
 
 
-def _condition(kind: str, when: float) -> Obj:
+def job_condition(kind: str, when: float) -> Obj:
     return {
         "type": kind,
         "status": "True",
@@ -352,7 +387,7 @@ def _node(c: SampleCluster) -> NodeDef:
     return min(c.rng.sample(pool, min(2, len(pool))), key=lambda n: n.pods)
 
 
-def _pod(c: SampleCluster, job: Obj, created: float, runtime: float, ok: bool) -> Obj:
+def job_pod(c: SampleCluster, job: Obj, created: float, runtime: float, ok: bool) -> Obj:
     """A finished pod of ``job``: Succeeded (exit 0) or Failed (exit 1, reason Error)."""
     ns = job["metadata"]["namespace"]
     name = f"{job['metadata']['name']}-{c.suffix()}"

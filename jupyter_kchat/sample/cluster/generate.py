@@ -23,7 +23,7 @@ from .catalog import (
 )
 from .certmanager import make_cert_manager
 from .common import HEALTHY, K8S_VERSION, Obj, rfc3339
-from .controllers import Controllers
+from .cronjobs import CronJobs
 from .events import Events
 from .helm import make_helm
 from .logs import Logs
@@ -36,7 +36,7 @@ from .storage import make_storage
 from .workloads import Workloads
 
 
-class SampleCluster(Workloads, Pods, Events, Services, Controllers, Logs):
+class SampleCluster(Workloads, Pods, Events, Services, CronJobs, Logs):
     """The sample cluster's objects, keyed by resource and (namespace, name).
 
     ``objects[resource][key]`` holds each object in the exact JSON shape the API serves
@@ -58,6 +58,7 @@ class SampleCluster(Workloads, Pods, Events, Services, Controllers, Logs):
         super().__init__(pods, seed, now)
         self._generate(pods, broken)
         make_extra(self, extra or {})
+        self.start_cronjobs()
 
     def _generate(self, pods: int, broken: int | None) -> None:
         node_count = max(4, round(pods / 100))
