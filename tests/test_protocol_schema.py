@@ -43,7 +43,9 @@ def delete_frame(kchat_cluster, conversation_id: str | None = None) -> dict[str,
     return {"message": f"call tool delete_pod with {args}", "conversation_id": conversation_id}
 
 
-async def test_every_event_of_real_turns_conforms_to_the_schema(kchat_ws, kchat_cluster, kchat_model):
+async def test_every_event_of_real_turns_conforms_to_the_schema(
+    kchat_ws, kchat_cluster, kchat_model, jp_fetch
+):
     sock = await kchat_ws()
     sent: list[dict[str, Any]] = []
 
@@ -76,6 +78,10 @@ async def test_every_event_of_real_turns_conforms_to_the_schema(kchat_ws, kchat_
     assert (closed["status"], closed["duration_ms"]) == ("cancelled", None)
     assert closed["result"] == CANCELLED_TOOL_RESULT
     assert of(cancelled, "complete")[0]["cancelled"] is True
+    stored = orjson.loads((await jp_fetch("api", "kchat", "conversations", conversation_id)).body)
+    [kept] = [m for m in stored["messages"] if m.get("tool_call_id") == closed["tool_call_id"]]
+    assert kept["content"] == kept["tool"]["result"] == CANCELLED_TOOL_RESULT, "one text"
+    assert kept["tool"]["duration_ms"] is None
 
     kchat_model.faults.push(Fault.status(401))
     await send({"message": "say never", "conversation_id": conversation_id})
