@@ -53,10 +53,14 @@ const SAFE_CLASS = /^(language-|lang-|tok-|cm-|hljs|\u037c|jp-kchat-blocked$)/;
 
 const SAFE_IMAGE_DATA = /^data:image\/[a-z0-9.+-]+[;,]/i;
 
+/** The server's files and static assets; never `logout` (a GET that ends the session) or an API. */
+const LOADABLE_PATHS = ['files/', 'static/'];
+
 /**
- * Whether an embedded resource at `url` may load: under the Jupyter server's own base URL
- * (`server`, e.g. `https://hub.example.com/user/alice/`: not the hub, not another user's server),
- * or an image `data:` URL. Relative URLs resolve against `base`, the page's.
+ * Whether an embedded resource at `url` may load: a file or static asset under the Jupyter
+ * server's own base URL (`server`, e.g. `https://hub.example.com/user/alice/`: not the hub, not
+ * another user's server, not `logout`), or an image `data:` URL. Relative URLs resolve against
+ * `base`, the page's.
  */
 export function mayLoad(url: string, server: string, base: string): boolean {
   const trimmed = url.trim();
@@ -70,7 +74,7 @@ export function mayLoad(url: string, server: string, base: string): boolean {
     return (
       (parsed.protocol === 'http:' || parsed.protocol === 'https:') &&
       parsed.origin === root.origin &&
-      parsed.href.startsWith(prefix)
+      LOADABLE_PATHS.some(path => parsed.href.startsWith(prefix + path))
     );
   } catch {
     return false;

@@ -109,6 +109,16 @@ describe('SafeHtml', () => {
     expect(mayLoad('/user/alice/files/ok.png', SERVER, SERVER)).toBe(true);
   });
 
+  it("loads only the server's files and static assets: a GET to logout would end the session", () => {
+    for (const url of ['logout', '/user/alice/logout', '/user/alice/api/kchat/conversations']) {
+      expect(mayLoad(url, SERVER, `${ORIGIN}/user/alice/lab`), url).toBe(false);
+      const host = render(`<img src="${url}" alt="x">`);
+      expect(host.querySelector('img'), url).toBeNull();
+      expect(host.querySelector('a.jp-kchat-blocked')?.textContent).toBe(`image "x": ${url}`);
+    }
+    expect(mayLoad('static/favicons/favicon.ico', SERVER, `${ORIGIN}/user/alice/lab`)).toBe(true);
+  });
+
   it('neutralizes javascript: links and scripts, keeping their text', () => {
     const host = render(
       '<a href="javascript:alert(1)">click me</a><script>alert(1)</script>' +
