@@ -723,3 +723,52 @@ def test_a_day_later_diagnose_reports_the_backup_failing_again_and_no_missed_run
     assert ("Job failed", "data/backup-nightly") in found, found
     assert not any(category == "CronJob not scheduled" for category, _ in found), found
     assert BACKUP_ERROR in result.text
+
+
+def test_a_running_job_pod_that_is_deleted_is_replaced_and_counted_failed(sample: Sample) -> None:
+    due = datetime(2025, 3, 15, 1, 30, tzinfo=timezone.utc)
+    job = f"etl-daily-{_minutes(due)}"
+    sample.cluster.advance(due.timestamp() + 300 - FIXED_NOW.timestamp())
+    assert [r.name for r in _cronjob(sample, "data", "etl-daily").status.active] == [job]
+    (first,) = sample.core.list_namespaced_pod("data", label_selector=f"job-name={job}").items
+    sample.core.delete_namespaced_pod(first.metadata.name, "data")
+    pods = sample.core.list_namespaced_pod("data", label_selector=f"job-name={job}").items
+    (second,) = [p for p in pods if p.metadata.name != first.metadata.name]
+    assert second.status.phase == "Running"
+    assert sample.batch.read_namespaced_job(job, "data").status.failed == 1
+
+    sample.cluster.advance(HOUR)
+    assert not _cronjob(sample, "data", "etl-daily").status.active
+    done = sample.batch.read_namespaced_job(job, "data")
+    assert _condition(done, "Complete").status == "True"
+    assert (done.status.succeeded, done.status.failed) == (1, 1)
+    assert sample.core.read_namespaced_pod(second.metadata.name, "data").status.phase == "Succeeded"
+
+
+def test_the_runs_do_not_depend_on_how_often_the_cluster_is_read() -> None:
+    once = SampleCluster(pods=60, seed=0, now=FIXED_NOW)
+    often = SampleCluster(pods=60, seed=0, now=FIXED_NOW)
+    once.advance(2 * 86400)
+    once.clock()
+    for _ in range(96):
+        often.advance(1800)
+        often.clock()
+
+    def batch(cluster: SampleCluster) -> Any:
+        return (
+            sorted(cluster.objects["jobs"]),
+            sorted(
+                k
+                for k, p in cluster.objects["pods"].items()
+                if "job-name" in p["metadata"]["labels"]
+            ),
+            {k: c["status"] for k, c in cluster.objects["cronjobs"].items()},
+        )
+
+    jobs, pods, statuses = batch(once)
+    assert (jobs, pods, statuses) == batch(often)
+    backups = [j for j in jobs if j[1].startswith("backup-nightly")]
+    last = _minutes(datetime(2025, 3, 16, 2, 0, tzinfo=timezone.utc))
+    assert backups[-1] == ("data", f"backup-nightly-{last}"), "the last failed run is kept"
+    assert len(backups) == 2, "with the one successful run left from before"
+    assert statuses[("data", "etl-daily")]["lastScheduleTime"] == "2025-03-16T01:30:00Z"

@@ -43,11 +43,14 @@ from .controllers import Controllers
 class _Run:
     """A Job the controllers are running: which pod it is on, and when its next step falls."""
 
-    job: Obj
+    job: Key
     profile: RunProfile
     next: float
     attempts: int = 0
-    pod: Obj | None = None
+    lost: int = 0
+    """Pods deleted while they ran (each counts as failed and is replaced)."""
+    pod: Key | None = None
+    """The running pod, if one runs."""
     ending: Obj | None = None
     """The running pod's status once it ends (its container's exit is known from the start)."""
     log: list[tuple[float, str]] | None = None
@@ -95,6 +98,21 @@ class CronJobs(Controllers):
             self._watched_since[(meta["namespace"], meta["name"])] = super().clock()
             self._cron_due = None
         return super().commit(resource, obj)
+
+    def delete_pod(self, namespace: str, name: str) -> Obj:
+        """Delete a pod; a Job's running pod counts as failed and is replaced at once."""
+        gone = super().delete_pod(namespace, name)
+        for run in self._runs.values():
+            if run.pod == (namespace, name):
+                job = self._job_of(run)
+                job["status"].update(failed=job["status"].get("failed", 0) + 1, active=0, ready=0)
+                self.commit("jobs", job)
+                run.pod = run.ending = run.log = None
+                run.attempts -= 1
+                run.lost += 1
+                run.next = super().clock()
+                self._cron_due = None
+        return gone
 
     # ------------------------------------------------------------------ stepping
 
@@ -160,16 +178,22 @@ class CronJobs(Controllers):
             }
         ]
         self.commit("cronjobs", cronjob)
-        self._runs[key] = _Run(job, RUNS.get(key, DEFAULT_RUN), started)
+        self._runs[key] = _Run(
+            (meta["namespace"], meta["name"]), RUNS.get(key, DEFAULT_RUN), started
+        )
+
+    def _job_of(self, run: _Run) -> Obj:
+        """The run's Job as stored now (a client may have replaced it, e.g. to label it)."""
+        return self.objects["jobs"][run.job]
 
     def _start_pod(self, key: Key, run: _Run) -> None:
         """The job-controller starts the run's next pod; it runs until its container exits."""
-        job, profile = run.job, run.profile
+        job, profile = self._job_of(run), run.profile
         ok = profile.succeeded and run.attempts == profile.attempts - 1
         mark = len(self.objects["events"])
         pod = job_pod(self, job, run.next, profile.runtime, ok)
         pod_key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
-        run.pod, run.ending, run.attempts = pod, pod["status"], run.attempts + 1
+        run.pod, run.ending, run.attempts = pod_key, pod["status"], run.attempts + 1
         run.log = self.fixed_logs[pod_key]
         self.fixed_logs[pod_key] = run.log[:1]
         self._pod_profile.pop(pod_key, None)
@@ -193,8 +217,8 @@ class CronJobs(Controllers):
     def _end_pod(self, key: Key, run: _Run) -> None:
         """The running pod's container exits; the Job retries, fails or completes."""
         assert run.pod is not None and run.ending is not None and run.log is not None
-        pod, job, profile = run.pod, run.job, run.profile
-        pod_key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        pod_key, job, profile = run.pod, self._job_of(run), run.profile
+        pod = self.objects["pods"][pod_key]
         pod["status"] = run.ending
         self.fixed_logs[pod_key] = run.log
         self._log_cache = {k: v for k, v in self._log_cache.items() if k[:2] != pod_key}
@@ -206,12 +230,12 @@ class CronJobs(Controllers):
         run.pod = run.ending = run.log = None
         if not ok and run.attempts < profile.attempts:
             status = job["status"]
-            status.update(failed=run.attempts, active=0, ready=0)
+            status.update(failed=run.attempts + run.lost, active=0, ready=0)
             self.commit("jobs", job)
             run.next = ended + 1 + retry_delay(run.attempts - 1)
             return
         del self._runs[key]
-        self.commit("events", finish_job(self, job, ok, run.attempts, ended + 1))
+        self.commit("events", finish_job(self, job, ok, run.attempts + run.lost, ended + 1))
         self.commit("jobs", job)
         cronjob = self.objects["cronjobs"].get(key)
         if cronjob is None:
