@@ -462,3 +462,70 @@ def test_10000_objects_fit_the_budget_and_keep_every_unhealthy_one(
     missing = [f"{r['namespace']}/{r['name']}" for r in bad if r["name"] not in result.text]
     assert missing == []
     assert "Narrow down: list_resources kind=" in result.text
+
+
+def head_of(result: ToolResult) -> str:
+    """The summary lines above the table."""
+    return result.text.split("\nNAMESPACE", 1)[0]
+
+
+def test_workload_summaries_come_from_their_conditions_not_the_ready_column(env: Env) -> None:
+    deployments = env.call("list_resources", {"kind": "deploy", "all_namespaces": True})
+    head = head_of(deployments)
+    assert "By status: 1/1" not in head and "3/3" not in head
+    assert "By condition: Available=True 14, Available=False 7." in head
+    stuck = {r["name"]: r["reason"] for r in deployments.data or [] if r["reason"]}
+    assert stuck["payments-api"] == "ProgressDeadlineExceeded"
+    assert stuck["web"] == "MinimumReplicasUnavailable"
+    for kind in ("replicasets", "daemonsets"):
+        head = head_of(env.call("list_resources", {"kind": kind, "all_namespaces": True}))
+        assert "By status:" not in head, head
+        assert "ready" in head.split("Needing attention by reason:", 1)[1]
+
+
+def test_warning_events_are_the_problems_and_come_first(env: Env) -> None:
+    result = env.call("list_resources", {"kind": "events", "all_namespaces": True})
+    rows = result.data or []
+    warnings = [r for r in rows if r["type"] == "Warning"]
+    assert warnings and rows[: len(warnings)] == warnings
+    assert f"{len(warnings)} need attention" in result.text.splitlines()[0]
+    assert all(r["reason"] for r in warnings)
+    assert all(r["reason"] == "" for r in rows[len(warnings) :])
+    claim = next(r for r in warnings if r["object"] == "persistentvolumeclaim/uploads")
+    assert claim["reason"] == "ClaimLost" and "lost its PersistentVolume" in claim["message"]
+    assert "ClaimLost" in result.text.split("Needing attention by reason:", 1)[1]
+
+
+def test_services_without_endpoints_are_named_with_the_pods_behind_them(env: Env) -> None:
+    result = env.call("list_resources", {"kind": "svc", "namespace": "shop"})
+    rows = {r["name"]: r for r in result.data or []}
+    assert rows["legacy-search"]["reason"] == "NoReadyEndpoints"
+    assert "matches no pod" in rows["legacy-search"]["message"]
+    assert rows["frontend"]["reason"] == "NoReadyEndpoints"
+    assert "none ready: frontend-" in rows["frontend"]["message"]
+    assert rows["checkout"]["reason"] == ""
+    assert "2 need attention" in result.text.splitlines()[0]
+    first = [r["name"] for r in (result.data or [])[:2]]
+    assert sorted(first) == ["frontend", "legacy-search"]
+
+
+def test_an_ingress_routing_to_a_missing_service_needs_attention(env: Env) -> None:
+    result = env.call("list_resources", {"kind": "ing", "namespace": "shop"})
+    shop = (result.data or [])[0]
+    assert shop["name"] == "shop" and shop["reason"] == "BackendMissing"
+    assert "/api -> Service shop-api:8080, which does not exist" in shop["message"]
+    assert "1 need attention" in result.text.splitlines()[0]
+    assert "shop-api:8080" in result.text
+
+
+def test_a_failing_or_suspended_cronjob_needs_attention(env: Env) -> None:
+    result = env.call("list_resources", {"kind": "cj", "all_namespaces": True})
+    rows = {r["name"]: r for r in result.data or []}
+    backup = rows["backup-nightly"]
+    assert backup["reason"] == "BackoffLimitExceeded"
+    assert "Job backup-nightly-" in backup["message"] and "backoff limit" in backup["message"]
+    assert rows["retrain-weekly"]["reason"] == "Suspended"
+    assert "suspend=true" in rows["retrain-weekly"]["message"]
+    assert rows["etl-daily"]["reason"] == ""
+    assert "2 need attention" in result.text.splitlines()[0]
+    assert [r["name"] for r in (result.data or [])][-1] == "etl-daily"

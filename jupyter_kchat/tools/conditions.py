@@ -52,6 +52,9 @@ DONE_PHASES = frozenset({"Succeeded"})
 STUCK_DELETING = 300.0
 """Seconds after deletion from which an object still present is stuck (finalizers)."""
 
+STUCK_REASONS = frozenset({"ProgressDeadlineExceeded"})
+"""Reasons that say a rollout stopped (they lead, as failures do, over "not available")."""
+
 _RATIO = re.compile(r"^(\d+)/(\d+)$")
 
 
@@ -105,7 +108,7 @@ def condition_problem(conditions: Any) -> tuple[str, str]:
     """(reason, message) of the conditions that say trouble, else ("", "").
 
     One that names a failure (cert-manager's ``Issuing`` ``Failed`` next to a generic
-    ``Ready`` ``DoesNotExist``) gives the reason; the others are added to the message.
+    ``Ready`` ``DoesNotExist``, a Deployment's ``ProgressDeadlineExceeded``) gives the reason; the others are added to the message.
     """
     if not isinstance(conditions, list):
         return "", ""
@@ -123,7 +126,7 @@ def condition_problem(conditions: Any) -> tuple[str, str]:
             bad.append((kind, status, reason or f"{kind}={status}", message))
     if not bad:
         return "", ""
-    bad.sort(key=lambda c: "fail" not in c[2].lower())
+    bad.sort(key=lambda c: "fail" not in c[2].lower() and c[2] not in STUCK_REASONS)
     _, _, reason, message = bad[0]
     others = "; ".join(f"{k}={s} {r}" + (f": {m}" if m else "") for k, s, r, m in bad[1:])
     return reason, f"{message} (also {others})" if others else message

@@ -30,9 +30,12 @@ from .common import (
     selector_args,
 )
 from .conditions import Health, main_condition, object_problem, plain_status
+from .diagnose.evidence import EventIndex
+from .diagnose.kinds import Ingress, Job
+from .diagnose.network import ingress_issues
 from .discovery import Kind, resolve_kind
 from .kube import KubeCluster, api_path, gc_paused
-from .models import Event
+from .models import Endpoints, Event, Service
 from .redact import redact_text
 from .shape import Listing, clip, counts, fit_listing, plural
 from .table import RowObject, Table, column_key, read_table, text_columns
@@ -107,6 +110,8 @@ class Rows:
             printed=status_at is not None or "ready" in at,
             now=now,
         )
+        if (kind.group, kind.resource) in EVENT_KINDS and "type" in names:
+            _warning_events(texts, names, reasons, messages)
         front = [namespaces] if everywhere else []
         shown = [*front, *(texts[i] for i, c in enumerate(columns) if c.priority == 0)]
         self.shown.extend(zip(*shown) if shown else [()] * size)
@@ -129,8 +134,22 @@ class Rows:
             self.tallied.setdefault(wanted, []).extend(texts[i])
 
 
-TALLIED = ("status", "phase", "ready")
-"""Default columns whose values the head counts (the first with at most 20 values)."""
+TALLIED = ("status", "phase")
+"""Default columns whose values the head counts (the first with at most 20 values); a READY
+ratio or count is no status (a Deployment's health is its conditions)."""
+EVENT_KINDS = frozenset({("", "events"), ("events.k8s.io", "events")})
+
+
+def _warning_events(
+    texts: list[list[str]], names: list[str], reasons: list[str], messages: list[str]
+) -> None:
+    """Warning events are the problems of an event list: their reason and message."""
+    types = texts[names.index("type")]
+    said = texts[names.index("reason")] if "reason" in names else [""] * len(types)
+    told = texts[names.index("message")] if "message" in names else [""] * len(types)
+    for i, kind in enumerate(types):
+        if kind == "Warning":
+            reasons[i], messages[i] = said[i] or "Warning", told[i]
 
 
 def _health(
@@ -230,6 +249,7 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     if not rows.names:
         missing = missing_namespace(ctx, where) if kind.namespaced else ""
         return ToolResult(text=f"No {what} in {location}{filters}.{missing}", data=[])
+    _judge_kind(ctx.cluster, kind, where.namespace, rows, ctx.timeout)
     reasons, messages, namespaces, names = rows.reasons, rows.messages, rows.namespaces, rows.names
     problems = [i for i, reason in enumerate(reasons) if reason]
     if problems:
@@ -292,6 +312,109 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     text, truncated = fit_listing(listing, ctx.budget)
     data = rows.data if healthy is None else [rows.data[i] for i in (*problems, *healthy)]
     return ToolResult(text=text, data=data, truncated=truncated)
+
+
+def _no_endpoints(
+    cluster: KubeCluster, namespace: str | None, timeout: float
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """Services whose Endpoints have not one ready address. The endpoints controller keeps
+    an Endpoints object for every Service with a selector (none for the others), so an
+    existing one with no ready address is a selector matching no ready pod."""
+    listed = cluster.list_all(api_path("endpoints", namespace), Endpoints, timeout=timeout)
+    found = {}
+    for ep in listed.items:
+        if ep.ready():
+            continue
+        waiting = ep.waiting()
+        found[(ep.metadata.namespace, ep.metadata.name)] = (
+            "NoReadyEndpoints",
+            f"{plural(len(waiting), 'pod')} behind it, none ready: {clip(', '.join(waiting), 200)}"
+            if waiting
+            else "its selector matches no pod: traffic to it fails",
+        )
+    return found
+
+
+def _missing_backends(
+    cluster: KubeCluster, namespace: str | None, timeout: float
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """Ingresses that route to a Service that does not exist (diagnose_cluster's rule)."""
+    path = api_path("ingresses", namespace, group="networking.k8s.io")
+    ingresses = cluster.list_all(path, Ingress, timeout=timeout).items
+    services = cluster.list_all(api_path("services", namespace), Service, timeout=timeout).items
+    issues = ingress_issues(ingresses, services, None, EventIndex([]))
+    found = {}
+    for issue in issues:
+        ns, _, name = issue.key.partition("/")
+        found[(ns, name)] = ("BackendMissing", issue.brief.removeprefix("(Ingress) "))
+    return found
+
+
+def _failed_runs(
+    cluster: KubeCluster, namespace: str | None, timeout: float
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """CronJobs whose latest Job failed (its ``Failed`` condition, as the Job list says)."""
+    jobs = cluster.list_all(api_path("jobs", namespace, group="batch"), Job, timeout=timeout).items
+    latest: dict[tuple[str, str], Job] = {}
+    for job in jobs:
+        owner = next((r.name for r in job.metadata.owner_references if r.kind == "CronJob"), "")
+        key = (job.metadata.namespace, owner)
+        seen = latest.get(key)
+        if owner and (seen is None or _started(job) > _started(seen)):
+            latest[key] = job
+    found = {}
+    for key, job in latest.items():
+        failed = next(
+            (c for c in job.status.conditions if c.type == "Failed" and c.status == "True"), None
+        )
+        if failed is not None:
+            found[key] = (
+                failed.reason or "Failed",
+                f"last run, Job {job.metadata.name}, failed: {failed.message}".rstrip(": "),
+            )
+    return found
+
+
+def _started(job: Job) -> float:
+    when = job.status.start_time or job.metadata.creation_timestamp
+    return when.timestamp() if when else 0.0
+
+
+KIND_RULES = {
+    ("", "services"): _no_endpoints,
+    ("networking.k8s.io", "ingresses"): _missing_backends,
+    ("batch", "cronjobs"): _failed_runs,
+}
+"""Problems an object's status does not show: one more list (two for Ingresses, whose
+specs the Table leaves out) when the kind is listed, keyed by (namespace, name)."""
+
+
+def _judge_kind(
+    cluster: KubeCluster, kind: Kind, namespace: str | None, rows: Rows, timeout: float
+) -> None:
+    """The kind's own rules on top of the status ones: Services without endpoints, Ingresses
+    without their backend, suspended or failing CronJobs (best effort: a denied list adds
+    nothing)."""
+    rule = KIND_RULES.get((kind.group, kind.resource))
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    if rule is not None:
+        try:
+            found = rule(cluster, namespace, timeout)
+        except ToolError:
+            found = {}
+    suspended = kind.group == "batch" and kind.resource == "cronjobs"
+    for i, key in enumerate(zip(rows.namespaces, rows.names)):
+        if rows.reasons[i]:
+            continue
+        verdict = found.get(key)
+        if verdict is None and suspended and rows.data[i].get("suspend") == "true":
+            when = rows.data[i].get("last_schedule")
+            last = f"last scheduled {when} ago" if when else "never scheduled"
+            verdict = ("Suspended", f"suspend=true: no new runs start ({last})")
+        if verdict is not None:
+            reason, message = redact_text(verdict[0]), redact_text(verdict[1])
+            rows.reasons[i], rows.messages[i] = reason, message
+            rows.data[i]["reason"], rows.data[i]["message"] = reason, message
 
 
 def _status_counts(rows: Rows) -> str:
