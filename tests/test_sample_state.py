@@ -772,3 +772,14 @@ def test_the_runs_do_not_depend_on_how_often_the_cluster_is_read() -> None:
     assert backups[-1] == ("data", f"backup-nightly-{last}"), "the last failed run is kept"
     assert len(backups) == 2, "with the one successful run left from before"
     assert statuses[("data", "etl-daily")]["lastScheduleTime"] == "2025-03-16T01:30:00Z"
+
+
+def test_a_label_written_after_a_schedule_fell_due_does_not_skip_the_run(sample: Sample) -> None:
+    due = datetime(2025, 3, 15, 1, 30, tzinfo=timezone.utc)
+    sample.cluster.advance(due.timestamp() + 900 - FIXED_NOW.timestamp())
+    body = {"metadata": {"labels": {"team": "data-eng"}}}
+    sample.batch.patch_namespaced_cron_job("etl-daily", "data", body)
+    etl = _cronjob(sample, "data", "etl-daily")
+    assert etl.metadata.labels["team"] == "data-eng"
+    assert etl.status.last_schedule_time == due
+    assert [r.name for r in etl.status.active] == [f"etl-daily-{_minutes(due)}"]

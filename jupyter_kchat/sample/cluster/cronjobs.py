@@ -1,15 +1,16 @@
 """The cronjob-controller and the job-controller, played on the cluster's clock.
 
 Nothing runs in the background: reading the clock (:meth:`CronJobs.clock`) first plays, in
-time order, every step that fell due since the last read, so the same reads at the same cluster
-times give the same cluster, and watchers see each object as it is created, changed and deleted.
+time order, every step that fell due since the last read, so the runs do not depend on how often
+the cluster is read, and watchers see each object as it is created, changed and deleted. (The API
+emulation reads the clock on every list; a single GET shows what the last read played.)
 A CronJob that is not suspended starts a Job when its schedule falls due (named
 ``<cronjob>-<scheduled time in minutes>``, as the real controller names it), the Job's pods run
 and end as the CronJob's :data:`.batch.RUNS` profile says, and the CronJob's status, its events
 and its Job history limits follow as v1.30's controllers keep them.
 
-One difference: a CronJob a client writes (resumed, rescheduled, its status edited) runs from
-its next scheduled time after the write; the real controller would also start the most recent
+One difference: a CronJob whose spec a client changes (resumed, rescheduled) runs from its next
+scheduled time after the write; the real controller would also start the most recent
 run it missed before, at once. So a CronJob made to look late stays late, for the diagnosis.
 """
 
@@ -92,10 +93,13 @@ class CronJobs(Controllers):
         self._mono -= seconds
 
     def commit(self, resource: str, obj: Obj) -> Obj:
-        """Store a write; a CronJob changed by a client is watched afresh from now."""
+        """Store a write; a CronJob whose spec a client changed is watched afresh from now."""
         if resource == "cronjobs" and not self._cron_busy:
             meta = obj["metadata"]
-            self._watched_since[(meta["namespace"], meta["name"])] = super().clock()
+            key = (meta["namespace"], meta["name"])
+            old = self.objects["cronjobs"].get(key)
+            if old is None or old["spec"] != obj["spec"]:
+                self._watched_since[key] = super().clock()
             self._cron_due = None
         return super().commit(resource, obj)
 
