@@ -16,6 +16,7 @@ from jupyter_kchat.sample import cluster as sample
 from jupyter_kchat.sample.cluster import SampleCluster
 from jupyter_kchat.sample.cluster.helm import HELM_PAYLOAD_MARKER
 from jupyter_kchat.sample.kube_api import KubeAPIServer
+from jupyter_kchat.sample.kube_api.kubeconfig import ALL_CONTEXTS, VIEWER_CONTEXT
 from jupyter_kchat.tools import KubeClients, ToolContext, ToolError, ToolResult, default_registry
 from jupyter_kchat.tools.discovery import Discovery, _Aggregated
 from jupyter_kchat.tools.redact import redact_text
@@ -529,3 +530,43 @@ def test_a_failing_or_suspended_cronjob_needs_attention(env: Env) -> None:
     assert rows["etl-daily"]["reason"] == ""
     assert "2 need attention" in result.text.splitlines()[0]
     assert [r["name"] for r in (result.data or [])][-1] == "etl-daily"
+
+
+@pytest.fixture(scope="module")
+def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeClients]:
+    """The sample cluster with every context, the one-namespace viewer (``shop``) among them."""
+    api = KubeAPIServer(SampleCluster(pods=60, seed=0))
+    with api.run_in_thread():
+        path = tmp_path_factory.mktemp("viewer") / "kubeconfig.yaml"
+        clients = KubeClients(str(api.write_kubeconfig(path, contexts=ALL_CONTEXTS)), None)
+        try:
+            yield clients
+        finally:
+            clients.close()
+
+
+def as_viewer(clients: KubeClients, args: dict[str, Any]) -> ToolResult:
+    spec = default_registry().get("list_resources")
+    assert spec is not None
+    return spec.func(ToolContext(cluster=clients.cluster(VIEWER_CONTEXT)), args)
+
+
+def test_a_one_namespace_user_listing_everywhere_gets_its_namespaces(viewer: KubeClients) -> None:
+    result = as_viewer(viewer, {"kind": "svc", "all_namespaces": True})
+    lines = result.text.splitlines()
+    assert "in the namespaces this user can read (shop): 2 need attention." in lines[0]
+    assert result.text.count("403 Forbidden") == 1
+    assert "read in the namespaces it can read: shop." in lines[1]
+    rows = result.data or []
+    assert rows and {r["namespace"] for r in rows} == {"shop"}
+    assert {r["name"] for r in rows if r["reason"] == "NoReadyEndpoints"} == {
+        "frontend",
+        "legacy-search",
+    }
+
+
+def test_a_cluster_scoped_kind_the_user_may_not_list_stays_a_clear_refusal(
+    viewer: KubeClients,
+) -> None:
+    with pytest.raises(ToolError, match=r"nodes is forbidden.*ClusterRole"):
+        as_viewer(viewer, {"kind": "nodes"})

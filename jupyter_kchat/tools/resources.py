@@ -33,12 +33,14 @@ from .conditions import Health, main_condition, object_problem, plain_status
 from .diagnose.evidence import EventIndex
 from .diagnose.kinds import Ingress, Job
 from .diagnose.network import ingress_issues
+from .diagnose.notes import failure_notes
+from .diagnose.observe import _candidates as fallback_namespaces
 from .discovery import Kind, resolve_kind
-from .kube import KubeCluster, api_path, gc_paused
+from .kube import ApiFailure, KubeCluster, api_path, gc_paused
 from .models import Endpoints, Event, Service
 from .redact import redact_text
 from .shape import Listing, clip, counts, fit_listing, plural
-from .table import RowObject, Table, column_key, read_table, text_columns
+from .table import Column, RowObject, Table, column_key, read_table, text_columns
 
 KIND = {
     "type": "string",
@@ -133,6 +135,13 @@ class Rows:
         for wanted, i in at.items():
             self.tallied.setdefault(wanted, []).extend(texts[i])
 
+    def extend(self, other: Rows) -> None:
+        """Another namespace's rows after these."""
+        for name in ("namespaces", "names", "reasons", "messages", "conditions", "shown", "data"):
+            getattr(self, name).extend(getattr(other, name))
+        for wanted, cells in other.tallied.items():
+            self.tallied.setdefault(wanted, []).extend(cells)
+
 
 TALLIED = ("status", "phase")
 """Default columns whose values the head counts (the first with at most 20 values); a READY
@@ -197,6 +206,64 @@ def _verdict(
     return reason, message, main_condition(plain)
 
 
+def _read(
+    ctx: ToolContext,
+    kind: Kind,
+    namespace: str | None,
+    labels: str | None,
+    fields: str | None,
+    now: float,
+    everywhere: bool,
+) -> tuple[Table, Rows]:
+    """The list as the server prints it, turned into rows page by page as it arrives."""
+    rows = Rows()
+
+    def convert(page: Table, first: bool) -> None:
+        nonlocal rows
+        if first:
+            rows = Rows()
+        rows.add(kind, page, now, everywhere)
+
+    table = read_table(
+        ctx.cluster,
+        kind,
+        namespace,
+        label_selector=labels,
+        field_selector=fields,
+        timeout=ctx.timeout,
+        each_page=convert,
+    )
+    return table, rows
+
+
+def _read_readable(
+    ctx: ToolContext,
+    kind: Kind,
+    labels: str | None,
+    fields: str | None,
+    now: float,
+    denied: ApiFailure,
+) -> tuple[Table, Rows, list[str]]:
+    """A cluster-wide list RBAC refused, read in each namespace the user can read (the ones
+    diagnose_cluster falls back to); the refusal stands when none allows it."""
+    columns: list[Column] = []
+    rows = Rows()
+    readable: list[str] = []
+    for namespace in fallback_namespaces(ctx):
+        try:
+            table, part = _read(ctx, kind, namespace, labels, fields, now, True)
+        except ApiFailure as exc:
+            if exc.status == 403:
+                continue
+            raise
+        columns = columns or table.columns
+        rows.extend(part)
+        readable.append(namespace)
+    if not readable:
+        raise denied
+    return Table(columns, []), rows, readable
+
+
 LIST_PARAMS = {
     "kind": KIND,
     "namespace": NAMESPACE,
@@ -222,24 +289,19 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     labels, fields = selector_args(args)
     now = time.time()
     everywhere = kind.namespaced and where.everywhere
-    rows = Rows()
-
-    def convert(page: Table, first: bool) -> None:
-        nonlocal rows
-        if first:
-            rows = Rows()
-        rows.add(kind, page, now, everywhere)
-
-    table = read_table(
-        ctx.cluster,
-        kind,
-        where.namespace,
-        label_selector=labels,
-        field_selector=fields,
-        timeout=ctx.timeout,
-        each_page=convert,
-    )
+    spots: list[str | None] = [where.namespace]
+    fallback = ""
+    try:
+        table, rows = _read(ctx, kind, where.namespace, labels, fields, now, everywhere)
+    except ApiFailure as exc:
+        if not (everywhere and exc.status == 403):
+            raise
+        table, rows, readable = _read_readable(ctx, kind, labels, fields, now, exc)
+        spots = list(readable)
+        fallback = " ".join(failure_notes([], readable, {kind.resource}))
     location = where.describe() if kind.namespaced else "the cluster (cluster-scoped)"
+    if fallback:
+        location = f"the namespaces this user can read ({', '.join(map(str, spots))})"
     filters = "".join(
         f", {name} {value!r}"
         for name, value in (("label_selector", labels), ("field_selector", fields))
@@ -248,12 +310,17 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     what = f"{kind.resource} ({kind.kind}, {kind.api_version})"
     if not rows.names:
         missing = missing_namespace(ctx, where) if kind.namespaced else ""
-        return ToolResult(text=f"No {what} in {location}{filters}.{missing}", data=[])
-    _judge_kind(ctx.cluster, kind, where.namespace, rows, ctx.timeout)
+        note = f" {fallback}" if fallback else ""
+        return ToolResult(text=f"No {what} in {location}{filters}.{missing}{note}", data=[])
+    _judge_kind(ctx.cluster, kind, spots, rows, ctx.timeout)
     reasons, messages, namespaces, names = rows.reasons, rows.messages, rows.namespaces, rows.names
     problems = [i for i, reason in enumerate(reasons) if reason]
     if problems:
-        events = _warnings(ctx.cluster, kind, where.namespace, ctx.timeout)
+        events = {
+            key: event
+            for spot in spots
+            for key, event in _warnings(ctx.cluster, kind, spot, ctx.timeout).items()
+        }
         for i in problems:
             event = events.get((namespaces[i], names[i]))
             if event is not None and not messages[i]:
@@ -275,6 +342,8 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             f"{kind.api_version}) in {location}{filters}: {len(problems)} need attention."
         )
     ]
+    if fallback:
+        head.append(fallback)
     status = _status_counts(rows)
     if status:
         head.append(status)
@@ -390,18 +459,18 @@ specs the Table leaves out) when the kind is listed, keyed by (namespace, name).
 
 
 def _judge_kind(
-    cluster: KubeCluster, kind: Kind, namespace: str | None, rows: Rows, timeout: float
+    cluster: KubeCluster, kind: Kind, spots: list[str | None], rows: Rows, timeout: float
 ) -> None:
     """The kind's own rules on top of the status ones: Services without endpoints, Ingresses
     without their backend, suspended or failing CronJobs (best effort: a denied list adds
     nothing)."""
     rule = KIND_RULES.get((kind.group, kind.resource))
     found: dict[tuple[str, str], tuple[str, str]] = {}
-    if rule is not None:
+    for spot in spots if rule is not None else []:
         try:
-            found = rule(cluster, namespace, timeout)
+            found.update(rule(cluster, spot, timeout))
         except ToolError:
-            found = {}
+            continue
     suspended = kind.group == "batch" and kind.resource == "cronjobs"
     for i, key in enumerate(zip(rows.namespaces, rows.names)):
         if rows.reasons[i]:
