@@ -2,8 +2,12 @@
 
 The kind is resolved through discovery (``discovery``), the rows read with ``table`` (the
 columns ``kubectl get`` prints, a CRD's ``additionalPrinterColumns``), each object's health
-judged by ``conditions``, and the latest Warning event added to every unhealthy one. The text
-names every unhealthy object first; the data rows are complete, problems first.
+judged by ``conditions`` (and by ``kind_checks`` for what a status does not show: Services
+without endpoints, Ingresses without their backend, failing or suspended CronJobs; an event
+list's problems are its Warnings), and the latest Warning event added to every unhealthy one.
+The text names every unhealthy object first; the data rows are complete, problems first. A
+cluster-wide list RBAC refuses is read in the namespaces the user can read, as
+diagnose_cluster does, and the result says so once.
 """
 
 from __future__ import annotations
@@ -30,14 +34,12 @@ from .common import (
     selector_args,
 )
 from .conditions import Health, main_condition, object_problem, plain_status
-from .diagnose.evidence import EventIndex
-from .diagnose.kinds import Ingress, Job
-from .diagnose.network import ingress_issues
 from .diagnose.notes import failure_notes
 from .diagnose.observe import _candidates as fallback_namespaces
 from .discovery import Kind, resolve_kind
+from .kind_checks import kind_problems, suspended
 from .kube import ApiFailure, KubeCluster, api_path, gc_paused
-from .models import Endpoints, Event, Service
+from .models import Event
 from .redact import redact_text
 from .shape import Listing, clip, counts, fit_listing, plural
 from .table import Column, RowObject, Table, column_key, read_table, text_columns
@@ -383,103 +385,16 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     return ToolResult(text=text, data=data, truncated=truncated)
 
 
-def _no_endpoints(
-    cluster: KubeCluster, namespace: str | None, timeout: float
-) -> dict[tuple[str, str], tuple[str, str]]:
-    """Services whose Endpoints have not one ready address. The endpoints controller keeps
-    an Endpoints object for every Service with a selector (none for the others), so an
-    existing one with no ready address is a selector matching no ready pod."""
-    listed = cluster.list_all(api_path("endpoints", namespace), Endpoints, timeout=timeout)
-    found = {}
-    for ep in listed.items:
-        if ep.ready():
-            continue
-        waiting = ep.waiting()
-        found[(ep.metadata.namespace, ep.metadata.name)] = (
-            "NoReadyEndpoints",
-            f"{plural(len(waiting), 'pod')} behind it, none ready: {clip(', '.join(waiting), 200)}"
-            if waiting
-            else "its selector matches no pod: traffic to it fails",
-        )
-    return found
-
-
-def _missing_backends(
-    cluster: KubeCluster, namespace: str | None, timeout: float
-) -> dict[tuple[str, str], tuple[str, str]]:
-    """Ingresses that route to a Service that does not exist (diagnose_cluster's rule)."""
-    path = api_path("ingresses", namespace, group="networking.k8s.io")
-    ingresses = cluster.list_all(path, Ingress, timeout=timeout).items
-    services = cluster.list_all(api_path("services", namespace), Service, timeout=timeout).items
-    issues = ingress_issues(ingresses, services, None, EventIndex([]))
-    found = {}
-    for issue in issues:
-        ns, _, name = issue.key.partition("/")
-        found[(ns, name)] = ("BackendMissing", issue.brief.removeprefix("(Ingress) "))
-    return found
-
-
-def _failed_runs(
-    cluster: KubeCluster, namespace: str | None, timeout: float
-) -> dict[tuple[str, str], tuple[str, str]]:
-    """CronJobs whose latest Job failed (its ``Failed`` condition, as the Job list says)."""
-    jobs = cluster.list_all(api_path("jobs", namespace, group="batch"), Job, timeout=timeout).items
-    latest: dict[tuple[str, str], Job] = {}
-    for job in jobs:
-        owner = next((r.name for r in job.metadata.owner_references if r.kind == "CronJob"), "")
-        key = (job.metadata.namespace, owner)
-        seen = latest.get(key)
-        if owner and (seen is None or _started(job) > _started(seen)):
-            latest[key] = job
-    found = {}
-    for key, job in latest.items():
-        failed = next(
-            (c for c in job.status.conditions if c.type == "Failed" and c.status == "True"), None
-        )
-        if failed is not None:
-            found[key] = (
-                failed.reason or "Failed",
-                f"last run, Job {job.metadata.name}, failed: {failed.message}".rstrip(": "),
-            )
-    return found
-
-
-def _started(job: Job) -> float:
-    when = job.status.start_time or job.metadata.creation_timestamp
-    return when.timestamp() if when else 0.0
-
-
-KIND_RULES = {
-    ("", "services"): _no_endpoints,
-    ("networking.k8s.io", "ingresses"): _missing_backends,
-    ("batch", "cronjobs"): _failed_runs,
-}
-"""Problems an object's status does not show: one more list (two for Ingresses, whose
-specs the Table leaves out) when the kind is listed, keyed by (namespace, name)."""
-
-
 def _judge_kind(
     cluster: KubeCluster, kind: Kind, spots: list[str | None], rows: Rows, timeout: float
 ) -> None:
-    """The kind's own rules on top of the status ones: Services without endpoints, Ingresses
-    without their backend, suspended or failing CronJobs (best effort: a denied list adds
-    nothing)."""
-    rule = KIND_RULES.get((kind.group, kind.resource))
-    found: dict[tuple[str, str], tuple[str, str]] = {}
-    for spot in spots if rule is not None else []:
-        try:
-            found.update(rule(cluster, spot, timeout))
-        except ToolError:
-            continue
-    suspended = kind.group == "batch" and kind.resource == "cronjobs"
+    """The kind's own rules on top of the status ones (:mod:`.kind_checks`)."""
+    found = kind_problems(cluster, kind, spots, timeout)
+    cronjobs = (kind.group, kind.resource) == ("batch", "cronjobs")
     for i, key in enumerate(zip(rows.namespaces, rows.names)):
         if rows.reasons[i]:
             continue
-        verdict = found.get(key)
-        if verdict is None and suspended and rows.data[i].get("suspend") == "true":
-            when = rows.data[i].get("last_schedule")
-            last = f"last scheduled {when} ago" if when else "never scheduled"
-            verdict = ("Suspended", f"suspend=true: no new runs start ({last})")
+        verdict = found.get(key) or (suspended(rows.data[i]) if cronjobs else None)
         if verdict is not None:
             reason, message = redact_text(verdict[0]), redact_text(verdict[1])
             rows.reasons[i], rows.messages[i] = reason, message
