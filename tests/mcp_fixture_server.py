@@ -2,8 +2,9 @@
 
 Tools: ``echo`` (read-only), ``big`` (read-only, 50,000 characters), ``restart_thing`` (no
 annotations, so kchat must treat it as a change; each call is appended to ``$FIXTURE_CALLS``),
-``crash`` (the process exits), ``hang`` (never answers). Over HTTP it wants the header
-``Authorization: Bearer fixture-secret``.
+``crash`` (the process exits), ``hang`` (never answers), ``environ`` (read-only: the names of
+its environment variables). Over HTTP it wants the header ``Authorization: Bearer fixture-secret``.
+``--hang PIDFILE`` writes its pid there and never answers ``initialize``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
             types.Tool(name="restart_thing", description="Restarts a thing.", input_schema=NONE),
             types.Tool(name="crash", description="Exits.", input_schema=NONE, annotations=READ),
             types.Tool(name="hang", description="Never answers.", input_schema=NONE, annotations=READ),
+            types.Tool(name="environ", description="Its variables.", input_schema=NONE, annotations=READ),
         ]
     )
 
@@ -54,6 +56,8 @@ async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.Call
         os._exit(3)
     if params.name == "hang":
         await anyio.sleep_forever()
+    if params.name == "environ":
+        return text(" ".join(sorted(os.environ)))
     return types.CallToolResult(content=[types.TextContent(text="no such tool")], is_error=True)
 
 
@@ -85,8 +89,12 @@ def serve_http(port: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--http", type=int)
+    parser.add_argument("--hang")
     options = parser.parse_args()
-    if options.http:
+    if options.hang:
+        Path(options.hang).write_text(str(os.getpid()))
+        anyio.run(anyio.sleep_forever)
+    elif options.http:
         serve_http(options.http)
     else:
         anyio.run(serve_stdio)

@@ -6,6 +6,7 @@ written for these tests (``mcp_fixture_server.py``) runs as a child process over
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,10 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from processes import Service, free_port
+
+from jupyter_kchat.config import CONFIG_ENV
+from jupyter_kchat.mcp.client import MCPClients
+from jupyter_kchat.tools import ToolError, ToolRegistry
 
 FIXTURE = str(Path(__file__).with_name("mcp_fixture_server.py"))
 
@@ -68,11 +73,38 @@ async def test_kchat_as_an_mcp_server_does_not_pass_them_on(
     sock = await kchat_ws()
     assert ended(await sock.turn(call("fixture_echo", {"text": "x"})))["status"] == "completed"
     url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}api/kchat/mcp"
-    async with httpx2.AsyncClient(headers=jp_auth_header, timeout=60) as http:
-        async with Client(streamable_http_client(url, http_client=http)) as client:
-            names = {tool.name for tool in (await client.list_tools()).tools}
+    async with (
+        httpx2.AsyncClient(headers=jp_auth_header, timeout=60) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        names = {tool.name for tool in (await client.list_tools()).tools}
     assert "list_pods" in names
     assert not any(name.startswith("fixture_") for name in names)
+
+
+async def test_a_server_gets_its_env_and_not_the_jupyter_servers(kchat_ws, monkeypatch):
+    """The model's API key, the Jupyter token and kchat's settings stay in the server."""
+    end = ended(await (await kchat_ws()).turn(call("fixture_environ")))
+    names = set(end["result"].split("\n", 1)[-1].split())
+    assert "FIXTURE_CALLS" in names and "PATH" in names
+    assert CONFIG_ENV in os.environ, "the Jupyter server has kchat's settings in its environment"
+    assert CONFIG_ENV not in names and "JUPYTER_TOKEN" not in names
+
+
+async def test_a_server_that_hangs_in_initialize_is_stopped(tmp_path: Path):
+    """Its start fails within mcp_start_timeout, and closing kchat ends the process."""
+    pidfile = tmp_path / "hang.pid"
+    servers = {"stuck": {"command": sys.executable, "args": [FIXTURE, "--hang", str(pidfile)]}}
+    registry = ToolRegistry([])
+    clients = MCPClients(servers, registry, start_timeout=2.0)
+    await clients.start()
+    assert len(registry) == 0
+    with pytest.raises(ToolError, match="did not start within 2 s"):
+        await clients.connections[0].session()
+    pid = int(pidfile.read_text())
+    await asyncio.wait_for(clients.close(), 15)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 async def test_a_server_that_does_not_start_blocks_nothing(kchat_ws):

@@ -14,22 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import math
 import re
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import httpx2
 import mcp_types as types
 from mcp import Client
-from mcp.client.stdio import StdioServerParameters
+from mcp.client.stdio import StdioServerParameters, get_default_environment
 from mcp.client.streamable_http import streamable_http_client
 
 from ..tools.base import ToolContext, ToolError, ToolRegistry, ToolResult, ToolSpec
 
 log = logging.getLogger(__name__)
+
+STOP_TIMEOUT = 6.0
+"""Seconds a server gets to stop (the SDK closes stdin, waits 2 s, then SIGTERM and SIGKILL)."""
 
 DESCRIPTION_LIMIT = 1000
 """Characters of a foreign tool's description shown to the model."""
@@ -75,7 +79,12 @@ class ServerConfig:
 
 
 class Connection:
-    """One server's session, held open by a task of its own on the turns' loop."""
+    """One server's session, held open by a task of its own on the turns' loop.
+
+    The task is ended by an event, never by ``Task.cancel``: the SDK's transports shut their
+    process or HTTP session down inside anyio cancel scopes (bounded: stdin closed, then
+    SIGTERM and SIGKILL), which a native cancel can defeat, leaving a hung server behind.
+    """
 
     def __init__(self, config: ServerConfig, start_timeout: float) -> None:
         self.config = config
@@ -83,7 +92,7 @@ class Connection:
         self.client: Client | None = None
         self.failure: str | None = None
         self._task: asyncio.Task[None] | None = None
-        self._ready: asyncio.Future[Client] | None = None
+        self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
 
     async def session(self) -> Client:
@@ -91,45 +100,58 @@ class Connection:
         async with self._lock:
             if self.client is not None and self._task is not None and not self._task.done():
                 return self.client
-            self._ready = asyncio.get_running_loop().create_future()
+            await self._end()
+            self._stop = asyncio.Event()
+            ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
+            # Read by session() unless it gave up waiting first; never "never retrieved".
+            ready.add_done_callback(lambda done: done.cancelled() or done.exception())
             self._task = asyncio.create_task(
-                self._hold(self._ready), name=f"mcp-{self.config.name}"
+                self._hold(ready, self._stop), name=f"mcp-{self.config.name}"
             )
             try:
-                return await asyncio.wait_for(asyncio.shield(self._ready), self.start_timeout)
+                # The holder ends its own attempt at the same deadline, in the background.
+                return await asyncio.wait_for(asyncio.shield(ready), self.start_timeout)
             except TimeoutError:
-                self._task.cancel()
                 self.failure = f"it did not start within {self.start_timeout:g} s"
                 raise ToolError(self._unavailable()) from None
-            except Exception as exc:
-                self.failure = _reason(exc)
+            except Exception as exc:  # noqa: BLE001 - whatever stopped it is its reason
+                self.failure = str(exc) if isinstance(exc, ToolError) else _reason(exc)
                 raise ToolError(self._unavailable()) from None
 
-    async def _hold(self, ready: asyncio.Future[Client]) -> None:
+    async def _hold(self, ready: asyncio.Future[Client], stop: asyncio.Event) -> None:
+        """Start the session within ``start_timeout``, then keep it until ``stop``."""
+        client: Client | None = None
         try:
-            async with AsyncExitStack() as stack:
-                client = await stack.enter_async_context(self._client(stack))
-                self.client, self.failure = client, None
-                ready.set_result(client)
-                await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
-            self.failure = _reason(exc)
+            # An anyio scope around the whole session (the SDK's task groups nest inside it):
+            # its deadline bounds the start and is lifted once the session is up.
+            with anyio.CancelScope(deadline=anyio.current_time() + self.start_timeout) as scope:
+                async with AsyncExitStack() as stack:
+                    client = await stack.enter_async_context(self._client(stack))
+                    scope.deadline = math.inf
+                    self.client, self.failure = client, None
+                    ready.set_result(client)
+                    await stop.wait()
+        except Exception as exc:  # noqa: BLE001 - any failure of a foreign server is its reason
             if not ready.done():
-                ready.set_exception(exc if isinstance(exc, Exception) else RuntimeError(exc))
+                ready.set_exception(exc)
             else:
+                self.failure = _reason(exc)
                 log.warning("kchat: MCP server %r stopped: %s", self.config.name, self.failure)
         finally:
-            self.client = None
+            if not ready.done():
+                ready.set_exception(ToolError("it was stopped while starting"))
+            if client is not None and self.client is client:
+                self.client = None
 
     def _client(self, stack: AsyncExitStack) -> Client:
         config = self.config
         if config.command is not None:
+            # The SDK's safe variables (PATH, HOME, ...) and the entry's env: never the Jupyter
+            # server's own (its token, the model's API key, kchat's settings).
             params = StdioServerParameters(
                 command=config.command,
                 args=list(config.args),
-                env={**os.environ, **config.env},
+                env={**get_default_environment(), **config.env},
                 cwd=config.cwd,
             )
             return Client(params)
@@ -142,10 +164,9 @@ class Connection:
         client = await self.session()
         try:
             return await client.call_tool(name, arguments)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported to the model, the server restarted
             self.failure = _reason(exc)
-            if self._task is not None:
-                self._task.cancel()
+            self._stop.set()
             raise ToolError(
                 f"the MCP server {self.config.name!r} failed on {name} ({self.failure}); kchat "
                 "starts it again on the next call."
@@ -157,10 +178,19 @@ class Connection:
             "entry in c.KChat.mcp_servers; kchat tries again on the next call."
         )
 
+    async def _end(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the held session and wait (bounded) for its transport to shut down."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stop.set()
+        _, running = await asyncio.wait([task], timeout=timeout)
+        if running:
+            log.warning("kchat: MCP server %r did not stop within %s s", self.config.name, timeout)
+            task.cancel()
+
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._end()
 
 
 def _reason(exc: BaseException) -> str:
@@ -209,7 +239,7 @@ class MCPClients:
         try:
             client = await connection.session()
             listed = await client.list_tools()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a server that fails is left out, and said so
             log.warning("kchat: MCP server %r: %s", connection.config.name, _reason(exc))
             return
         for tool in listed.tools:
