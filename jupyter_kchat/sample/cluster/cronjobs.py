@@ -109,7 +109,7 @@ class CronJobs(Controllers):
         for run in self._runs.values():
             if run.pod == (namespace, name):
                 job = self._job_of(run)
-                job["status"].update(failed=job["status"].get("failed", 0) + 1, active=0, ready=0)
+                _between_pods(job, job["status"].get("failed", 0) + 1)
                 self.commit("jobs", job)
                 run.pod = run.ending = run.log = None
                 run.attempts -= 1
@@ -233,8 +233,7 @@ class CronJobs(Controllers):
         ended = run.next
         run.pod = run.ending = run.log = None
         if not ok and run.attempts < profile.attempts:
-            status = job["status"]
-            status.update(failed=run.attempts + run.lost, active=0, ready=0)
+            _between_pods(job, run.attempts + run.lost)
             self.commit("jobs", job)
             run.next = ended + 1 + retry_delay(run.attempts - 1)
             return
@@ -287,6 +286,13 @@ class CronJobs(Controllers):
             if any(o["uid"] == meta["uid"] for o in owners):
                 self._drop_pod(pod)
         self.remove("jobs", (meta["namespace"], meta["name"]))
+
+
+def _between_pods(job: Obj, failed: int) -> None:
+    """A Job's status with no pod running: ``active`` is left out at 0, as the API writes it."""
+    status = job["status"]
+    status.pop("active", None)
+    status.update(failed=failed, ready=0)
 
 
 def _running(status: Obj) -> Obj:
