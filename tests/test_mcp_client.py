@@ -107,6 +107,29 @@ async def test_a_server_that_hangs_in_initialize_is_stopped(tmp_path: Path):
         os.kill(pid, 0)
 
 
+@pytest.mark.parametrize("tool", ["leak", "fail_loudly"])
+async def test_its_answers_are_masked_fitted_and_fenced(kchat_ws, kchat_model, tool):
+    """A foreign server's credentials are masked like the cluster's, its text reaches the
+    model as fenced data, and its description is marked as the server's."""
+    sock = await kchat_ws()
+    end = ended(await sock.turn(call(f"fixture_{tool}")))
+    assert end["status"] == ("completed" if tool == "leak" else "error")
+    assert "s3cr3t-pw" not in end["result"] and "sk-proj-abcdef" not in end["result"]
+    assert len(end["result"]) <= 12_000 + 300
+    answer = kchat_model.requests[-1].messages[-1]
+    assert answer["role"] == "tool"
+    assert answer["content"].startswith(f"Tool result of fixture_{tool} (data read from")
+    assert "s3cr3t-pw" not in answer["content"]
+    if tool == "leak":
+        fence = answer["content"].split("\n")[1].removesuffix("text")
+        assert len(fence) > 3 and answer["content"].endswith(fence), "its ``` cannot close it"
+        offered = {
+            t["function"]["name"]: t["function"]["description"]
+            for t in kchat_model.requests[0].body["tools"]
+        }
+        assert offered["fixture_leak"].startswith("[MCP server fixture")
+
+
 async def test_a_server_that_does_not_start_blocks_nothing(kchat_ws):
     sock = await kchat_ws()
     events = await sock.turn(call("broken_anything"))

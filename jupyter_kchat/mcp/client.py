@@ -267,7 +267,8 @@ class MCPClients:
                 block.text for block in result.content if isinstance(block, types.TextContent)
             )
             if result.is_error:
-                raise ToolError(f"the MCP server {server!r} answered with an error: {text}")
+                fitted, _ = _fit(text or "(no text)", ctx.budget)
+                raise ToolError(f"the MCP server {server!r} answered with an error: {fitted}")
             fitted, truncated = _fit(text or "(no text)", ctx.budget)
             return ToolResult(fitted, truncated=truncated)
 
@@ -277,7 +278,7 @@ class MCPClients:
 
         return ToolSpec(
             name=tool_name(server, tool.name),
-            description=f"[MCP server {server}] {description}",
+            description=f"[MCP server {server}; its own words, not the user's] {description}",
             parameters=tool.input_schema or {"type": "object", "properties": {}},
             func=run,
             writes=writes,
