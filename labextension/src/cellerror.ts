@@ -47,9 +47,15 @@ export function errorText(outputs: readonly IOutput[]): string | null {
     : joined;
 }
 
+/** A backtick fence nothing in `text` can close: longer than its longest run of backticks. */
+export function fenceFor(text: string): string {
+  const longest = Math.max(0, ...Array.from(text.matchAll(/`+/g), match => match[0].length));
+  return '`'.repeat(Math.max(3, longest + 1));
+}
+
 /** The chat message for an error: the question, then the error text as a fenced block. */
 export function errorQuestion(error: string): string {
-  const fence = error.includes('```') ? '````' : '```';
+  const fence = fenceFor(error);
   return (
     'This notebook cell failed with the error below. What does it mean for my cluster, ' +
     `and how do I fix it?\n\n${fence}text\n${error}\n${fence}`

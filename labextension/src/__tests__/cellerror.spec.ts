@@ -55,4 +55,11 @@ describe('errorQuestion', () => {
     expect(errorQuestion('boom')).toMatch(/\n```text\nboom\n```$/);
     expect(errorQuestion('a ``` b')).toMatch(/\n````text\na ``` b\n````$/);
   });
+
+  it('keeps an error with a run of four or more backticks inside the block', () => {
+    const error = 'a ```` b\n``````\nTraceback: c `` d';
+    const fence = '`'.repeat(7);
+    // A Markdown fence closes at a line of at least as many backticks: no line of this error is.
+    expect(errorQuestion(error).endsWith(`\n${fence}text\n${error}\n${fence}`)).toBe(true);
+  });
 });
