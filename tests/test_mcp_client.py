@@ -20,7 +20,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from processes import Service, free_port
 
+from traitlets.config import Config
+
 from jupyter_kchat.config import CONFIG_ENV
+from jupyter_kchat.kernel import KernelChat
 from jupyter_kchat.mcp.client import MCPClients
 from jupyter_kchat.tools import ToolError, ToolRegistry
 
@@ -197,6 +200,31 @@ class TestChanges:
         else:
             assert end["status"] == "denied"
             assert not calls_file.exists()
+
+
+@pytest.mark.usefixtures("isolated")
+def test_a_kernel_uses_them_on_its_own_loop(services: Any, tmp_path: Path, calls_file: Path):
+    """%kchat and the widget run turns on the kernel's loop thread; the servers live there."""
+    settings = {
+        "model": "kchat-demo",
+        "base_url": services.base_url,
+        "api_key": "test-key",
+        "kubeconfig": services.kubeconfig,
+        "db_path": str(tmp_path / "history.sqlite3"),
+        "mcp_servers": {
+            "fixture": {"command": sys.executable, "args": [FIXTURE],
+                        "env": {"FIXTURE_CALLS": str(calls_file)}},
+        },
+        "mcp_start_timeout": 60.0,
+    }
+    chat = KernelChat.configure(Config({"KChat": settings}))
+    try:
+        first = list(chat.ask(call("fixture_echo", {"text": "from a kernel"})["message"]))
+        again = list(chat.ask(call("fixture_echo", {"text": "twice"})["message"]))
+    finally:
+        KernelChat.reset()
+    assert "echo: from a kernel" in ended(first)["result"]
+    assert "echo: twice" in ended(again)["result"]
 
 
 @pytest.fixture
