@@ -19,7 +19,6 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from processes import Service, free_port
-
 from traitlets.config import Config
 
 from jupyter_kchat.config import CONFIG_ENV
