@@ -783,3 +783,23 @@ def test_a_label_written_after_a_schedule_fell_due_does_not_skip_the_run(sample:
     assert etl.metadata.labels["team"] == "data-eng"
     assert etl.status.last_schedule_time == due
     assert [r.name for r in etl.status.active] == [f"etl-daily-{_minutes(due)}"]
+
+
+def test_a_cluster_made_while_the_etl_runs_shows_it_running(tmp_path: Path) -> None:
+    due = datetime(2025, 3, 14, 1, 30, tzinfo=timezone.utc)
+    cluster = SampleCluster(pods=60, seed=0, now=due + timedelta(minutes=10))
+    api = KubeAPIServer(cluster)
+    with api.run_in_thread():
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig.yaml")
+        with new_client_from_config(config_file=str(kubeconfig)) as client:
+            sample = Sample(cluster, client)
+            etl = _cronjob(sample, "data", "etl-daily")
+            job = f"etl-daily-{_minutes(due)}"
+            assert etl.status.last_schedule_time == due
+            assert [r.name for r in etl.status.active] == [job]
+            assert etl.status.last_successful_time < due
+            pods = sample.core.list_namespaced_pod("data", label_selector=f"job-name={job}")
+            assert [p.status.phase for p in pods.items] == ["Running"]
+            done = sample.batch.list_namespaced_job("data", label_selector="app=etl-daily").items
+            finished = [j for j in done if j.status.completion_time is not None]
+            assert all(j.status.completion_time < due for j in finished)

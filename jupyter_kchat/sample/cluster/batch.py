@@ -70,7 +70,7 @@ def make_batch(c: SampleCluster) -> None:
         c.now - 120 * DAY,
         backoff_limit=2,
     )
-    last = _last_run(c.now, 2 * 3600)
+    last = _last_ended_run(c.now, 2 * 3600, RUNS[("data", "backup-nightly")])
     done = _job(c, backup, last - DAY, attempts=1, succeeded=True, runtime=412)
     failed = _job(c, backup, last, attempts=3, succeeded=False, runtime=4)
     backup["status"] = {
@@ -107,7 +107,7 @@ def make_batch(c: SampleCluster) -> None:
         "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}},
     }
     etl = _cronjob(c, "data", "etl-daily", "30 1 * * *", etl_container, c.now - 200 * DAY)
-    etl_run = _last_run(c.now, 5400)
+    etl_run = _last_ended_run(c.now, 5400, RUNS[("data", "etl-daily")])
     etl_job = _job(c, etl, etl_run, attempts=1, succeeded=True, runtime=1260)
     etl["status"] = {
         "lastScheduleTime": rfc3339(etl_run),
@@ -172,6 +172,15 @@ def job_log(pod: Obj) -> list[tuple[float, str]]:
 def _last_run(now: float, offset: float) -> float:
     """The latest daily run at ``offset`` seconds past midnight UTC, no later than ``now``."""
     return now - (now - offset) % DAY
+
+
+def _last_ended_run(now: float, offset: float, profile: RunProfile) -> float:
+    """The latest daily run at ``offset`` that had ended by ``now``; one still running then is
+    left to the controller (:mod:`.cronjobs`), which plays it from its start."""
+    last = _last_run(now, offset)
+    tries = profile.attempts
+    length = tries * (profile.runtime + 6) + sum(retry_delay(i) for i in range(tries - 1)) + 3
+    return last - DAY if now < last + length else last
 
 
 def _backup_container() -> Obj:

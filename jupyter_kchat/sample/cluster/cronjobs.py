@@ -64,16 +64,16 @@ class CronJobs(Controllers):
         super().__init__(*args)
         self._runs: dict[Key, _Run] = {}
         self._watched_since: dict[Key, float] = {}
-        """When the controller began watching each CronJob as it is now (generated, or last
-        written by a client): its runs start from the first scheduled time after that."""
+        """When a client last changed each CronJob's spec: its runs start from the first
+        scheduled time after that (a generated one's, after its lastScheduleTime)."""
         self._cron_due: float | None = None
         """The cluster time of the next controller step (None: to be worked out)."""
         self._cron_busy = True
         """True while the controller plays steps, and while the cluster is being generated."""
 
     def start_cronjobs(self) -> None:
-        """Start the controller on the generated cluster: from now on schedules fall due."""
-        self._watched_since = {key: self.now for key in self.objects["cronjobs"]}
+        """Start the controller on the generated cluster: from now on schedules fall due (a run
+        due before ``now`` that would still be running is played from its start)."""
         self._cron_busy = False
 
     def clock(self) -> float:
@@ -146,7 +146,7 @@ class CronJobs(Controllers):
             return math.inf
         status = cronjob.get("status", {})
         last = status.get("lastScheduleTime") or cronjob["metadata"]["creationTimestamp"]
-        since = max(parse_rfc3339(last), self._watched_since.get(key, self.now))
+        since = max(parse_rfc3339(last), self._watched_since.get(key, -math.inf))
         return self._cron(cronjob, since).get_next(float)
 
     def _cron(self, cronjob: Obj, start: float) -> croniter:
