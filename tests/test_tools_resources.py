@@ -570,3 +570,17 @@ def test_a_cluster_scoped_kind_the_user_may_not_list_stays_a_clear_refusal(
 ) -> None:
     with pytest.raises(ToolError, match=r"nodes is forbidden.*ClusterRole"):
         as_viewer(viewer, {"kind": "nodes"})
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("filler-config-09999\x00kube-root-ca.crt", "filler-config-09999\x00kube-root-ca.crt"),
+        ("xoxb-1234567890-abcdefghij", "***"),
+        ("build-cache\x00sk-proj-abcdefghijklmnopqrstuv", "build-cache\x00***"),
+        ("glpat-abcdefghijklmnopqrstu", "***"),
+        ("db-password=hunter2", "db-password=***"),
+    ],
+)
+def test_name_shaped_text_is_still_masked_where_a_token_hides(text: str, masked: str) -> None:
+    assert redact_text(text) == masked

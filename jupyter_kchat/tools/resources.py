@@ -391,6 +391,8 @@ def _judge_kind(
     """The kind's own rules on top of the status ones (:mod:`.kind_checks`)."""
     found = kind_problems(cluster, kind, spots, timeout)
     cronjobs = (kind.group, kind.resource) == ("batch", "cronjobs")
+    if not found and not cronjobs:
+        return
     for i, key in enumerate(zip(rows.namespaces, rows.names)):
         if rows.reasons[i]:
             continue
