@@ -788,6 +788,7 @@ def test_a_label_written_after_a_schedule_fell_due_does_not_skip_the_run(sample:
 def test_a_cluster_made_while_the_etl_runs_shows_it_running(tmp_path: Path) -> None:
     due = datetime(2025, 3, 14, 1, 30, tzinfo=timezone.utc)
     cluster = SampleCluster(pods=60, seed=0, now=due + timedelta(minutes=10))
+    assert cluster.pod_count == 60, "the running pod counts in the size asked for"
     api = KubeAPIServer(cluster)
     with api.run_in_thread():
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig.yaml")

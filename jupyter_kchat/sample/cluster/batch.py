@@ -174,6 +174,13 @@ def _last_run(now: float, offset: float) -> float:
     return now - (now - offset) % DAY
 
 
+def running_pods(now: float) -> int:
+    """Job pods the controller starts at once on a cluster generated at ``now``: etl-daily's
+    pod while its run is still going (the generator counts it in the cluster's size too)."""
+    etl = RUNS[("data", "etl-daily")]
+    return int(_last_ended_run(now, 5400, etl) != _last_run(now, 5400))
+
+
 def _last_ended_run(now: float, offset: float, profile: RunProfile) -> float:
     """The latest daily run at ``offset`` that had ended by ``now``; one still running then is
     left to the controller (:mod:`.cronjobs`), which plays it from its start."""

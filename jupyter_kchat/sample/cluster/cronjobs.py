@@ -73,8 +73,9 @@ class CronJobs(Controllers):
 
     def start_cronjobs(self) -> None:
         """Start the controller on the generated cluster: from now on schedules fall due (a run
-        due before ``now`` that would still be running is played from its start)."""
+        due before ``now`` that would still be running is played from its start, at once)."""
         self._cron_busy = False
+        self.clock()
 
     def clock(self) -> float:
         """Now on the cluster's clock, after the CronJob steps due by now have been played."""

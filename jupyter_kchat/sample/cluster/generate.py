@@ -65,6 +65,7 @@ class SampleCluster(Workloads, Pods, Events, Services, CronJobs, Logs):
         self._make_nodes(node_count)
         base = base_workloads()
         fixed = sum(w.replicas for w in base if w.kind != "DaemonSet") + 1 + batch.POD_COUNT
+        fixed += batch.running_pods(self.now)
         fixed += node_count * sum(1 for w in base if w.kind == "DaemonSet")
         remaining = max(0, pods - fixed)
         teams = max(0, round((pods - 600) / 400)) if pods >= 1000 else 0
