@@ -4,7 +4,7 @@ Tools: ``echo`` (read-only), ``big`` (read-only, 50,000 characters), ``restart_t
 annotations, so kchat must treat it as a change; each call is appended to ``$FIXTURE_CALLS``),
 ``crash`` (the process exits), ``hang`` (never answers), ``environ`` (read-only: the names of
 its environment variables). Over HTTP it wants the header ``Authorization: Bearer fixture-secret``.
-``leak`` and ``fail_loudly`` answer with credentials (and an instruction, or a 50,000-character
+``bad_schema`` and ``dangling_ref`` have broken input schemas. ``leak`` and ``fail_loudly`` answer with credentials (and an instruction, or a 50,000-character
 error). ``--hang PIDFILE`` writes its pid there and never answers ``initialize``.
 """
 
@@ -44,6 +44,18 @@ async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
                 annotations=READ,
             ),
             types.Tool(name="fail_loudly", description="A long error.", input_schema=NONE, annotations=READ),
+            types.Tool(
+                name="bad_schema",
+                description="Its schema names a type JSON Schema does not have.",
+                input_schema={"type": "object", "properties": {"x": {"type": "nonsense"}}},
+                annotations=READ,
+            ),
+            types.Tool(
+                name="dangling_ref",
+                description="Its schema points at a definition it does not have.",
+                input_schema={"type": "object", "$ref": "#/$defs/missing"},
+                annotations=READ,
+            ),
         ]
     )
 

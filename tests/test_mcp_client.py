@@ -64,6 +64,7 @@ async def test_a_read_only_tool_is_offered_and_answers(kchat_ws, kchat_model):
     offered = kchat_model.requests[0].tool_names
     assert "fixture_echo" in offered and "list_pods" in offered
     assert "fixture_restart_thing" not in offered, "not read-only: hidden in read-only mode"
+    assert "fixture_bad_schema" not in offered, "a schema kchat cannot check arguments with"
     assert not any(name.startswith("broken_") for name in offered)
     assert events[-1]["type"] == "complete"
 
@@ -130,6 +131,13 @@ async def test_its_answers_are_masked_fitted_and_fenced(kchat_ws, kchat_model, t
             for t in kchat_model.requests[0].body["tools"]
         }
         assert offered["fixture_leak"].startswith("[MCP server fixture")
+
+
+async def test_a_schema_that_cannot_be_checked_is_a_tool_error(kchat_ws):
+    events = await (await kchat_ws()).turn(call("fixture_dangling_ref", {"x": 1}))
+    end = ended(events)
+    assert end["status"] == "error" and "schema cannot be checked" in end["result"]
+    assert events[-1]["type"] == "complete"
 
 
 async def test_a_server_that_does_not_start_blocks_nothing(kchat_ws):

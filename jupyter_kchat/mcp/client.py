@@ -23,6 +23,7 @@ from typing import Any
 
 import anyio
 import httpx2
+import jsonschema
 import mcp_types as types
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, get_default_environment
@@ -244,6 +245,16 @@ class MCPClients:
             return
         for tool in listed.tools:
             spec = self._spec(connection, tool)
+            try:
+                jsonschema.Draft202012Validator.check_schema(spec.parameters)
+            except jsonschema.SchemaError as exc:
+                log.warning(
+                    "kchat: MCP server %r: tool %r left out, its input schema is invalid (%s)",
+                    connection.config.name,
+                    tool.name,
+                    exc.message,
+                )
+                continue
             if spec.name not in self.registry:
                 self.registry.add(spec)
 

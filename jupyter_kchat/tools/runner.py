@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import jsonschema
 import orjson
+from referencing.exceptions import Unresolvable
 
 from .base import ToolContext, ToolError, ToolRegistry, ToolResult, ToolSpec
 from .redact import redact_text
@@ -41,7 +42,11 @@ def argument_problem(parameters: dict[str, Any], args: dict[str, Any]) -> str | 
     when the kubeconfig has several).
     """
     schema_json = orjson.dumps(parameters, option=orjson.OPT_SORT_KEYS).decode()
-    errors = sorted(_validator(schema_json).iter_errors(args), key=lambda e: list(e.path))
+    try:
+        errors = sorted(_validator(schema_json).iter_errors(args), key=lambda e: list(e.path))
+    except (Unresolvable, jsonschema.SchemaError, jsonschema.exceptions.UnknownType) as exc:
+        # Only another MCP server's schema can be broken this way (kchat's are tested).
+        return f"the tool's own schema cannot be checked ({type(exc).__name__}); do not call it"
     if not errors:
         return None
     return "; ".join(
