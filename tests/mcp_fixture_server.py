@@ -5,7 +5,7 @@ annotations, so kchat must treat it as a change; each call is appended to ``$FIX
 ``crash`` (the process exits), ``hang`` (never answers), ``environ`` (read-only: the names of
 its environment variables). Over HTTP it wants the header ``Authorization: Bearer fixture-secret``.
 ``bad_schema`` and ``dangling_ref`` have broken input schemas. ``leak`` and ``fail_loudly`` answer with credentials (and an instruction, or a 50,000-character
-error). ``--hang PIDFILE`` writes its pid there and never answers ``initialize``.
+error). ``--exit-unless FILE`` exits at once while FILE is missing. ``--hang PIDFILE`` writes its pid there and never answers ``initialize``.
 """
 
 from __future__ import annotations
@@ -118,7 +118,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--http", type=int)
     parser.add_argument("--hang")
+    parser.add_argument("--exit-unless")
     options = parser.parse_args()
+    if options.exit_unless and not Path(options.exit_unless).exists():
+        raise SystemExit(f"{options.exit_unless} is missing")
     if options.hang:
         Path(options.hang).write_text(str(os.getpid()))
         anyio.run(anyio.sleep_forever)

@@ -94,6 +94,23 @@ async def test_a_server_gets_its_env_and_not_the_jupyter_servers(kchat_ws, monke
     assert CONFIG_ENV not in names and "JUPYTER_TOKEN" not in names
 
 
+async def test_a_server_down_at_first_joins_once_it_is_up(tmp_path: Path):
+    flag = tmp_path / "up"
+    servers = {"late": {"command": sys.executable, "args": [FIXTURE, "--exit-unless", str(flag)]}}
+    registry = ToolRegistry([])
+    clients = MCPClients(servers, registry, start_timeout=30.0, retry_after=0.0)
+    try:
+        await clients.start()
+        assert "late_echo" not in registry
+        flag.touch()
+        await clients.start()
+        assert clients._started is not None
+        await clients._started
+        assert "late_echo" in registry
+    finally:
+        await clients.close()
+
+
 async def test_a_server_that_hangs_in_initialize_is_stopped(tmp_path: Path):
     """Its start fails within mcp_start_timeout, and closing kchat ends the process."""
     pidfile = tmp_path / "hang.pid"

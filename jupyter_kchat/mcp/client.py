@@ -16,6 +16,7 @@ import asyncio
 import logging
 import math
 import re
+import time
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 6.0
 """Seconds a server gets to stop (the SDK closes stdin, waits 2 s, then SIGTERM and SIGKILL)."""
+
+RETRY_AFTER = 30.0
+"""Seconds before the servers whose tools are unknown (down at first) are asked again."""
 
 DESCRIPTION_LIMIT = 1000
 """Characters of a foreign tool's description shown to the model."""
@@ -212,10 +216,18 @@ class MCPClients:
     """Every configured server, and their tools in ``registry``."""
 
     def __init__(
-        self, servers: Mapping[str, Any], registry: ToolRegistry, *, start_timeout: float = 10.0
+        self,
+        servers: Mapping[str, Any],
+        registry: ToolRegistry,
+        *,
+        start_timeout: float = 10.0,
+        retry_after: float = RETRY_AFTER,
     ) -> None:
         self.registry = registry
         self.start_timeout = start_timeout
+        self.retry_after = retry_after
+        self._listed: set[str] = set()
+        self._tried_at = 0.0
         self.connections = [
             Connection(ServerConfig.parse(name, raw), start_timeout)
             for name, raw in servers.items()
@@ -224,17 +236,30 @@ class MCPClients:
         self._started: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Connect and register tools once, waiting at most ``start_timeout``; servers that
-        start later join the following turns. Later calls return at once."""
+        """Connect and register tools, the first time waiting at most ``start_timeout``;
+        servers that start later join the following turns. Later calls return at once, and
+        ask the servers whose tools are still unknown again (in the background, at most every
+        ``retry_after`` seconds), so a server that was down at first joins once it is up."""
         if not self.connections:
             return
         if self._started is None:
             self._loop = asyncio.get_running_loop()
-            self._started = asyncio.create_task(self._register_all(), name="kchat-mcp-clients")
-        await asyncio.wait([self._started], timeout=self.start_timeout)
+            self._register_missing()
+            assert self._started is not None
+            await asyncio.wait([self._started], timeout=self.start_timeout)
+        elif self._started.done() and time.monotonic() - self._tried_at >= self.retry_after:
+            self._register_missing()
 
-    async def _register_all(self) -> None:
-        await asyncio.gather(*(self._register(c) for c in self.connections))
+    def _register_missing(self) -> None:
+        missing = [c for c in self.connections if c.config.name not in self._listed]
+        if missing:
+            self._tried_at = time.monotonic()
+            self._started = asyncio.create_task(
+                self._register_all(missing), name="kchat-mcp-clients"
+            )
+
+    async def _register_all(self, connections: list[Connection]) -> None:
+        await asyncio.gather(*(self._register(c) for c in connections))
 
     async def _register(self, connection: Connection) -> None:
         try:
@@ -257,6 +282,7 @@ class MCPClients:
                 continue
             if spec.name not in self.registry:
                 self.registry.add(spec)
+        self._listed.add(connection.config.name)
 
     def _spec(self, connection: Connection, tool: types.Tool) -> ToolSpec:
         server = connection.config.name
