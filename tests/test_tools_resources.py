@@ -17,7 +17,14 @@ from jupyter_kchat.sample.cluster import SampleCluster
 from jupyter_kchat.sample.cluster.helm import HELM_PAYLOAD_MARKER
 from jupyter_kchat.sample.kube_api import KubeAPIServer
 from jupyter_kchat.sample.kube_api.kubeconfig import ALL_CONTEXTS, VIEWER_CONTEXT
-from jupyter_kchat.tools import KubeClients, ToolContext, ToolError, ToolResult, default_registry
+from jupyter_kchat.tools import (
+    KubeClients,
+    ToolContext,
+    ToolError,
+    ToolResult,
+    default_registry,
+    shape,
+)
 from jupyter_kchat.tools.discovery import Discovery, _Aggregated
 from jupyter_kchat.tools.redact import redact_text
 
@@ -584,3 +591,16 @@ def test_a_cluster_scoped_kind_the_user_may_not_list_stays_a_clear_refusal(
 )
 def test_name_shaped_text_is_still_masked_where_a_token_hides(text: str, masked: str) -> None:
     assert redact_text(text) == masked
+
+
+def test_measuring_a_table_matches_the_table_it_prints() -> None:
+    """Fitting the budget measures candidate tables without printing them: the measure must
+    be the printed size exactly, or the text would overflow or leave room unused."""
+    columns = ["NAMESPACE", "NAME", "READY", "AGE", "REASON"]
+    problems = [["shop", "shop-tls", "False", "60d", "Failed: order is in invalid state"]]
+    healthy = [("shop", f"cert-{i}", "True", f"{i}d") for i in range(30)]
+    odd = [("data", "x", "", ""), ("data", "y", "True ", "1d"), ("ml", "z", "True", "2d  ")]
+    for rows in ([*problems, *healthy], healthy, [*problems, *odd], odd, []):
+        for notes in (None, {len(problems): "(a sample:)"}, {-1: "x", 99: "y"}):
+            printed = shape.table(columns, rows, notes)
+            assert shape.table_size(columns, rows, notes) == len("\n".join(printed)) + 1

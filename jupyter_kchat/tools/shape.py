@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -105,6 +106,33 @@ def table(
         head = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:-1]))
         lines.append(f"{head}  {row[-1]}".rstrip() if len(row) > 1 else row[0])
     return lines
+
+
+def table_size(
+    columns: Sequence[str], rows: Sequence[Row], notes: Mapping[int, str] | None = None
+) -> int:
+    """``_size(table(columns, rows, notes))`` from the cells' lengths, column by column,
+    without building the lines: fitting a budget measures many candidate tables, renders one.
+    Rows of each length are measured together (healthy rows lack the problems' REASON)."""
+    total = sum(len(notes[i]) + 1 for i in notes if -1 <= i < len(rows)) if notes else 0
+    by_length: dict[int, list[Row]] = {len(columns): [tuple(columns)]}
+    for row in rows:
+        by_length.setdefault(len(row), []).append(row)
+    if set(map(type, chain.from_iterable(rows))) - {str} or min(by_length) < 2:
+        return total + _size(table(columns, rows))
+    widths = [0] * (len(columns) - 1)
+    groups = []
+    for length, members in by_length.items():
+        by_column = list(zip(*members))
+        for i, column in enumerate(by_column[: length - 1]):
+            widths[i] = max(widths[i], max(map(len, column)))
+        groups.append((length, len(members), by_column[length - 1]))
+    lines = 0
+    for length, many, last in groups:
+        if not all(last) or sum(map(len, last)) != sum(map(len, map(str.rstrip, last))):
+            return total + _size(table(columns, rows))
+        lines += many * (sum(widths[: length - 1]) + 2 * (length - 1) + 1) + sum(map(len, last))
+    return total + lines
 
 
 class Sampler(Generic[T]):
@@ -219,19 +247,25 @@ def _footer(listing: Listing, problems_shown: int, rest_shown: int) -> list[str]
     return lines
 
 
-def _largest(render: Callable[[int], list[str]], most: int, room: int) -> list[str] | None:
-    """The rendering of the largest ``k <= most`` that fits ``room`` (binary search)."""
-    best: list[str] | None = None
+def _largest(
+    render: Callable[[int], list[str]],
+    most: int,
+    room: int,
+    measure: Callable[[int], int] | None = None,
+) -> list[str] | None:
+    """The rendering of the largest ``k <= most`` that fits ``room`` (binary search);
+    ``measure(k)``, when given, is ``_size(render(k))`` computed without rendering."""
+    size = measure or (lambda k: _size(render(k)))
+    best: int | None = None
     lo, hi = 0, most
     while lo <= hi:
         mid = (lo + hi) // 2
-        lines = render(mid)
-        if _size(lines) <= room:
-            best = lines
+        if size(mid) <= room:
+            best = mid
             lo = mid + 1
         else:
             hi = mid - 1
-    return best
+    return None if best is None else render(best)
 
 
 def _with_sample(
@@ -245,20 +279,32 @@ def _with_sample(
     problems = listing.problems if as_rows else []
     sampler = Sampler(rest, listing.rest_group)
 
+    def note(k: int) -> str:
+        label = "all" if k == len(rest) else f"a sample of {k} of {len(rest)}"
+        return f"({label} {listing.rest_label}:)"
+
     def render(k: int) -> list[str]:
         sample = sampler.take(k)
-        label = "all" if k == len(rest) else f"a sample of {k} of {len(rest)}"
-        note = f"({label} {listing.rest_label}:)"
         if as_rows:
-            notes = {len(problems): note} if sample else None
+            notes = {len(problems): note(k)} if sample else None
             lines = before + table(listing.columns, [*problems, *sample], notes)
         else:
             lines = list(before)
             if sample:
-                lines += [note, *table(listing.columns, sample)]
+                lines += [note(k), *table(listing.columns, sample)]
         return lines + _footer(listing, problems_shown, k)
 
-    fitted = _largest(render, min(len(rest), max(0, room // 20)), room)
+    def measure(k: int) -> int:
+        sample = sampler.take(k)
+        size = _size(before) + _size(_footer(listing, problems_shown, k))
+        if as_rows:
+            notes = {len(problems): note(k)} if sample else None
+            return size + table_size(listing.columns, [*problems, *sample], notes)
+        if sample:
+            size += len(note(k)) + 1 + table_size(listing.columns, sample)
+        return size
+
+    fitted = _largest(render, min(len(rest), max(0, room // 20)), room, measure)
     return fitted if fitted is not None else render(0)
 
 
