@@ -317,7 +317,7 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     _judge_kind(ctx.cluster, kind, spots, rows, ctx.timeout)
     reasons, messages, namespaces, names = rows.reasons, rows.messages, rows.namespaces, rows.names
     problems = [i for i, reason in enumerate(reasons) if reason]
-    if problems:
+    if problems and (kind.group, kind.resource) not in EVENT_KINDS:
         events = {
             key: event
             for spot in spots
