@@ -86,6 +86,9 @@ class KubeHandler(RequestHandler):
                 return
             route = api.route(path)
             user = self._authenticate(route)
+            # The cluster's controllers (CronJobs) catch up on its clock before any answer, so a
+            # single GET sees the same state as a list.
+            api.cluster.clock()
             if route.discovery is not None:
                 wanted = negotiate(self.request.headers.get("Accept", ""))
                 if wanted == "aggregated" and route.aggregated is not None:
