@@ -86,7 +86,7 @@ class Rows:
     shown: list[tuple[str, ...]] = field(default_factory=list)
     data: list[dict[str, Any]] = field(default_factory=list)
     tallied: dict[str, list[str]] = field(default_factory=dict)
-    """The Status, Phase and Ready cells, when the kind prints them by default."""
+    """The Status and Phase cells, when the kind prints them by default."""
 
     def add(self, kind: Kind, page: Table, now: float, everywhere: bool) -> None:
         """A page's rows: cells as text (redacted), each object's health, its two forms."""
@@ -96,6 +96,7 @@ class Rows:
         names = [c.name.lower() if c.priority == 0 else "" for c in columns]
         at = {wanted: names.index(wanted) for wanted in TALLIED if wanted in names}
         status_at = next((i for i, n in enumerate(names) if n in ("status", "phase")), None)
+        ready_at = names.index("ready") if "ready" in names else None
         objects = list(map(attrgetter("object"), page.rows))
         if objects.count(None):
             empty = RowObject[Any]()
@@ -110,8 +111,8 @@ class Rows:
             list(map(attrgetter("status"), objects)),
             list(map(attrgetter("deletion_timestamp"), metas)),
             texts[status_at] if status_at is not None else [""] * size,
-            texts[at["ready"]] if "ready" in at else [""] * size,
-            printed=status_at is not None or "ready" in at,
+            texts[ready_at] if ready_at is not None else [""] * size,
+            printed=status_at is not None or ready_at is not None,
             now=now,
         )
         if (kind.group, kind.resource) in EVENT_KINDS and "type" in names:
@@ -404,7 +405,7 @@ def _judge_kind(
 
 
 def _status_counts(rows: Rows) -> str:
-    """Counts of the Status/Phase/Ready column when the kind prints one by default, else of
+    """Counts of the Status/Phase column when the kind prints one by default, else of
     the objects' main condition (``ScalingActive=False 1``)."""
     for cells in rows.tallied.values():
         tally = Counter(filter(None, cells))
