@@ -23,6 +23,25 @@ pytestmark = pytest.mark.browser
 BROKEN = ("CrashLoopBackOff", "ImagePullBackOff")
 
 
+# The words of the cells laid out on more than one line (broken inside), from their text's boxes.
+SPLIT_WORDS_JS = """cells => cells.flatMap(cell => {
+  const split = [];
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const word of node.data.matchAll(/[^\\s-]+-?/g)) {
+      const range = document.createRange();
+      range.setStart(node, word.index);
+      range.setEnd(node, word.index + word[0].length);
+      const tops = new Set(Array.from(range.getClientRects(), rect => Math.round(rect.top)));
+      if (tops.size > 1) {
+        split.push(word[0]);
+      }
+    }
+  }
+  return split;
+})"""
+
+
 def model_requests(lab: KChatLab) -> str:
     url = lab.model_url.rstrip("/").removesuffix("/v1") + "/_control/requests"
     with urllib.request.urlopen(url, timeout=10) as response:
@@ -50,11 +69,23 @@ def test_list_pods_shows_problems_first_with_the_reason_in_view(kchat_page: Page
     expect(card.locator(".jp-kchat-table-hidden:visible")).to_contain_text("age")
     columns = card.locator("th").evaluate_all("ths => ths.map(th => th.dataset.column)")
     reason_at = columns.index("reason") + 1
-    reasons = card.locator(f"tbody tr td:nth-child({reason_at})").all_inner_texts()
+    cells = card.locator(f"tbody tr td:nth-child({reason_at})")
+    # A reason of its own, not the phase standing in for it.
+    reasons = cells.evaluate_all(
+        "tds => tds.map(td => td.querySelector('.jp-kchat-stand-in') ? '' : td.textContent)"
+    )
     broken = [i for i, text in enumerate(reasons) if text.strip()]
     assert broken and broken == list(range(len(broken))), reasons
     for wanted in BROKEN:
         assert any(wanted in text for text in reasons[:10]), (wanted, reasons[:10])
+    # Every row keeps a status at this width: the reason, else the phase (its column hidden).
+    expect(card.locator('th[data-column="phase"]')).to_be_hidden()
+    statuses = cells.all_inner_texts()
+    assert statuses and all(text.strip() for text in statuses), statuses
+    healthy = statuses[len(broken) :]
+    assert healthy and set(healthy) <= {"Running", "Succeeded"}, statuses
+    split = card.locator("tbody tr td.jp-mod-wrap").evaluate_all(SPLIT_WORDS_JS)
+    assert split == [], split
     card.locator("table").scroll_into_view_if_needed()
     screenshot(page, "panel_problem_first.png")
 

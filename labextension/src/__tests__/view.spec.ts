@@ -3,7 +3,17 @@ import { describe, expect, it } from 'vitest';
 import { ChatSession } from '../session';
 import { IMarkdownRenderer } from '../ui/view';
 import { formatUsage } from '../ui/dom';
-import { DataTable, WINDOW_AFTER, columnPriority, compareCells, orderColumns, sortRows } from '../ui/table';
+import {
+  DataTable,
+  LONG_TOKEN_CH,
+  WINDOW_AFTER,
+  columnPriority,
+  compareCells,
+  hasLongToken,
+  orderColumns,
+  sortRows,
+  statusStandIn
+} from '../ui/table';
 import { FakeTransport, Script } from './fakes';
 
 class CountingMarkdown implements IMarkdownRenderer {
@@ -393,6 +403,47 @@ describe('problem-first tables', () => {
     ]);
     expect(orderColumns(['name', 'age', 'status'])).toEqual(['name', 'status', 'age']);
     expect(columnPriority('Node')).toBe('optional');
+  });
+
+  it("gives a healthy row its phase in the reason column, shown when phase's column hides", () => {
+    const table = new DataTable(pods);
+    const reasonCells = Array.from(table.node.querySelectorAll('tbody td:nth-child(3)'));
+    // Problem rows keep their reason alone; the healthy row's cell carries its phase.
+    expect(reasonCells.map(td => td.textContent)).toEqual([
+      'CrashLoopBackOff',
+      'ImagePullBackOff',
+      'Running'
+    ]);
+    expect(reasonCells.slice(0, 2).map(td => td.querySelector('.jp-kchat-stand-in'))).toEqual([
+      null,
+      null
+    ]);
+    // The stand-in hides and shows with the phase column (jp-mod-secondary, the stylesheet).
+    expect(reasonCells[2].querySelector('.jp-kchat-stand-in')?.className).toBe(
+      'jp-kchat-stand-in jp-mod-secondary'
+    );
+    expect(table.node.querySelector('th[data-column="reason"]')?.textContent).toBe(
+      'reason / phase'
+    );
+    expect(statusStandIn(['name', 'reason', 'phase'])).toEqual({
+      column: 'reason',
+      from: 'phase',
+      priority: 'secondary'
+    });
+    // A STATUS column is never hidden, so it needs no stand-in; nor does a table without reasons.
+    expect(statusStandIn(['name', 'reason', 'status'])).toBeNull();
+    expect(statusStandIn(['name', 'phase'])).toBeNull();
+  });
+
+  it('lets only tokens longer than a cell break inside a word', () => {
+    const long = 'x'.repeat(LONG_TOKEN_CH + 1);
+    const table = new DataTable([
+      { name: 'payments-api-7d9f8b6c4-x2v9k', reason: 'CreateContainerConfigError' },
+      { name: 'web-1', reason: `Error: ${long}` }
+    ]);
+    const classes = Array.from(table.node.querySelectorAll('tbody td'), td => td.className);
+    expect(classes).toEqual(['jp-mod-wrap', 'jp-mod-wrap', 'jp-mod-wrap', 'jp-mod-wrap jp-mod-long']);
+    expect(hasLongToken('Back-off restarting failed container')).toBe(false);
   });
 
   it('hides nothing in a table without essential columns (log lines)', () => {

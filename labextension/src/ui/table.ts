@@ -4,7 +4,10 @@
  * Rows keep the order they arrive in (the tools send problems first, with a `reason`) until a
  * header is clicked. The status and reason come right after the name, and in a narrow panel the
  * columns that help least (age, node, restarts, ...) are hidden first, by container queries in
- * the stylesheet: what is wrong with a row stays visible at any width.
+ * the stylesheet: what is wrong with a row stays visible at any width. When the phase column is
+ * hidden, a healthy row (no reason) shows its phase in the reason column instead, so every row
+ * keeps a status. Cells wrap between words; only a token longer than `LONG_TOKEN_CH` may break
+ * inside (a word broken mid-way, "CrashLoopBac kOff", reads as two).
  *
  * Tool results keep every row (10,000 pods are 10,000 rows), so an expanded table longer than
  * `WINDOW_AFTER` rows keeps only the rows in view, plus a margin, in the DOM: spacer rows stand
@@ -27,9 +30,28 @@ export interface ITableOptions {
 const STATUS_COLUMNS = ['reason', 'status', 'problem'];
 /** Hidden first when the table is narrow (`jp-mod-optional`). */
 const OPTIONAL_COLUMNS = new Set([
-  'age', 'node', 'restarts', 'ip', 'pod_ip', 'host_ip', 'nominated_node', 'created',
-  'creation_timestamp', 'first_seen', 'last_seen', 'count', 'image', 'images', 'labels',
-  'selector', 'uid', 'qos', 'containers', 'ports', 'cluster_ip', 'external_ip'
+  'age',
+  'node',
+  'restarts',
+  'ip',
+  'pod_ip',
+  'host_ip',
+  'nominated_node',
+  'created',
+  'creation_timestamp',
+  'first_seen',
+  'last_seen',
+  'count',
+  'image',
+  'images',
+  'labels',
+  'selector',
+  'uid',
+  'qos',
+  'containers',
+  'ports',
+  'cluster_ip',
+  'external_ip'
 ]);
 /** Always shown; the other columns (namespace, phase, ready, ...) hide only when very narrow
  * (`jp-mod-secondary`). */
@@ -59,6 +81,38 @@ export function orderColumns(columns: readonly string[]): string[] {
 
 /** Long explanations wrap instead of pushing the other columns out of view. */
 const WRAPPED = new Set([...STATUS_COLUMNS, 'name', 'message', 'text']);
+
+/** Columns saying what state a row is in, whatever is wrong with it. */
+const STATE_COLUMNS = ['phase', 'status', 'state'];
+
+/** Where an empty problem cell shows the row's state once the state's own column is hidden. */
+export interface IStandIn {
+  /** The problem column (`reason`, `problem`): empty for a healthy row. */
+  column: string;
+  /** The state column whose value stands in (`phase`, ...): one that hides in a narrow table. */
+  from: string;
+  priority: Exclude<ColumnPriority, 'essential'>;
+}
+
+/** The stand-in for `columns`, or null when no state column would be hidden. */
+export function statusStandIn(columns: readonly string[]): IStandIn | null {
+  const lower = columns.map(column => column.toLowerCase());
+  const at = lower.findIndex(column => column === 'reason' || column === 'problem');
+  const from = STATE_COLUMNS.map(name => lower.indexOf(name)).find(index => index >= 0);
+  if (at < 0 || from === undefined) {
+    return null;
+  }
+  const priority = columnPriority(columns[from]);
+  return priority === 'essential' ? null : { column: columns[at], from: columns[from], priority };
+}
+
+/** Tokens up to this many characters never break inside; longer ones break anywhere. */
+export const LONG_TOKEN_CH = 30;
+
+/** Whether `text` has a token (between spaces, or after a hyphen) longer than `LONG_TOKEN_CH`. */
+export function hasLongToken(text: string): boolean {
+  return text.split(/\s+|(?<=-)/).some(token => token.length > LONG_TOKEN_CH);
+}
 
 const PRIORITY_CLASS: Record<ColumnPriority, string> = {
   essential: '',
@@ -119,6 +173,7 @@ export class DataTable {
     this._columns = orderColumns(columnsOf(rows));
     // A table without any essential column (log lines) hides nothing.
     const hides = this._columns.some(column => columnPriority(column) === 'essential');
+    this._standIn = hides ? statusStandIn(this._columns) : null;
     const priority = (column: string): ColumnPriority =>
       hides ? columnPriority(column) : 'essential';
     this._classes = this._columns.map(column =>
@@ -192,13 +247,18 @@ export class DataTable {
           title: `Sort by ${column}`
         },
         column,
+        this._standIn?.column === column
+          ? standInNode(this._standIn, ` / ${this._standIn.from}`)
+          : '',
         sorted ? (this._direction === 'ascending' ? ' ▲' : ' ▼') : ''
       );
       label.addEventListener('click', () => {
         this.sortBy(column);
-        (this._table.querySelector(`th[data-column="${cssEscape(column)}"] button`) as
-          | HTMLButtonElement
-          | null)?.focus();
+        (
+          this._table.querySelector(
+            `th[data-column="${cssEscape(column)}"] button`
+          ) as HTMLButtonElement | null
+        )?.focus();
       });
       headRow.appendChild(
         h(
@@ -257,6 +317,9 @@ export class DataTable {
     const windowed = this.windowed;
     const columns = this._columns;
     const classes = this._classes;
+    const wraps = classes.map(className => !windowed && className.includes('jp-mod-wrap'));
+    const standIn = this._standIn;
+    const standInAt = standIn ? columns.indexOf(standIn.column) : -1;
     for (let index = first; index < last; index++) {
       const row = this._order[index];
       const tr = document.createElement('tr');
@@ -265,9 +328,17 @@ export class DataTable {
         const td = document.createElement('td');
         const text = formatCell(row[columns[column]]);
         if (classes[column]) {
-          td.className = classes[column];
+          td.className =
+            wraps[column] && hasLongToken(text)
+              ? `${classes[column]} jp-mod-long`
+              : classes[column];
         }
-        td.textContent = text;
+        const state = standIn && column === standInAt && !text ? formatCell(row[standIn.from]) : '';
+        if (state && standIn) {
+          td.appendChild(standInNode(standIn, state));
+        } else {
+          td.textContent = text;
+        }
         if (windowed && text.length > MAX_COLUMN_CH) {
           td.title = text;
         }
@@ -280,7 +351,9 @@ export class DataTable {
     }
     this._body.replaceChildren(fragment);
     if (windowed && !this._rowPx) {
-      const measured = this._body.querySelector('tr[aria-rowindex]')?.getBoundingClientRect().height;
+      const measured = this._body
+        .querySelector('tr[aria-rowindex]')
+        ?.getBoundingClientRect().height;
       if (measured) {
         this._rowPx = measured;
         this._renderRows();
@@ -330,7 +403,8 @@ export class DataTable {
           }
         }
       }
-      cells[index].style.width = `${Math.max(MIN_COLUMN_CH, Math.min(MAX_COLUMN_CH, widest)) + 2}ch`;
+      cells[index].style.width =
+        `${Math.max(MIN_COLUMN_CH, Math.min(MAX_COLUMN_CH, widest)) + 2}ch`;
     });
   }
 
@@ -339,6 +413,7 @@ export class DataTable {
   private readonly _columns: string[];
   /** Per column: the class that lets a narrow table hide it ('' for never). */
   private readonly _classes: string[];
+  private readonly _standIn: IStandIn | null;
   private readonly _limit: number;
   private readonly _table: HTMLTableElement;
   private readonly _body: HTMLTableSectionElement;
@@ -349,6 +424,11 @@ export class DataTable {
   private _direction: Direction = 'ascending';
   private _rowPx = 0;
   private _shown: [number, number] = [0, 0];
+}
+
+/** Text shown only while the stand-in's own column is hidden (the stylesheet's queries). */
+function standInNode(standIn: IStandIn, text: string): HTMLElement {
+  return h('span', { className: `jp-kchat-stand-in ${PRIORITY_CLASS[standIn.priority]}` }, text);
 }
 
 function cssEscape(value: string): string {
