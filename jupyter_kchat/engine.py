@@ -100,7 +100,7 @@ async def process_message_stream(
     ``account`` is kept up to date as events are yielded: a consumer that cancels the turn
     ends it from there (``TurnAccount.cancel``).
     """
-    turn = _Turn(tools, tool_context, options, approve, record, executor, model, windows)
+    turn = _TurnState(tools, tool_context, options, approve, record, executor, model, windows)
     if account is not None:
         turn.account = account
     user_message = {"role": "user", "content": user_content(message, cell)}
@@ -175,7 +175,7 @@ def _openai_call(call: ToolCallRequest) -> dict[str, Any]:
     }
 
 
-class _Turn:
+class _TurnState:
     """The mutable state of one turn, so the generator above reads as the protocol."""
 
     def __init__(

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from jupyter_kchat.context import ContextWindows, compact_tools, fit_request, repair_roles
-from jupyter_kchat.engine import TurnOptions, process_message_stream
+from jupyter_kchat.engine import CACHE_NOTE, ROUNDS_NOTE, TurnOptions, process_message_stream
 from jupyter_kchat.llm import Completion, ModelError, Reasoning, ToolCallRequest
 from jupyter_kchat.llm.errors import context_exceeded
 from jupyter_kchat.tokens import TokenCounter
@@ -390,3 +390,196 @@ async def test_a_well_known_model_gets_its_window_and_price_without_settings():
     (complete,) = of(await chat.ask("hi"), "complete")
     assert complete["usage"]["context_window"] == 128_000
     assert complete["usage"]["cost_usd"] == round((2000 * 0.15 + 100 * 0.60) / 1e6, 6)
+
+
+# ---------------------------------------------------------------------- the tool loop
+
+
+CALLS: list[dict[str, Any]] = []
+
+
+def counted(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    CALLS.append(args)
+    return ToolResult(f"pods in {args.get('namespace', 'default')}: 3 Running")
+
+
+def deleted(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    CALLS.append({"deleted": args["name"]})
+    return ToolResult(f"pod {args['name']} deleted")
+
+
+LOOP_REGISTRY = ToolRegistry([
+    ToolSpec(
+        "list_pods",
+        "List pods.",
+        {
+            "type": "object",
+            "properties": {"namespace": {"type": "string"}},
+            "additionalProperties": False,
+        },
+        counted,
+    ),
+    ToolSpec(
+        "delete_pod",
+        "Delete a pod.",
+        {
+            "type": "object",
+            "properties": {"name": {"type": "string"}},
+            "required": ["name"],
+            "additionalProperties": False,
+        },
+        deleted,
+        writes=True,
+    ),
+])
+
+
+async def run_turn(
+    answer: Step,
+    *,
+    rounds: int = 20,
+    read_only: bool = True,
+    approve: Any = None,
+) -> tuple[list[dict[str, Any]], FakeModel]:
+    CALLS.clear()
+    model = FakeModel(answer)
+    events = []
+    async for event in process_message_stream(
+        "how are the pods?",
+        model=model,  # type: ignore[arg-type]
+        tools=LOOP_REGISTRY,
+        tool_context=lambda: ToolContext(cluster=StubCluster()),  # type: ignore[arg-type]
+        options=TurnOptions(
+            model="local-model",
+            cluster_card=False,
+            max_tool_rounds=rounds,
+            read_only=read_only,
+        ),
+        approve=approve,
+        windows=ContextWindows(8192),
+    ):
+        events.append({"type": event.type, "data": event.data})
+    return events, model
+
+
+def call(name: str, arguments: str, call_id: str = "c1") -> list[Any]:
+    return [Completion("", [ToolCallRequest(call_id, name, arguments)], "tool_calls", None)]
+
+
+async def test_the_round_cap_ends_with_an_answer_and_no_tools_offered():
+    def always_a_tool(messages: list[dict[str, Any]]) -> list[Any]:
+        if any(m.get("content") == ROUNDS_NOTE for m in messages):
+            return say("Here is what I found.")(messages)
+        return call("list_pods", orjson.dumps({"namespace": f"ns-{len(messages)}"}).decode())
+
+    events, model = await run_turn(always_a_tool, rounds=3)
+    assert len(CALLS) == 3, "three rounds of tools, then the cap"
+    assert model.requests[-1]["tools"] is None, "the last request offers no tools"
+    assert ROUNDS_NOTE in [m.get("content") for m in model.requests[-1]["messages"]]
+    assert of(events, "complete")[0]["message"] == "Here is what I found."
+
+
+async def test_the_same_call_twice_in_a_turn_is_answered_from_the_first():
+    def twice(messages: list[dict[str, Any]]) -> list[Any]:
+        tool_messages = [m for m in messages if m["role"] == "tool"]
+        if len(tool_messages) < 2:
+            return call("list_pods", '{"namespace": "shop"}', f"c{len(tool_messages)}")
+        return say("Done.")(messages)
+
+    events, _ = await run_turn(twice)
+    assert CALLS == [{"namespace": "shop"}], "the cluster is asked once"
+    ends = of(events, "tool_call_end")
+    assert [e["status"] for e in ends] == ["completed", "completed"]
+    assert ends[1]["result"].startswith(CACHE_NOTE)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ("{not json", "not valid JSON"),
+        ('["a list"]', "must be a JSON object"),
+        ('{"namespace": 7}', "invalid arguments for list_pods"),
+        ('{"colour": "red"}', "invalid arguments for list_pods"),
+    ],
+)
+async def test_invalid_arguments_are_an_error_the_model_can_fix(arguments: str, says: str):
+    def once(messages: list[dict[str, Any]]) -> list[Any]:
+        if messages[-1]["role"] == "user":
+            return call("list_pods", arguments)
+        return say("Sorry.")(messages)
+
+    events, model = await run_turn(once)
+    assert CALLS == [], "the tool never ran"
+    (end,) = of(events, "tool_call_end")
+    assert end["status"] == "error" and says in end["result"]
+    assert says in str(model.requests[-1]["messages"][-1]["content"]), "the model is told why"
+    assert of(events, "complete")
+
+
+async def test_a_denied_change_is_never_run_and_read_only_offers_no_writes():
+    def delete(messages: list[dict[str, Any]]) -> list[Any]:
+        if messages[-1]["role"] == "user":
+            return call("delete_pod", '{"name": "web-1"}')
+        return say("Not deleted.")(messages)
+
+    asked: list[str] = []
+
+    async def deny(call_id: str, name: str, args: dict[str, Any], reason: str) -> bool:
+        asked.append(name)
+        return False
+
+    events, model = await run_turn(delete, read_only=False, approve=deny)
+    assert asked == ["delete_pod"] and CALLS == []
+    assert [e["type"] for e in events].index("approval_required") < [
+        e["type"] for e in events
+    ].index("tool_call_end")
+    (end,) = of(events, "tool_call_end")
+    assert end["status"] == "denied" and "nothing was sent to the cluster" in end["result"]
+
+    events, model = await run_turn(delete, read_only=True, approve=deny)
+    offered = [t["function"]["name"] for t in model.requests[0]["tools"]]
+    assert offered == ["list_pods"] and CALLS == []
+    (end,) = of(events, "tool_call_end")
+    assert end["status"] == "error" and "read-only" in end["result"]
+
+
+async def test_cancelling_while_a_change_waits_records_the_call_as_cancelled():
+    def delete(messages: list[dict[str, Any]]) -> list[Any]:
+        return call("delete_pod", '{"name": "web-1"}')
+
+    waiting = asyncio.Event()
+
+    async def never(call_id: str, name: str, args: dict[str, Any], reason: str) -> bool:
+        waiting.set()
+        await asyncio.Event().wait()
+        return True
+
+    recorded: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+
+    async def record(message: dict[str, Any], tool: dict[str, Any] | None) -> None:
+        recorded.append((message, tool))
+
+    CALLS.clear()
+
+    async def consume() -> None:
+        async for _ in process_message_stream(
+            "delete web-1",
+            model=FakeModel(delete),  # type: ignore[arg-type]
+            tools=LOOP_REGISTRY,
+            tool_context=lambda: ToolContext(cluster=StubCluster()),  # type: ignore[arg-type]
+            options=TurnOptions(model="local-model", cluster_card=False, read_only=False),
+            approve=never,
+            record=record,
+            windows=ContextWindows(8192),
+        ):
+            pass
+
+    task = asyncio.create_task(consume())
+    await waiting.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert CALLS == [], "nothing ran"
+    tools = [tool for _, tool in recorded if tool is not None]
+    assert [t["status"] for t in tools] == ["cancelled"]
+    assert recorded[-1][0]["role"] in ("assistant", "tool")
