@@ -80,6 +80,7 @@ export class ChatSession {
       this._cancelWanted = false;
       this._transport.send({ type: 'cancel', conversation_id: this._state.conversationId });
     }
+    this.view.setBusy(this._state.busy);
     this._onChange?.(this._state, previous);
     this._schedule();
   }
@@ -97,7 +98,10 @@ export class ChatSession {
       conversation_id: this._state.conversationId,
       client_id: clientId
     };
-    for (const [key, value] of Object.entries(extras) as [keyof FrameExtras, string | undefined][]) {
+    for (const [key, value] of Object.entries(extras) as [
+      keyof FrameExtras,
+      string | undefined
+    ][]) {
       if (value) {
         (frame as unknown as Record<string, string>)[key] = value;
       }

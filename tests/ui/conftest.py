@@ -124,7 +124,11 @@ def kchat_page(
 
 
 def open_panel(page: Page) -> None:
-    """Click the sidebar tab unless the panel is already showing (a restored layout)."""
+    """Click the sidebar tab unless the panel is already showing (a restored layout).
+
+    First the lab finishes restoring its layout (the splash screen goes): until then it may move
+    the focus (to the Launcher), and keys typed into the panel would go there instead."""
+    page.locator("#jupyterlab-splash").wait_for(state="detached")
     tab = page.locator('[data-id="jp-kchat-panel"]')
     tab.wait_for()
     panel = page.locator("#jp-kchat-panel")

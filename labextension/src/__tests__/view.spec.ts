@@ -119,6 +119,33 @@ describe('ChatSession and ChatView', () => {
     expect(session.view.input.value).toBe('two');
   });
 
+  it('never drops a message silently: Send is disabled as a turn starts, a refusal says why', () => {
+    const { session, transport, frame, q } = setup();
+    const send = q<HTMLButtonElement>('.jp-kchat-send')!;
+    const refused = q('.jp-kchat-refused')!;
+    // A turn this view did not start (a resume after a reload): busy before any frame is drawn.
+    const s = new Script('conv-r');
+    transport.emit(s.thinking());
+    session.view.input.value = 'my first question';
+    session.view.input.dispatchEvent(new Event('input'));
+    expect(send.disabled).toBe(true);
+    type(session, 'my first question');
+    expect(transport.sent).toEqual([]);
+    expect(session.view.input.value).toBe('my first question');
+    expect(refused.hidden).toBe(false);
+    expect(refused.textContent).toContain('yours is kept here');
+    // The turn ends: the note goes, Send is ready at once, and the kept message goes out.
+    transport.emit(s.complete(''));
+    expect(refused.hidden).toBe(true);
+    expect(send.disabled).toBe(false);
+    send.click();
+    expect(transport.sent).toHaveLength(1);
+    expect(transport.sent[0]).toMatchObject({ message: 'my first question' });
+    expect(session.view.input.value).toBe('');
+    frame();
+    expect(q('.jp-kchat-user')?.textContent).toContain('my first question');
+  });
+
   it('renders a tool card with a sortable, collapsed table', () => {
     const { transport, frame, q } = setup({ insert: true });
     const s = new Script();

@@ -233,7 +233,10 @@ class TextView {
 export function tableToMarkdown(table: HTMLTableElement): string {
   const rows = Array.from(table.rows).map(row =>
     Array.from(row.cells).map(cell =>
-      (cell.textContent ?? '').trim().replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ')
+      (cell.textContent ?? '')
+        .trim()
+        .replace(/\|/g, '\\|')
+        .replace(/\s*\n\s*/g, ' ')
     )
   );
   if (rows.length === 0) {
@@ -308,6 +311,11 @@ export class ChatView {
       ariaLabel: 'Stop the answer'
     });
     this._stop.hidden = true;
+    this._refused = h(
+      'div',
+      { className: 'jp-kchat-refused', role: 'status', 'aria-live': 'polite', hidden: true },
+      'Still answering the last message: yours is kept here. Wait for the answer, or press Stop.'
+    );
     const composer = h(
       'div',
       { className: 'jp-kchat-composer' },
@@ -315,6 +323,7 @@ export class ChatView {
         ? h('div', { className: 'jp-kchat-composer-extras' }, ...options.composerExtras)
         : null,
       this.input,
+      this._refused,
       h('div', { className: 'jp-kchat-composer-buttons' }, this._stop, this._send)
     );
     this.node = h('div', { className: 'jp-kchat-view' }, this._banner, this._messages, composer);
@@ -326,21 +335,44 @@ export class ChatView {
     this._sendOnEnter = value;
   }
 
-  /** Send what the box holds; the box empties only when the message really went out. */
+  /**
+   * Send what the box holds; the box empties only when the message really went out, and a
+   * refused message says why (a turn still runs) instead of doing nothing.
+   */
   submit(): void {
     const text = this.input.value;
-    if (!text.trim() || !this._options.actions.send(text)) {
+    if (!text.trim()) {
       return;
     }
+    if (!this._options.actions.send(text)) {
+      this._refused.hidden = false;
+      return;
+    }
+    this._refused.hidden = true;
     this.input.value = '';
     this._stick = true;
+    this._syncButtons();
+  }
+
+  /**
+   * Follow a busy change at once, not at the next frame: Send and Enter never look ready while
+   * a turn runs (the session calls this on every state change).
+   */
+  setBusy(busy: boolean): void {
+    if (busy === this._busy) {
+      return;
+    }
+    this._busy = busy;
+    if (!busy) {
+      this._refused.hidden = true;
+    }
     this._syncButtons();
   }
 
   /** Bring the DOM in line with the state; items are compared by identity. */
   update(state: IChatState, status: ConnectionStatus): void {
     this._banner.hidden = status !== 'offline';
-    this._busy = state.busy;
+    this.setBusy(state.busy);
     this._empty.hidden = state.items.length > 0;
     this._syncItems(state.items);
     for (const rendered of this._rendered) {
@@ -531,6 +563,7 @@ export class ChatView {
   private readonly _thinking: HTMLElement;
   private readonly _messages: HTMLElement;
   private readonly _send: HTMLButtonElement;
+  private readonly _refused: HTMLElement;
   private readonly _stop: HTMLButtonElement;
   private readonly _rendered: IRendered[] = [];
 }
