@@ -51,8 +51,13 @@ describe('anywidget front end', () => {
     expect(el.querySelector('.jp-kchat-tool-call td')?.textContent).toBe('web-1');
     const answer = el.querySelector('.jp-kchat-assistant')!;
     expect(answer.querySelector('strong')?.textContent).toBe('Bold');
-    expect(answer.querySelector('img')?.getAttribute('onerror')).toBeNull();
-    expect(answer.querySelector('a')?.getAttribute('target')).toBe('_blank');
+    // An image from outside the server's files/ and static/ is not loaded: a link shows its URL.
+    expect(answer.querySelector('img')).toBeNull();
+    expect(answer.querySelector('[onerror]')).toBeNull();
+    expect(answer.querySelector('a.jp-kchat-blocked')).not.toBeNull();
+    expect(answer.querySelector('a[href="https://example.com"]')?.getAttribute('target')).toBe(
+      '_blank'
+    );
     expect(answer.querySelector('table')).not.toBeNull();
     expect(el.querySelector('.jp-kchat-insert')).toBeNull();
     expect(document.getElementById('jp-kchat-widget-style')).not.toBeNull();
