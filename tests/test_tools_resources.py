@@ -604,3 +604,16 @@ def test_measuring_a_table_matches_the_table_it_prints() -> None:
         for notes in (None, {len(problems): "(a sample:)"}, {-1: "x", 99: "y"}):
             printed = shape.table(columns, rows, notes)
             assert shape.table_size(columns, rows, notes) == len("\n".join(printed)) + 1
+
+
+def test_a_user_who_may_not_read_secrets_gets_releases_from_what_helm_installed(
+    viewer: KubeClients,
+) -> None:
+    spec = default_registry().get("list_helm_releases")
+    assert spec is not None
+    result = spec.func(ToolContext(cluster=viewer.cluster(VIEWER_CONTEXT)), {})
+    rows = result.data or []
+    assert [(r["namespace"], r["name"]) for r in rows] == [("shop", "shop")]
+    assert "not readable with these credentials (403" in result.text
+    assert "revisions and status are unknown" in result.text
+    assert HELM_PAYLOAD_MARKER not in everything(result)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,9 +139,8 @@ def releases(ctx: ToolContext, where: Scope) -> list[Release]:
     return out
 
 
-def _charts(ctx: ToolContext, where: Scope, found: list[Release]) -> None:
-    """Fill chart and app version from the labels of the objects each release installed."""
-    wanted = {(r.namespace, r.name): r for r in found}
+def _released(ctx: ToolContext, where: Scope) -> Iterator[list[tuple[str, str, dict[str, str]]]]:
+    """Per kind Helm installs, each labelled object's release (namespace, name) and labels."""
     for resource, group in RELEASED_KINDS:
         try:
             listed = ctx.cluster.list_all(
@@ -152,14 +152,25 @@ def _charts(ctx: ToolContext, where: Scope, found: list[Release]) -> None:
             )
         except ToolError:
             continue
+        objects = []
         for item in listed.items:
             meta = item.metadata
             labels, notes = meta.labels or {}, meta.annotations or {}
-            release = notes.get("meta.helm.sh/release-name") or labels.get(
+            name = notes.get("meta.helm.sh/release-name") or labels.get(
                 "app.kubernetes.io/instance"
             )
-            home = notes.get("meta.helm.sh/release-namespace") or meta.namespace
-            r = wanted.get((home, release or ""))
+            if name:
+                home = notes.get("meta.helm.sh/release-namespace") or meta.namespace
+                objects.append((home, name, labels))
+        yield objects
+
+
+def _charts(ctx: ToolContext, where: Scope, found: list[Release]) -> None:
+    """Fill chart and app version from the labels of the objects each release installed."""
+    wanted = {(r.namespace, r.name): r for r in found}
+    for objects in _released(ctx, where):
+        for home, name, labels in objects:
+            r = wanted.get((home, name))
             if r is None:
                 continue
             if not r.chart and labels.get("helm.sh/chart"):
@@ -176,28 +187,9 @@ def _installed(ctx: ToolContext, where: Scope) -> tuple[list[Release], Scope]:
     found: dict[tuple[str, str], Release] = {}
     scopes = [where] if not where.everywhere else [where, Scope(ctx.default_namespace())]
     for place in scopes:
-        for resource, group in RELEASED_KINDS:
-            try:
-                listed = ctx.cluster.list_all(
-                    api_path(resource, place.namespace, group=group),
-                    _Item,
-                    label_selector=MANAGED,
-                    accept=META_LIST,
-                    timeout=ctx.timeout,
-                )
-            except ToolError:
-                continue
-            for item in listed.items:
-                meta = item.metadata
-                labels, notes = meta.labels or {}, meta.annotations or {}
-                name = notes.get("meta.helm.sh/release-name") or labels.get(
-                    "app.kubernetes.io/instance"
-                )
-                home = notes.get("meta.helm.sh/release-namespace") or meta.namespace
-                if name:
-                    found.setdefault(
-                        (home, name), Release(home, name, 0, UNREADABLE, None, 0, None)
-                    )
+        for objects in _released(ctx, place):
+            for home, name, _labels in objects:
+                found.setdefault((home, name), Release(home, name, 0, UNREADABLE, None, 0, None))
         if found:
             return list(found.values()), place
     return [], where
