@@ -10,6 +10,7 @@ import type { IOutput } from '@jupyterlab/nbformat';
 export const MAX_ERROR_CHARS = 8000;
 
 // Terminal colour codes in IPython tracebacks (CSI sequences).
+// eslint-disable-next-line no-control-regex -- matching ESC is the point
 const ANSI = /\u001b\[[0-9;?]*[A-Za-z]/g;
 
 /** What `kubectl` (and the shell running it) prints when it fails, on stdout in `!kubectl`. */

@@ -72,8 +72,7 @@ export class ChatClient implements ITransport {
     this._random = options.random ?? Math.random;
     this._timers = options.timers ?? {
       setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
-      clearTimeout: handle =>
-        globalThis.clearTimeout(handle as ReturnType<typeof setTimeout>)
+      clearTimeout: handle => globalThis.clearTimeout(handle as ReturnType<typeof setTimeout>)
     };
     this._maxQueue = options.maxQueue ?? 200;
   }

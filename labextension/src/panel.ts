@@ -23,7 +23,10 @@ import kubernetesSvg from '../style/icons/kubernetes.svg';
 export const PANEL_ID = 'jp-kchat-panel';
 const STATE_KEY = 'jupyter-kchat:current-conversation';
 
-export const kubernetesIcon = new LabIcon({ name: 'jupyter-kchat:kubernetes', svgstr: kubernetesSvg });
+export const kubernetesIcon = new LabIcon({
+  name: 'jupyter-kchat:kubernetes',
+  svgstr: kubernetesSvg
+});
 
 /** The user settings of `schema/plugin.json`. */
 export interface IKChatSettings {
@@ -159,12 +162,18 @@ export class KChatPanel extends Widget {
       conversations = (await listConversations(this._serverSettings)).conversations;
     } catch (error) {
       this._history.replaceChildren(
-        h('div', { className: 'jp-kchat-error', role: 'alert' }, `Could not load the history: ${describe(error)}`)
+        h(
+          'div',
+          { className: 'jp-kchat-error', role: 'alert' },
+          `Could not load the history: ${describe(error)}`
+        )
       );
       return;
     }
     if (conversations.length === 0) {
-      this._history.replaceChildren(h('div', { className: 'jp-kchat-history-empty' }, 'No past conversations.'));
+      this._history.replaceChildren(
+        h('div', { className: 'jp-kchat-history-empty' }, 'No past conversations.')
+      );
       return;
     }
     const list = h('ul', { className: 'jp-kchat-history-list' });
@@ -285,7 +294,8 @@ export class KChatPanel extends Widget {
     if (state.conversationId !== previous.conversationId) {
       void this._remember(state.conversationId);
     }
-    const added = state.items.length > previous.items.length ? state.items[state.items.length - 1] : null;
+    const added =
+      state.items.length > previous.items.length ? state.items[state.items.length - 1] : null;
     if (added?.kind === 'error' && added.code === 'not_resumable' && state.conversationId) {
       // The server restarted under a running turn: show what it saved instead.
       void this.open(state.conversationId);

@@ -88,13 +88,7 @@ export interface INoticeItem {
 }
 
 export type ChatItem =
-  | IUserItem
-  | ITextItem
-  | IReasoningItem
-  | IToolItem
-  | IErrorItem
-  | INoticeItem
-  | IUsageItem;
+  IUserItem | ITextItem | IReasoningItem | IToolItem | IErrorItem | INoticeItem | IUsageItem;
 
 export interface IChatState {
   conversationId: string | null;
@@ -176,11 +170,7 @@ function applyEvent(state: IChatState, event: ServerEvent): IChatState {
     return applyRefusal(state, event);
   }
   const conversationId = event.data.conversation_id;
-  if (
-    state.conversationId !== null &&
-    conversationId &&
-    conversationId !== state.conversationId
-  ) {
+  if (state.conversationId !== null && conversationId && conversationId !== state.conversationId) {
     return state;
   }
   if (event.seq <= state.lastSeq) {
@@ -218,11 +208,7 @@ function applyEvent(state: IChatState, event: ServerEvent): IChatState {
         reason: event.data.reason
       });
     case 'tool_call_end':
-      return upsertTool(
-        finishText(next),
-        event.data.tool_call_id,
-        endedCall(event.data)
-      );
+      return upsertTool(finishText(next), event.data.tool_call_id, endedCall(event.data));
     case 'error':
       return push(finishText(next), {
         kind: 'error',
@@ -243,8 +229,7 @@ function applyRefusal(state: IChatState, event: ServerEvent): IChatState {
     return state;
   }
   const data = event.data;
-  const ours =
-    data.client_id !== undefined && data.client_id === state.pendingClientId;
+  const ours = data.client_id !== undefined && data.client_id === state.pendingClientId;
   const foreign =
     !ours &&
     data.conversation_id &&
@@ -417,14 +402,8 @@ function endedCall(data: ToolCallSummary): IToolCallView {
 }
 
 /** Insert or update a tool card; a later event keeps what an earlier one knew (the reason). */
-function upsertTool(
-  state: IChatState,
-  toolCallId: string,
-  call: IToolCallView
-): IChatState {
-  const index = state.items.findIndex(
-    item => item.kind === 'tool' && item.id === toolCallId
-  );
+function upsertTool(state: IChatState, toolCallId: string, call: IToolCallView): IChatState {
+  const index = state.items.findIndex(item => item.kind === 'tool' && item.id === toolCallId);
   if (index < 0) {
     return push(state, { kind: 'tool', id: toolCallId, call });
   }
@@ -445,9 +424,7 @@ function updateTool(
   toolCallId: string,
   update: (call: IToolCallView) => IToolCallView
 ): IChatState {
-  const index = state.items.findIndex(
-    item => item.kind === 'tool' && item.id === toolCallId
-  );
+  const index = state.items.findIndex(item => item.kind === 'tool' && item.id === toolCallId);
   if (index < 0) {
     return state;
   }

@@ -19,8 +19,22 @@ import DOMPurify from 'dompurify';
 
 /** Elements that would load something: their URL is offered as a link instead. */
 const EMBEDS = new Set([
-  'img', 'image', 'picture', 'source', 'video', 'audio', 'track', 'iframe', 'frame', 'frameset',
-  'embed', 'object', 'applet', 'portal', 'input', 'link'
+  'img',
+  'image',
+  'picture',
+  'source',
+  'video',
+  'audio',
+  'track',
+  'iframe',
+  'frame',
+  'frameset',
+  'embed',
+  'object',
+  'applet',
+  'portal',
+  'input',
+  'link'
 ]);
 
 /** Void embeds: the links take their place. */
@@ -35,14 +49,49 @@ const RESOURCE_ATTRIBUTES = ['src', 'srcset', 'poster', 'data', 'href', 'xlink:h
 const NODE_ELEMENT = 1;
 
 const FORBID_TAGS = [
-  'style', 'link', 'meta', 'base', 'form', 'button', 'select', 'option', 'textarea', 'iframe',
-  'frame', 'frameset', 'object', 'embed', 'applet', 'portal', 'video', 'audio', 'source',
-  'track', 'picture', 'noscript', 'template', 'dialog'
+  'style',
+  'link',
+  'meta',
+  'base',
+  'form',
+  'button',
+  'select',
+  'option',
+  'textarea',
+  'iframe',
+  'frame',
+  'frameset',
+  'object',
+  'embed',
+  'applet',
+  'portal',
+  'video',
+  'audio',
+  'source',
+  'track',
+  'picture',
+  'noscript',
+  'template',
+  'dialog'
 ];
 
 const FORBID_ATTR = [
-  'srcset', 'poster', 'background', 'ping', 'action', 'formaction', 'lowsrc', 'dynsrc',
-  'longdesc', 'usemap', 'form', 'manifest', 'codebase', 'archive', 'classid', 'autofocus'
+  'srcset',
+  'poster',
+  'background',
+  'ping',
+  'action',
+  'formaction',
+  'lowsrc',
+  'dynsrc',
+  'longdesc',
+  'usemap',
+  'form',
+  'manifest',
+  'codebase',
+  'archive',
+  'classid',
+  'autofocus'
 ];
 
 /** Table cell alignment, as Markdown renderers write it; any other inline style goes. */

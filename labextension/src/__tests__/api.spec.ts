@@ -5,7 +5,12 @@ import type { ServerConnection } from '@jupyterlab/services';
 import { chatSocketUrl } from '../api';
 
 function settings(extra: Partial<ServerConnection.ISettings>): ServerConnection.ISettings {
-  return { wsUrl: 'ws://hub.example/user/alice/', token: '', appendToken: false, ...extra } as ServerConnection.ISettings;
+  return {
+    wsUrl: 'ws://hub.example/user/alice/',
+    token: '',
+    appendToken: false,
+    ...extra
+  } as ServerConnection.ISettings;
 }
 
 describe('chatSocketUrl', () => {

@@ -16,7 +16,10 @@ const API_EXCEPTION: IOutput = {
 
 describe('errorText', () => {
   it('reads a kubernetes client traceback without terminal colours', () => {
-    const error = errorText([{ output_type: 'stream', name: 'stdout', text: 'fine\n' }, API_EXCEPTION])!;
+    const error = errorText([
+      { output_type: 'stream', name: 'stdout', text: 'fine\n' },
+      API_EXCEPTION
+    ])!;
     expect(error).toContain('ApiException: (404)');
     expect(error).toContain('pods \\"nope\\" not found');
     expect(error).not.toContain('\u001b');
@@ -24,11 +27,17 @@ describe('errorText', () => {
   });
 
   it('reads stderr, and stdout that shows a failing kubectl', () => {
-    expect(errorText([{ output_type: 'stream', name: 'stderr', text: ['warn: ', 'x\n'] }])).toBe('warn: x');
+    expect(errorText([{ output_type: 'stream', name: 'stderr', text: ['warn: ', 'x\n'] }])).toBe(
+      'warn: x'
+    );
     const kubectl = 'Error from server (NotFound): pods "nope" not found\n';
-    expect(errorText([{ output_type: 'stream', name: 'stdout', text: kubectl }])).toBe(kubectl.trim());
+    expect(errorText([{ output_type: 'stream', name: 'stdout', text: kubectl }])).toBe(
+      kubectl.trim()
+    );
     expect(
-      errorText([{ output_type: 'stream', name: 'stdout', text: '/bin/sh: 1: kubectl: not found\n' }])
+      errorText([
+        { output_type: 'stream', name: 'stdout', text: '/bin/sh: 1: kubectl: not found\n' }
+      ])
     ).toBe('/bin/sh: 1: kubectl: not found');
   });
 
@@ -37,14 +46,21 @@ describe('errorText', () => {
     expect(
       errorText([
         { output_type: 'stream', name: 'stdout', text: 'NAME READY STATUS\nweb-1 1/1 Running\n' },
-        { output_type: 'execute_result', data: { 'text/plain': '1' }, metadata: {}, execution_count: 1 }
+        {
+          output_type: 'execute_result',
+          data: { 'text/plain': '1' },
+          metadata: {},
+          execution_count: 1
+        }
       ])
     ).toBeNull();
   });
 
   it('keeps the end of a very long traceback and says what was left out', () => {
     const long = 'x'.repeat(MAX_ERROR_CHARS * 2) + '\nKeyError: the end';
-    const error = errorText([{ output_type: 'error', ename: 'KeyError', evalue: 'e', traceback: [long] }])!;
+    const error = errorText([
+      { output_type: 'error', ename: 'KeyError', evalue: 'e', traceback: [long] }
+    ])!;
     expect(error.endsWith('KeyError: the end')).toBe(true);
     expect(error).toMatch(/^… \(\d+ characters before this were left out\)/);
   });

@@ -162,7 +162,12 @@ export class Script {
   toolStart(id: string, name: string, args: Record<string, unknown> = {}): ServerEvent {
     return this._event('tool_call_start', { tool_call_id: id, tool_name: name, arguments: args });
   }
-  approval(id: string, name: string, reason: string, args: Record<string, unknown> = {}): ServerEvent {
+  approval(
+    id: string,
+    name: string,
+    reason: string,
+    args: Record<string, unknown> = {}
+  ): ServerEvent {
     return this._event('approval_required', {
       tool_call_id: id,
       tool_name: name,
@@ -223,7 +228,11 @@ export class Script {
   }
 }
 
-export function refusal(code: RefusalCode, clientId?: string, conversationId: string | null = null): ServerEvent {
+export function refusal(
+  code: RefusalCode,
+  clientId?: string,
+  conversationId: string | null = null
+): ServerEvent {
   return conforming({
     type: 'error',
     seq: 0,

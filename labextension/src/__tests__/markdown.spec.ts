@@ -70,8 +70,18 @@ describe('BlockSplitter', () => {
 
 describe('rowsToMarkdown', () => {
   it('writes a GitHub table with the union of columns, escaping pipes', () => {
-    expect(rowsToMarkdown([{ name: 'a|b', ready: 1 }, { name: 'c', node: { x: 1 } }])).toBe(
-      ['| name | ready | node |', '| --- | --- | --- |', '| a\\|b | 1 |  |', '| c |  | {"x":1} |'].join('\n')
+    expect(
+      rowsToMarkdown([
+        { name: 'a|b', ready: 1 },
+        { name: 'c', node: { x: 1 } }
+      ])
+    ).toBe(
+      [
+        '| name | ready | node |',
+        '| --- | --- | --- |',
+        '| a\\|b | 1 |  |',
+        '| c |  | {"x":1} |'
+      ].join('\n')
     );
   });
 });

@@ -49,7 +49,10 @@ describe('reduce', () => {
 
   it('streams 3,000 chunks into one segment, fast, without touching other items', () => {
     const s = new Script();
-    let state = run([{ type: 'send', message: 'stream 3000 chunks', clientId: 'c' }, ev(s.thinking())]);
+    let state = run([
+      { type: 'send', message: 'stream 3000 chunks', clientId: 'c' },
+      ev(s.thinking())
+    ]);
     const user = state.items[0];
     let expected = '';
     const chunks = [];
@@ -91,7 +94,15 @@ describe('reduce', () => {
     });
     state = reduce(
       state,
-      ev(s.toolEnd('t1', 'list_pods', { result: '1 pod', duration_ms: 42, data: rows, truncated: true, arguments: { namespace: 'default' } }))
+      ev(
+        s.toolEnd('t1', 'list_pods', {
+          result: '1 pod',
+          duration_ms: 42,
+          data: rows,
+          truncated: true,
+          arguments: { namespace: 'default' }
+        })
+      )
     );
     expect(tools(state)).toHaveLength(1);
     expect(tools(state)[0].call).toMatchObject({
@@ -101,7 +112,14 @@ describe('reduce', () => {
       data: rows,
       truncated: true
     });
-    state = run([ev(s.thinking('Reading the results…')), ev(s.text('One pod.')), ev(s.complete('Looking.One pod.'))], state);
+    state = run(
+      [
+        ev(s.thinking('Reading the results…')),
+        ev(s.text('One pod.')),
+        ev(s.complete('Looking.One pod.'))
+      ],
+      state
+    );
     expect(state.items.map(item => item.kind)).toEqual(['user', 'text', 'tool', 'text']);
     expect(state.busy).toBe(false);
   });
@@ -114,10 +132,16 @@ describe('reduce', () => {
       ev(s.toolStart('t9', 'delete_pod', { name: 'x', namespace: 'y' })),
       ev(s.approval('t9', 'delete_pod', 'Delete pod y/x', { name: 'x', namespace: 'y' }))
     ]);
-    expect(tools(state)[0].call).toMatchObject({ state: 'awaiting_approval', reason: 'Delete pod y/x' });
+    expect(tools(state)[0].call).toMatchObject({
+      state: 'awaiting_approval',
+      reason: 'Delete pod y/x'
+    });
     state = reduce(state, { type: 'decide', toolCallId: 't9', approved: false });
     expect(tools(state)[0].call.decision).toBe('denied');
-    state = reduce(state, ev(s.toolEnd('t9', 'delete_pod', { status: 'denied', result: 'The user denied it.' })));
+    state = reduce(
+      state,
+      ev(s.toolEnd('t9', 'delete_pod', { status: 'denied', result: 'The user denied it.' }))
+    );
     expect(tools(state)[0].call).toMatchObject({
       state: 'denied',
       reason: 'Delete pod y/x',
@@ -243,7 +267,13 @@ describe('reduce', () => {
           {
             role: 'assistant',
             content: '',
-            tool_calls: [{ id: 't1', type: 'function', function: { name: 'list_pods', arguments: '{"namespace":"a"}' } }]
+            tool_calls: [
+              {
+                id: 't1',
+                type: 'function',
+                function: { name: 'list_pods', arguments: '{"namespace":"a"}' }
+              }
+            ]
           },
           { role: 'tool', content: '2 pods', tool_call_id: 't1' },
           { role: 'assistant', content: 'Two pods.' },
@@ -261,7 +291,13 @@ describe('reduce', () => {
     });
     expect(state.lastSeq).toBe(12);
     expect(state.busy).toBe(true);
-    const resumed = run([ev({ type: 'text', seq: 12, data: { conversation_id: 'conv-7', text: 'dup' } }), ev({ type: 'text', seq: 13, data: { conversation_id: 'conv-7', text: 'Nodes:' } })], state);
+    const resumed = run(
+      [
+        ev({ type: 'text', seq: 12, data: { conversation_id: 'conv-7', text: 'dup' } }),
+        ev({ type: 'text', seq: 13, data: { conversation_id: 'conv-7', text: 'Nodes:' } })
+      ],
+      state
+    );
     expect(resumed.items[resumed.items.length - 1]).toMatchObject({ kind: 'text', text: 'Nodes:' });
   });
 
@@ -291,7 +327,12 @@ describe('reduce', () => {
         ]
       }
     });
-    expect(tools(state)[0].call).toMatchObject({ name: 'list_pods', state: 'error', truncated: true, data: [{ a: 1 }] });
+    expect(tools(state)[0].call).toMatchObject({
+      name: 'list_pods',
+      state: 'error',
+      truncated: true,
+      data: [{ a: 1 }]
+    });
     expect(state.busy).toBe(false);
   });
 
@@ -304,14 +345,23 @@ describe('reduce', () => {
 
   it('reset starts over; local errors can leave busy', () => {
     let state = run([{ type: 'send', message: 'hi', clientId: 'c' }]);
-    state = reduce(state, { type: 'local_error', message: 'offline', code: 'offline', leaveBusy: true });
+    state = reduce(state, {
+      type: 'local_error',
+      message: 'offline',
+      code: 'offline',
+      leaveBusy: true
+    });
     expect(state.busy).toBe(false);
     expect(reduce(state, { type: 'reset' })).toEqual(initialState());
   });
 
   it('never mutates the previous state', () => {
     const s = new Script();
-    const before = run([{ type: 'send', message: 'hi', clientId: 'c' }, ev(s.thinking()), ev(s.text('a'))]);
+    const before = run([
+      { type: 'send', message: 'hi', clientId: 'c' },
+      ev(s.thinking()),
+      ev(s.text('a'))
+    ]);
     const snapshot = JSON.stringify(before);
     run([ev(s.text('b')), ev(s.toolStart('t', 'x')), ev(s.complete('ab'))], before);
     expect(JSON.stringify(before)).toBe(snapshot);
@@ -332,7 +382,15 @@ describe('reduce: identity', () => {
       ev(
         s.complete('', {
           tool_calls: [
-            { tool_call_id: 't1', tool_name: 'list_pods', arguments: {}, result: 'ok', status: 'completed', duration_ms: 12, data: [{ a: 1 }] }
+            {
+              tool_call_id: 't1',
+              tool_name: 'list_pods',
+              arguments: {},
+              result: 'ok',
+              status: 'completed',
+              duration_ms: 12,
+              data: [{ a: 1 }]
+            }
           ]
         })
       )
@@ -381,7 +439,10 @@ describe('reduce: reasoning and usage', () => {
     ]);
     expect(state.items.at(-1)).toMatchObject({ kind: 'usage', usage });
     expect(state.busy).toBe(false);
-    const without = run([{ type: 'send', message: 'hi', clientId: 'c1' }, ev(new Script().complete('Hi'))]);
+    const without = run([
+      { type: 'send', message: 'hi', clientId: 'c1' },
+      ev(new Script().complete('Hi'))
+    ]);
     expect(without.items.some(item => item.kind === 'usage')).toBe(false);
   });
 });

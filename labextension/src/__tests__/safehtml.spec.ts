@@ -60,7 +60,9 @@ describe('SafeHtml', () => {
   ])('%s: nothing loads', (_name, html) => {
     const host = render(html);
     expect(fetches(host)).toEqual([]);
-    expect(host.querySelector('style, link, meta, base, form, iframe, object, embed, svg, video')).toBeNull();
+    expect(
+      host.querySelector('style, link, meta, base, form, iframe, object, embed, svg, video')
+    ).toBeNull();
   });
 
   it('shows a blocked image as a link with its URL and alt text', () => {
@@ -88,7 +90,9 @@ describe('SafeHtml', () => {
     expect(frame.textContent).toBe(`iframe: ${EVIL}`);
     expect(frame.getAttribute('rel')).toBe('noopener noreferrer');
     expect(frame.getAttribute('target')).toBe('_blank');
-    expect(render(`<svg><image href="${EVIL}"/></svg>`).querySelector('a')?.getAttribute('href')).toBe(EVIL);
+    expect(
+      render(`<svg><image href="${EVIL}"/></svg>`).querySelector('a')?.getAttribute('href')
+    ).toBe(EVIL);
   });
 
   it('keeps images of the Jupyter server and data: images', () => {
@@ -102,7 +106,12 @@ describe('SafeHtml', () => {
   });
 
   it('keeps out the rest of the origin: the hub and other users', () => {
-    for (const url of ['/hub/logout', '/user/bob/files/x.png', '/user/alice/../bob/x.png', '/user/alice%2f..%2fbob/x']) {
+    for (const url of [
+      '/hub/logout',
+      '/user/bob/files/x.png',
+      '/user/alice/../bob/x.png',
+      '/user/alice%2f..%2fbob/x'
+    ]) {
       expect(mayLoad(url, SERVER, SERVER), url).toBe(false);
       expect(render(`<img src="${url}">`).querySelector('img'), url).toBeNull();
     }
@@ -130,7 +139,9 @@ describe('SafeHtml', () => {
   });
 
   it('opens links in a new tab without the opener or the referrer', () => {
-    const link = render('<a href="https://kubernetes.io/docs" target="_self">docs</a>').querySelector('a')!;
+    const link = render(
+      '<a href="https://kubernetes.io/docs" target="_self">docs</a>'
+    ).querySelector('a')!;
     expect(link.getAttribute('target')).toBe('_blank');
     expect(link.getAttribute('rel')).toBe('noopener noreferrer');
   });

@@ -57,7 +57,9 @@ function setup(options: { insert?: boolean } = {}) {
 function type(session: ChatSession, text: string, init: KeyboardEventInit = {}): void {
   session.view.input.value = text;
   session.view.input.dispatchEvent(new Event('input'));
-  session.view.input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true, ...init }));
+  session.view.input.dispatchEvent(
+    new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true, ...init })
+  );
 }
 
 describe('ChatSession and ChatView', () => {
@@ -99,7 +101,10 @@ describe('ChatSession and ChatView', () => {
     expect(q('.jp-kchat-notice')?.textContent).toBe('Stopped.');
     // Usable again after complete.
     type(session, 'next question');
-    expect(transport.sent[2]).toMatchObject({ message: 'next question', conversation_id: 'conv-1' });
+    expect(transport.sent[2]).toMatchObject({
+      message: 'next question',
+      conversation_id: 'conv-1'
+    });
   });
 
   it('Escape stops a running turn from the message box', () => {
@@ -107,7 +112,9 @@ describe('ChatSession and ChatView', () => {
     type(session, 'stream 3000 chunks');
     transport.emit(new Script('conv-e').thinking());
     frame();
-    session.view.input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', cancelable: true }));
+    session.view.input.dispatchEvent(
+      new KeyboardEvent('keydown', { key: 'Escape', cancelable: true })
+    );
     expect(transport.sent[1]).toEqual({ type: 'cancel', conversation_id: 'conv-e' });
   });
 
@@ -157,7 +164,14 @@ describe('ChatSession and ChatView', () => {
     expect(running.querySelector('.jp-kchat-spinner')).not.toBeNull();
     expect(running.querySelector('.jp-kchat-tool-name')?.textContent).toBe('list_pods');
     const rows = Array.from({ length: 25 }, (_, i) => ({ name: `pod-${i}`, restarts: 25 - i }));
-    transport.emit(s.toolEnd('t1', 'list_pods', { data: rows, truncated: true, duration_ms: 1500, arguments: { namespace: 'default' } }));
+    transport.emit(
+      s.toolEnd('t1', 'list_pods', {
+        data: rows,
+        truncated: true,
+        duration_ms: 1500,
+        arguments: { namespace: 'default' }
+      })
+    );
     frame();
     const card = q('.jp-kchat-tool-call')!;
     expect(card.dataset.status).toBe('completed');
@@ -171,7 +185,9 @@ describe('ChatSession and ChatView', () => {
     expect(card.querySelectorAll('tbody tr')).toHaveLength(25);
     card.querySelector<HTMLButtonElement>('th[data-column="restarts"] button')!.click();
     expect(card.querySelector('tbody tr td')?.textContent).toBe('pod-24');
-    expect(card.querySelector('th[data-column="restarts"]')?.getAttribute('aria-sort')).toBe('ascending');
+    expect(card.querySelector('th[data-column="restarts"]')?.getAttribute('aria-sort')).toBe(
+      'ascending'
+    );
     card.querySelector<HTMLButtonElement>('th[data-column="restarts"] button')!.click();
     expect(card.querySelector('tbody tr td')?.textContent).toBe('pod-0');
     expect(card.querySelector('.jp-kchat-insert')).not.toBeNull();
@@ -181,7 +197,12 @@ describe('ChatSession and ChatView', () => {
     const { transport, frame, q } = setup();
     const s = new Script();
     transport.emit(s.thinking());
-    transport.emit(s.toolEnd('t1', 'get_pod_logs', { status: 'error', result: 'Forbidden: pods "x" is forbidden' }));
+    transport.emit(
+      s.toolEnd('t1', 'get_pod_logs', {
+        status: 'error',
+        result: 'Forbidden: pods "x" is forbidden'
+      })
+    );
     frame();
     expect(q('.jp-kchat-tool-call')?.dataset.status).toBe('error');
     expect(q('.jp-kchat-tool-result.jp-mod-error pre')?.textContent).toContain('Forbidden');
@@ -212,7 +233,10 @@ describe('ChatSession and ChatView', () => {
     expect(q('.jp-kchat-error')?.getAttribute('role')).toBe('alert');
     expect(q('.jp-kchat-error-hint')?.textContent).toMatch(/rate limiting/);
     q<HTMLButtonElement>('.jp-kchat-retry')!.click();
-    expect(transport.sent[1]).toMatchObject({ message: 'why is web crashlooping?', conversation_id: 'conv-1' });
+    expect(transport.sent[1]).toMatchObject({
+      message: 'why is web crashlooping?',
+      conversation_id: 'conv-1'
+    });
   });
 
   it('shows the offline banner while the transport is offline', () => {
@@ -289,7 +313,11 @@ describe('table sorting', () => {
     expect(compareCells(2, 10)).toBeLessThan(0);
     expect(compareCells('pod-2', 'pod-10')).toBeLessThan(0);
     expect(compareCells('', 'a')).toBeGreaterThan(0);
-    const rows = [{ a: 1, k: 'x' }, { a: 1, k: 'y' }, { a: 0, k: 'z' }];
+    const rows = [
+      { a: 1, k: 'x' },
+      { a: 1, k: 'y' },
+      { a: 0, k: 'z' }
+    ];
     expect(sortRows(rows, 'a', 'ascending').map(r => r.k)).toEqual(['z', 'x', 'y']);
     expect(sortRows(rows, 'a', 'descending').map(r => r.k)).toEqual(['x', 'y', 'z']);
   });
@@ -374,7 +402,9 @@ describe('reasoning and usage in the view', () => {
     expect(same).toBe(details);
     expect(same.open).toBe(true);
     expect(same.querySelector('summary')?.textContent).toBe('Reasoning');
-    expect(same.querySelector('.jp-kchat-reasoning-text')?.textContent).toBe('<b>The pod</b> restarts.');
+    expect(same.querySelector('.jp-kchat-reasoning-text')?.textContent).toBe(
+      '<b>The pod</b> restarts.'
+    );
     expect(same.querySelector('b')).toBeNull();
     expect(q('.jp-kchat-assistant')?.textContent).toBe('It crashes.');
     expect(q('.jp-kchat-usage')?.textContent).toBe('1,234 + 321 tokens · 18% of context');
@@ -383,11 +413,20 @@ describe('reasoning and usage in the view', () => {
 
 describe('formatUsage', () => {
   it.each([
-    [{ prompt_tokens: 1234, completion_tokens: 321, context_used: 0.18 }, '1,234 + 321 tokens · 18% of context'],
-    [{ prompt_tokens: 64000, completion_tokens: 12, context_window: 128000 }, '64,000 + 12 tokens · 50% of context'],
+    [
+      { prompt_tokens: 1234, completion_tokens: 321, context_used: 0.18 },
+      '1,234 + 321 tokens · 18% of context'
+    ],
+    [
+      { prompt_tokens: 64000, completion_tokens: 12, context_window: 128000 },
+      '64,000 + 12 tokens · 50% of context'
+    ],
     [{ total_tokens: 900, cost_usd: 0.0042 }, '900 tokens · $0.0042'],
     [{ prompt_tokens: 50, completion_tokens: 5, estimated: true }, '≈ 50 + 5 tokens'],
-    [{ prompt_tokens: 10, completion_tokens: 2, context_used: 0.001, cost_usd: 1.5 }, '10 + 2 tokens · <1% of context · $1.50'],
+    [
+      { prompt_tokens: 10, completion_tokens: 2, context_used: 0.001, cost_usd: 1.5 },
+      '10 + 2 tokens · <1% of context · $1.50'
+    ],
     [{ prompt_tokens: -1, context_used: Number.NaN }, '']
   ])('%j -> %s', (usage, line) => {
     expect(formatUsage(usage)).toBe(line);
@@ -396,19 +435,59 @@ describe('formatUsage', () => {
 
 describe('problem-first tables', () => {
   const pods = [
-    { namespace: 'payments', name: 'payments-api-1', phase: 'Running', ready: '0/1', restarts: 7, node: 'n1', reason: 'CrashLoopBackOff', age: '2d' },
-    { namespace: 'shop', name: 'frontend-1', phase: 'Pending', ready: '0/1', restarts: 0, node: 'n2', reason: 'ImagePullBackOff', age: '1d' },
-    { namespace: 'apps', name: 'web-1', phase: 'Running', ready: '1/1', restarts: 0, node: 'n1', reason: '', age: '5d' }
+    {
+      namespace: 'payments',
+      name: 'payments-api-1',
+      phase: 'Running',
+      ready: '0/1',
+      restarts: 7,
+      node: 'n1',
+      reason: 'CrashLoopBackOff',
+      age: '2d'
+    },
+    {
+      namespace: 'shop',
+      name: 'frontend-1',
+      phase: 'Pending',
+      ready: '0/1',
+      restarts: 0,
+      node: 'n2',
+      reason: 'ImagePullBackOff',
+      age: '1d'
+    },
+    {
+      namespace: 'apps',
+      name: 'web-1',
+      phase: 'Running',
+      ready: '1/1',
+      restarts: 0,
+      node: 'n1',
+      reason: '',
+      age: '5d'
+    }
   ];
 
   it('keeps the order the rows came in, the reason right after the name', () => {
     const table = new DataTable(pods);
     const headers = Array.from(table.node.querySelectorAll('th')).map(th => th.dataset.column);
-    expect(headers).toEqual(['namespace', 'name', 'reason', 'phase', 'ready', 'restarts', 'node', 'age']);
-    const names = Array.from(table.node.querySelectorAll('tbody tr')).map(tr => tr.children[1].textContent);
+    expect(headers).toEqual([
+      'namespace',
+      'name',
+      'reason',
+      'phase',
+      'ready',
+      'restarts',
+      'node',
+      'age'
+    ]);
+    const names = Array.from(table.node.querySelectorAll('tbody tr')).map(
+      tr => tr.children[1].textContent
+    );
     expect(names).toEqual(['payments-api-1', 'frontend-1', 'web-1']);
     table.sortBy('name');
-    const sorted = Array.from(table.node.querySelectorAll('tbody tr')).map(tr => tr.children[1].textContent);
+    const sorted = Array.from(table.node.querySelectorAll('tbody tr')).map(
+      tr => tr.children[1].textContent
+    );
     expect(sorted).toEqual(['frontend-1', 'payments-api-1', 'web-1']);
   });
 
@@ -423,7 +502,10 @@ describe('problem-first tables', () => {
     expect(classOf('reason')).toBe('jp-mod-wrap');
     expect(classOf('phase')).toBe('jp-mod-secondary');
     expect(table.node.querySelector('td:nth-child(3)')?.className).toBe('jp-mod-wrap');
-    const notes = Array.from(table.node.querySelectorAll('.jp-kchat-table-hidden'), n => n.textContent);
+    const notes = Array.from(
+      table.node.querySelectorAll('.jp-kchat-table-hidden'),
+      n => n.textContent
+    );
     expect(notes).toEqual([
       'Hidden at this width: restarts, node, age.',
       'Hidden at this width: namespace, phase, ready, restarts, node, age.'
@@ -469,7 +551,12 @@ describe('problem-first tables', () => {
       { name: 'web-1', reason: `Error: ${long}` }
     ]);
     const classes = Array.from(table.node.querySelectorAll('tbody td'), td => td.className);
-    expect(classes).toEqual(['jp-mod-wrap', 'jp-mod-wrap', 'jp-mod-wrap', 'jp-mod-wrap jp-mod-long']);
+    expect(classes).toEqual([
+      'jp-mod-wrap',
+      'jp-mod-wrap',
+      'jp-mod-wrap',
+      'jp-mod-wrap jp-mod-long'
+    ]);
     expect(hasLongToken('Back-off restarting failed container')).toBe(false);
   });
 
@@ -499,7 +586,12 @@ describe('tool card table actions', () => {
     });
     const s = new Script('conv-t');
     transport.emit(s.toolStart('t1', 'list_pods', { namespace: 'payments' }));
-    transport.emit(s.toolEnd('t1', 'list_pods', { arguments: { namespace: 'payments' }, data: [{ name: 'a', reason: 'x' }] }));
+    transport.emit(
+      s.toolEnd('t1', 'list_pods', {
+        arguments: { namespace: 'payments' },
+        data: [{ name: 'a', reason: 'x' }]
+      })
+    );
     session.flush();
     session.view.node.querySelector<HTMLButtonElement>('.jp-kchat-open-table')!.click();
     expect(opened).toEqual([['list_pods namespace=payments', [{ name: 'a', reason: 'x' }]]]);

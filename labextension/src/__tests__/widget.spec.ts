@@ -43,7 +43,11 @@ describe('anywidget front end', () => {
       s.toolStart('t1', 'list_pods'),
       s.toolEnd('t1', 'list_pods', { data: [{ name: 'web-1' }] })
     ]);
-    model.custom(s.text('**Bold** <img src=x onerror="alert(1)"> [link](https://example.com)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n'));
+    model.custom(
+      s.text(
+        '**Bold** <img src=x onerror="alert(1)"> [link](https://example.com)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n'
+      )
+    );
     model.custom({ events: [s.complete('done')] });
     await nextFrame();
     expect(el.classList.contains('jp-kchat-widget')).toBe(true);
@@ -66,7 +70,11 @@ describe('anywidget front end', () => {
     input.value = 'and nodes?';
     input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', cancelable: true }));
     expect(model.sent).toHaveLength(1);
-    expect(model.sent[0]).toMatchObject({ type: 'chat', message: 'and nodes?', conversation_id: 'conv-w' });
+    expect(model.sent[0]).toMatchObject({
+      type: 'chat',
+      message: 'and nodes?',
+      conversation_id: 'conv-w'
+    });
     dispose();
     expect(model.handlers.size).toBe(0);
   });

@@ -152,7 +152,9 @@ function renderResult(call: IToolCallView, actions: IToolCardActions): HTMLEleme
   return h(
     'div',
     { className: `jp-kchat-tool-result${failed ? ' jp-mod-error' : ''}` },
-    failed ? h('div', { className: 'jp-kchat-tool-error-title', role: 'alert' }, 'The tool failed:') : null,
+    failed
+      ? h('div', { className: 'jp-kchat-tool-error-title', role: 'alert' }, 'The tool failed:')
+      : null,
     h('pre', { className: 'jp-kchat-tool-text' }, call.result || '(no output)')
   );
 }
