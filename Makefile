@@ -27,6 +27,7 @@ browser:
 
 # The extension's own tests first (vitest, with the TypeScript types generated from the schema).
 test: setup browser
+	cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm lint:check
 	cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm test
 	$(BIN)/python -m pytest
 
