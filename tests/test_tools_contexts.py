@@ -69,10 +69,13 @@ def test_results_say_which_context_answered(api: KubeAPIServer, tmp_path: Path) 
     assert 'User "system:serviceaccount:shop:viewer"' in str(forbidden.value)
     claims = run(ctx, "list_resources", {"kind": "pvc", "context": "shop-viewer"})
     assert "uploads" in claims.text and "in namespace shop" in claims.text
-    with pytest.raises(ToolError, match="cannot list resource"):
-        run(
-            ctx, "list_resources", {"kind": "pvc", "context": "shop-viewer", "all_namespaces": True}
-        )
+    everywhere = run(
+        ctx, "list_resources", {"kind": "pvc", "context": "shop-viewer", "all_namespaces": True}
+    )
+    lines = everywhere.text.splitlines()
+    assert lines[0] == "Context: shop-viewer"
+    assert "in the namespaces this user can read (shop)" in lines[1], "falls back as diagnose does"
+    assert everywhere.text.count("403 Forbidden") == 1 and "uploads" in everywhere.text
     helm = run(ctx, "list_helm_releases", {"context": "shop-viewer"})
     assert "not readable with these credentials (403" in helm.text
     assert [(r["namespace"], r["name"], r["chart"]) for r in helm.data] == [
