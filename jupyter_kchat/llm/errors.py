@@ -16,25 +16,43 @@ CONTEXT_HINT = (
     "vLLM --max-model-len), or start a new conversation."
 )
 
-_CONTEXT_PHRASES = (
-    "exceeds the available context size",  # llama.cpp
-    "exceed_context_size_error",  # llama.cpp's error type
-    "maximum context length",  # OpenAI, vLLM, DeepSeek, LiteLLM
-    "context_length_exceeded",  # OpenAI's code
-    "input length exceeds the context length",  # Ollama
-    "exceeds the context window",  # OpenAI's newer wording
-    "prompt is too long",
-)
-_WINDOW_PATTERNS = (
-    re.compile(r"available context size \((\d+) tokens\)"),
-    re.compile(r"maximum context length is (\d+) tokens"),
-)
-_PROMPT_PATTERNS = (
-    re.compile(r"request \((\d+) tokens\) exceeds"),
-    re.compile(r"your messages resulted in (\d+) tokens"),
-    re.compile(r"requested \d+ tokens \((\d+) in the messages"),
-    re.compile(r"your request has (\d+) input tokens"),
-)
+# How each server says a request did not fit, searched for in any case in the error text and in
+# the body's ``code`` and ``type``. The named groups, where a server says them: ``window`` is the
+# context size, ``prompt`` the tokens the request had. Most telling first: a number is taken
+# from the first wording that names it.
+_OVERFLOWS: dict[str, str] = {
+    # "request (N tokens) exceeds the available context size (M tokens), try increasing it";
+    # older builds: "the request exceeds the available context size, try increasing it"
+    "llama.cpp": r"(?:request \((?P<prompt>\d+) tokens\) )?exceeds the available context size"
+    r"(?: \((?P<window>\d+) tokens\))?",
+    "llama.cpp error type": r"exceed_context_size_error",
+    "OpenAI": r"maximum context length is (?P<window>\d+) tokens\. However, your messages "
+    r"resulted in (?P<prompt>\d+) tokens",
+    "vLLM": r"maximum context length is (?P<window>\d+) tokens\. However, your request has "
+    r"(?P<prompt>\d+) input tokens",
+    "vLLM and OpenAI, older": r"maximum context length is (?P<window>\d+) tokens\. However, you "
+    r"requested \d+ tokens \((?P<prompt>\d+) in the messages",
+    "DeepSeek, LiteLLM": r"maximum context length(?: is (?P<window>\d+) tokens)?",
+    "OpenAI error code": r"context_length_exceeded",
+    "OpenAI, newer": r"exceeds the context window",
+    "Ollama": r"input length exceeds the context length",
+    "Anthropic-compatible": r"prompt is too long",
+}
+
+
+def _read_overflow(text: str) -> dict[str, int] | None:
+    """The sizes the text names (``window``, ``prompt``) when it says a request did not fit,
+    else None."""
+    found = [re.search(pattern, text, re.IGNORECASE) for pattern in _OVERFLOWS.values()]
+    matches = [match for match in found if match is not None]
+    if not matches:
+        return None
+    sizes: dict[str, int] = {}
+    for match in matches:
+        for name, value in match.groupdict().items():
+            if value is not None:
+                sizes.setdefault(name, int(value))
+    return sizes
 
 
 class ModelError(Exception):
@@ -112,17 +130,11 @@ def _kept(kept: bool) -> str:
 def context_exceeded(text: str, body: Any = None) -> ModelError | None:
     """``context_exceeded`` when the error says the request did not fit, else None."""
     inner = _inner(body)
-    code = str(inner.get("code") or "")
-    kind = str(inner.get("type") or "")
-    lowered = text.lower()
-    if not (
-        code == "context_length_exceeded"
-        or kind == "exceed_context_size_error"
-        or any(phrase in lowered for phrase in _CONTEXT_PHRASES)
-    ):
+    said = _read_overflow(f"{text} {inner.get('code') or ''} {inner.get('type') or ''}")
+    if said is None:
         return None
-    window = _int(inner.get("n_ctx")) or _first_number(_WINDOW_PATTERNS, text)
-    prompt = _int(inner.get("n_prompt_tokens")) or _first_number(_PROMPT_PATTERNS, text)
+    window = _int(inner.get("n_ctx")) or said.get("window")
+    prompt = _int(inner.get("n_prompt_tokens")) or said.get("prompt")
     sizes = ""
     if prompt and window:
         sizes = f" ({prompt:,} tokens asked, {window:,} available)"
@@ -230,10 +242,3 @@ def _inner(body: Any) -> dict[str, Any]:
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
-
-def _first_number(patterns: tuple[re.Pattern[str], ...], text: str) -> int | None:
-    for pattern in patterns:
-        match = pattern.search(text)
-        if match:
-            return int(match.group(1))
-    return None
