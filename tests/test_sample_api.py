@@ -448,6 +448,42 @@ def test_tables_have_kubectl_columns_and_cells(served: Served) -> None:
     assert rows["certificates.cert-manager.io"][1] == "1970-01-01T00:00:00Z"
 
 
+def test_table_pages_follow_writes_and_the_clock(served: Served) -> None:
+    path = "/apis/cert-manager.io/v1/namespaces/shop/certificates"
+
+    def paged() -> dict[str, list[Any]]:
+        """Every row, one per page, by name."""
+        rows: dict[str, list[Any]] = {}
+        query = {"limit": "1", "includeObject": "Object"}
+        while True:
+            page = served.ok(path, TABLE, **query)
+            assert len(page["rows"]) == 1 and page["rows"][0]["object"]["kind"] == "Certificate"
+            rows.update((r["cells"][0], r["cells"]) for r in page["rows"])
+            if "continue" not in page["metadata"]:
+                return rows
+            query["continue"] = page["metadata"]["continue"]
+
+    cert = served.cluster.objects["certificates.cert-manager.io"][("shop", "t-tls")]
+    before = paged()
+    assert before["t-tls"] == [
+        "t-tls",
+        "False",
+        "t-tls",
+        "letsencrypt-prod",
+        "order is invalid",
+        "3d",
+    ]
+    assert len(before) > 1
+    fixed = orjson.loads(orjson.dumps(cert))
+    fixed["status"]["conditions"][1].update(status="True", message="up to date")
+    served.cluster.replace_object("certificates.cert-manager.io", fixed)
+    assert paged()["t-tls"][1::3] == ["True", "up to date"]
+    served.cluster.advance(86400)
+    assert paged()["t-tls"][-1] == "4d"
+    _, rows = served.table(f"{path}/t-tls")
+    assert rows["t-tls"][-1] == "4d"
+
+
 def test_custom_resources_print_their_crd_columns(served: Served) -> None:
     body = served.ok("/apis/cert-manager.io/v1/namespaces/shop/certificates", TABLE)
     columns = [(c["name"], c["type"], c["priority"]) for c in body["columnDefinitions"]]

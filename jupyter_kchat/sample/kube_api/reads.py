@@ -11,7 +11,7 @@ from .printers import table_spec
 from .resources import Resource
 from .routing import int_param
 from .selectors import parse_field_selector, parse_label_selector
-from .storage import Entry, Store, decode_continue, encode_continue
+from .storage import Entry, Store, decode_continue, encode_continue, row_parts
 
 
 def list_body(
@@ -48,9 +48,10 @@ def list_body(
     keys = store.keys
     if not labels and not fields:
         end = min(hi, lo + limit) if limit else hi
-        picked = [entries[key] for key in keys[lo:end]]
         if end < hi:
             next_key, remaining = keys[end - 1], hi - end
+        if representation != "table":
+            picked = [entries[key] for key in keys[lo:end]]
     else:
         for index in range(lo, hi):
             key = keys[index]
@@ -68,7 +69,11 @@ def list_body(
         if not labels and not fields:
             meta["remainingItemCount"] = remaining
     if representation == "table":
-        return table_body(resource, picked, meta, query, now)
+        if labels or fields:
+            return table_body(resource, picked, meta, query, now)
+        columns, cells = table_spec(resource)
+        rows = store.table_rows(resource, namespace, _include(query), cells, now)
+        return _table(meta, columns, rows.slice(lo, end))
     if representation == "meta":
         items = b",".join([e.metadata() for e in picked])
         return (
@@ -82,23 +87,29 @@ def list_body(
 def table_body(
     resource: Resource, entries: list[Entry], meta: Obj, query: dict[str, str], now: float
 ) -> bytes:
-    """The meta.k8s.io/v1 Table: the printer's columns, a row per object, each row's object
-    as ``includeObject`` asks (None, Metadata (the default) or Object). Rows are spliced from
-    each object's printed cells and its serialized object, without a per-row dump."""
+    """The meta.k8s.io/v1 Table of ``entries``: the printer's columns, a row per object, each
+    row's object as ``includeObject`` asks. Rows are spliced from each object's printed cells
+    and its serialized object, without a per-row dump."""
     columns, cells = table_spec(resource)
-    include = query.get("includeObject", "Metadata")
-    count = len(entries)
-    step = 3 if include == "None" else 5
-    parts = [b"},{"] * (count * step)
-    parts[0::step] = [b'"cells":'] * count
-    parts[1::step] = [entry.printed(cells, now) for entry in entries]
-    if include == "Object":
-        parts[3::step] = [entry.full(resource) for entry in entries]
-    elif include != "None":
-        parts[3::step] = [entry.metadata() for entry in entries]
-    if include != "None":
-        parts[2::step] = [b',"object":'] * count
-    rows = b"{%s}" % b"".join(parts[:-1]) if count else b""
-    return b'{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":%s,' % orjson.dumps(
-        meta
-    ) + b'"columnDefinitions":%s,"rows":[%s]}' % (orjson.dumps(columns), rows)
+    parts, _, _ = row_parts(resource, entries, _include(query), cells, now)
+    return _table(meta, columns, b"".join(parts)[:-1])
+
+
+def _include(query: dict[str, str]) -> str:
+    """``includeObject``: None, Object, or Metadata (the default, also for any other value)."""
+    include = query.get("includeObject", "")
+    return include if include in ("None", "Object") else "Metadata"
+
+
+def _table(meta: Obj, columns: list[Obj], rows: bytes | memoryview) -> bytes:
+    return b"".join(
+        [
+            b'{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":',
+            orjson.dumps(meta),
+            b',"columnDefinitions":',
+            orjson.dumps(columns),
+            b',"rows":[',
+            rows,
+            b"]}",
+        ]
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+from itertools import accumulate
 from typing import Any
 
 import orjson
@@ -69,6 +70,11 @@ class Entry:
         self._printed = (cells, *resolve_span(row, now), body)
         return body
 
+    def printed_span(self) -> tuple[float, float]:
+        """The times during which :meth:`printed`'s last bytes stay right."""
+        cached = self._printed
+        return (cached[1], cached[2]) if cached is not None else (float("inf"), float("-inf"))
+
     def metadata(self) -> bytes:
         """The object as a PartialObjectMetadata: metadata only, never data or spec."""
         if self._meta is None:
@@ -98,6 +104,7 @@ class Store:
         self.entries = {key: Entry(resource, obj) for key, obj in objects.items()}
         self.keys = sorted(self.entries)
         self._cache: dict[str | None, tuple[bytes, int]] = {}
+        self._rows: dict[tuple[str | None, str, str], TableRows] = {}
 
     def put(self, key: Key, obj: Obj | None) -> None:
         if obj is None:
@@ -108,6 +115,7 @@ class Store:
                 bisect.insort(self.keys, key)
             self.entries[key] = Entry(self.resource, obj)
         self._cache.clear()
+        self._rows.clear()
 
     def span(self, namespace: str | None) -> tuple[int, int]:
         """Index range of the keys in one namespace (or all of them)."""
@@ -127,6 +135,90 @@ class Store:
             cached = (b",".join([entries[k].item for k in self.keys[lo:hi]]), hi - lo)
             self._cache[namespace] = cached
         return cached
+
+    def table_rows(
+        self, resource: Resource, namespace: str | None, include: str, cells: Cells, now: float
+    ) -> TableRows:
+        """Every Table row of a namespace (or all) as :func:`row_parts` prints them, joined
+        once and kept until the next write or until an age cell's wording changes, so a page
+        is a slice of bytes as a plain list is."""
+        key = (namespace, include, resource.api_version)
+        cached = self._rows.get(key)
+        if cached is None or not cached.fresh(cells, now):
+            lo, hi = self.span(namespace)
+            entries = self.entries
+            cached = TableRows(
+                resource, [entries[k] for k in self.keys[lo:hi]], include, cells, now, lo
+            )
+            self._rows[key] = cached
+        return cached
+
+
+ROW_OPEN = b'{"cells":'
+ROW_OBJECT = b',"object":'
+ROW_CLOSE = b"},"
+
+
+def row_parts(
+    resource: Resource, entries: list[Entry], include: str, cells: Cells, now: float
+) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    """The Table rows of ``entries``, each ``{"cells":[...],"object":...}`` followed by a
+    comma, as parts to join; and each row's printed cells and object (the object as
+    ``includeObject`` asks: None, Metadata (the default) or Object)."""
+    count = len(entries)
+    printed = [entry.printed(cells, now) for entry in entries]
+    if include == "None":
+        objects = [b""] * count
+    elif include == "Object":
+        objects = [entry.full(resource) for entry in entries]
+    else:
+        objects = [entry.metadata() for entry in entries]
+    step = 3 if include == "None" else 5
+    parts = [ROW_CLOSE] * (count * step)
+    parts[0::step] = [ROW_OPEN] * count
+    parts[1::step] = printed
+    if include != "None":
+        parts[2::step] = [ROW_OBJECT] * count
+        parts[3::step] = objects
+    return parts, printed, objects
+
+
+class TableRows:
+    """Table rows of consecutive keys joined into one buffer, with where each row starts, and
+    the time span during which every row prints the same."""
+
+    __slots__ = ("cells", "data", "first", "lo", "offsets", "until")
+
+    def __init__(
+        self,
+        resource: Resource,
+        entries: list[Entry],
+        include: str,
+        cells: Cells,
+        now: float,
+        lo: int,
+    ) -> None:
+        parts, printed, objects = row_parts(resource, entries, include, cells, now)
+        self.data = b"".join(parts)
+        frame = len(ROW_OPEN) + len(ROW_CLOSE) + (len(ROW_OBJECT) if include != "None" else 0)
+        sizes = map(len, printed), map(len, objects)
+        self.offsets = [0, *accumulate(frame + a + b for a, b in zip(*sizes))]
+        spans = [entry.printed_span() for entry in entries]
+        self.first = max((span[0] for span in spans), default=float("-inf"))
+        self.until = min((span[1] for span in spans), default=float("inf"))
+        self.cells = cells
+        self.lo = lo
+
+    def fresh(self, cells: Cells, now: float) -> bool:
+        """Whether these rows still print the same at ``now``."""
+        return cells is self.cells and self.first <= now < self.until
+
+    def slice(self, lo: int, hi: int) -> memoryview:
+        """Rows ``lo`` to ``hi`` (store indices), comma-separated."""
+        if hi <= lo:
+            return memoryview(b"")
+        start, end = self.offsets[lo - self.lo], self.offsets[hi - self.lo]
+        return memoryview(self.data)[start : end - 1]
 
 
 def encode_continue(revision: int, key: Key) -> str:
