@@ -12,19 +12,22 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from conftest import lab_page
+from conftest import screenshot
 from exfil import RequestCounter, counting_server
-from kchat_lab import SCREENSHOTS, KChatLab
-from playwright.sync_api import Browser, Page, expect
-from test_panel_browser import PANEL, ask, wait_idle
-from test_safe_rendering_browser import (
+from kchat_lab import KChatLab
+from playwright.sync_api import Browser, Locator, Page, expect
+from safe_rendering import (
     FORBIDDEN,
     assert_nothing_fetched,
+    assert_rendered_inert,
     assert_safe_links,
+    open_notebook,
+    panel_answer,
     prove_counter_works,
+    running_lab,
     wait_own_image,
+    watched_page,
 )
-from test_widget_browser import _notebook, _run_cell
 
 pytestmark = pytest.mark.browser
 
@@ -72,15 +75,8 @@ def exfil() -> Iterator[RequestCounter]:
 
 @pytest.fixture(scope="module")
 def attack_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KChatLab]:
-    lab = KChatLab(
-        tmp_path_factory.mktemp("kchat-attacks"),
-        extra_args=["--LabApp.expose_app_in_browser=True"],
-    )
-    try:
-        lab.start()
+    with running_lab(tmp_path_factory.mktemp("kchat-attacks")) as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 @pytest.fixture
@@ -90,16 +86,13 @@ def attack_page(
     kchat_workspace: str,
     request: pytest.FixtureRequest,
 ) -> Iterator[Page]:
-    with lab_page(kchat_browser, attack_lab, kchat_workspace, request) as page:
-        requests: list[str] = []
-        page.on("request", lambda request: requests.append(request.url))
-        page.exfil_requests = requests  # type: ignore[attr-defined]
+    with watched_page(kchat_browser, attack_lab, kchat_workspace, request) as page:
         yield page
 
 
-def assert_no_page_styles(scope: Page, selector: str) -> None:
+def assert_no_page_styles(scope: Locator) -> None:
     """No element of the answer carries a CSS image (inline style, TeX \\style or \\bbox)."""
-    images = scope.locator(selector).evaluate(
+    images = scope.evaluate(
         "root => [...root.querySelectorAll('*')].map(e => getComputedStyle(e).backgroundImage)"
         ".filter(b => b && b !== 'none')"
     )
@@ -110,14 +103,9 @@ def test_more_payloads_fetch_nothing_in_the_panel(
     attack_page: Page, attack_lab: KChatLab, exfil: RequestCounter
 ) -> None:
     page = attack_page
-    ask(page, "say " + attack_payload(exfil.url, attack_lab.base_url))
-    wait_idle(page)
-    answer = page.locator(f"{PANEL} .jp-kchat-assistant").last
-    expect(answer).to_contain_text(MARKER)
-    wait_own_image(answer)
-    assert_nothing_fetched(page, exfil)
-    assert answer.locator(FORBIDDEN).count() == 0
-    assert_no_page_styles(page, f"{PANEL} .jp-kchat-assistant >> nth=-1")
+    answer = panel_answer(page, "say " + attack_payload(exfil.url, attack_lab.base_url))
+    assert_rendered_inert(page, answer, MARKER, exfil)
+    assert_no_page_styles(answer)
     for text in ("picture text", "svg text", "math text", "cell", "var text", "tex style"):
         expect(answer).to_contain_text(text)
     blocked = answer.locator("a.jp-kchat-blocked")
@@ -126,7 +114,7 @@ def test_more_payloads_fetch_nothing_in_the_panel(
     assert_safe_links(answer)
     expect(answer.locator("a[href]", has_text="entity")).to_have_count(0)
     expect(answer.locator("a[href]", has_text="data link")).to_have_count(0)
-    page.screenshot(path=str(SCREENSHOTS / "panel_safe_more_payloads.png"))
+    screenshot(page, "panel_safe_more_payloads.png")
     prove_counter_works(page, exfil)
 
 
@@ -136,20 +124,14 @@ def test_more_payloads_fetch_nothing_in_the_widget_and_the_magic(
     """The ``ChatWidget`` and ``%%kchat`` answer in one notebook, typeset by JupyterLab."""
     page = attack_page
     question = "say " + attack_payload(exfil.url, attack_lab.base_url)
-    (attack_lab.tmp / "root" / "attacks.ipynb").write_text(
-        _notebook(
-            f"from jupyter_kchat import ChatWidget\nw = ChatWidget({json.dumps(question)})\nw",
-            "%load_ext jupyter_kchat",
-            f"%%kchat\n{question}",
-        )
+    open_notebook(
+        page,
+        attack_lab,
+        "attacks.ipynb",
+        f"from jupyter_kchat import ChatWidget\nw = ChatWidget({json.dumps(question)})\nw",
+        "%load_ext jupyter_kchat",
+        f"%%kchat\n{question}",
     )
-    page.evaluate(
-        "() => window.jupyterapp.commands.execute('docmanager:open', "
-        "{path: 'attacks.ipynb', factory: 'Notebook'})"
-    )
-    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-    for index in range(3):
-        _run_cell(page, index)
     widget = page.locator(".jp-Notebook .jp-kchat-widget")
     expect(widget.locator(".jp-kchat-assistant").last).to_contain_text(MARKER)
     magic = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".kchat-answer")
@@ -169,8 +151,8 @@ def test_more_payloads_fetch_nothing_in_the_widget_and_the_magic(
     assert_nothing_fetched(page, exfil)
     assert widget.locator(FORBIDDEN).count() == 0
     assert magic.locator(FORBIDDEN.replace("img:not([alt='own'])", "img")).count() == 0
-    assert_no_page_styles(page, ".jp-Notebook")
+    assert_no_page_styles(page.locator(".jp-Notebook"))
     for text in ("picture text", "svg text", "math text", "tex style"):
         expect(magic).to_contain_text(text)
-    page.screenshot(path=str(SCREENSHOTS / "notebook_safe_more_payloads.png"))
+    screenshot(page, "notebook_safe_more_payloads.png")
     prove_counter_works(page, exfil)

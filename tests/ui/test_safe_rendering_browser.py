@@ -14,21 +14,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import lab_page, screenshot
+from conftest import screenshot
 from exfil import RequestCounter, counting_server
 from kchat_lab import SCREENSHOTS, KChatLab
 from payload_cluster import EVENT_MARKER, LOG_MARKER
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Page, expect
+from safe_rendering import (
+    FORBIDDEN,
+    assert_nothing_fetched,
+    assert_rendered_inert,
+    assert_safe_links,
+    open_notebook,
+    panel_answer,
+    prove_counter_works,
+    running_lab,
+    wait_own_image,
+    watched_page,
+)
 from test_panel_browser import PANEL, ask, wait_idle
-from test_widget_browser import _notebook, _run_cell
 
 pytestmark = pytest.mark.browser
 
 ANSWER_MARKER = "PAYLOAD_ANSWER_END"
-# Tags that would embed, style, refresh, re-base or submit if they reached the page.
-FORBIDDEN = (
-    "img:not([alt='own']), iframe, object, embed, svg, video, audio, style, link, meta, base, form"
-)
 
 
 def answer_payload(exfil: str, base_url: str) -> str:
@@ -67,16 +74,9 @@ def payload_lab(
     tmp_path_factory: pytest.TempPathFactory, exfil: RequestCounter
 ) -> Iterator[KChatLab]:
     script = Path(__file__).with_name("payload_cluster.py")
-    lab = KChatLab(
-        tmp_path_factory.mktemp("kchat-payload"),
-        cluster_command=[sys.executable, "-u", str(script), "--exfil", exfil.url],
-        extra_args=["--LabApp.expose_app_in_browser=True"],
-    )
-    try:
-        lab.start()
+    command = [sys.executable, "-u", str(script), "--exfil", exfil.url]
+    with running_lab(tmp_path_factory.mktemp("kchat-payload"), cluster_command=command) as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 @pytest.fixture
@@ -84,48 +84,10 @@ def payload_page(
     kchat_browser: Browser,
     payload_lab: KChatLab,
     kchat_workspace: str,
-    exfil: RequestCounter,
     request: pytest.FixtureRequest,
 ) -> Iterator[Page]:
-    with lab_page(kchat_browser, payload_lab, kchat_workspace, request) as page:
-        requests: list[str] = []
-        page.on("request", lambda request: requests.append(request.url))
-        page.exfil_requests = requests  # type: ignore[attr-defined]
+    with watched_page(kchat_browser, payload_lab, kchat_workspace, request) as page:
         yield page
-
-
-def wait_own_image(scope: Locator) -> None:
-    """Our own image loaded: the browser has fetched this answer's images by now."""
-    scope.locator("img[alt='own']").last.evaluate(
-        "img => img.complete && img.naturalWidth > 0 ? true : "
-        "new Promise((resolve, reject) => { img.onload = resolve; img.onerror = reject; })"
-    )
-
-
-def assert_nothing_fetched(page: Page, exfil: RequestCounter) -> None:
-    assert exfil.paths == [], exfil.paths
-    sent = [url for url in page.exfil_requests if url.startswith(exfil.url)]  # type: ignore[attr-defined]
-    assert sent == [], sent
-
-
-def assert_safe_links(scope: Locator) -> None:
-    # JupyterLab's own heading anchors (`#Report`) stay in the page.
-    hrefs = scope.locator("a[href]:not([href^='#'])").evaluate_all(
-        "links => links.map(a => [a.getAttribute('href'), a.target, a.rel])"
-    )
-    assert hrefs, "no links at all"
-    for href, target, rel in hrefs:
-        assert not href.lower().startswith("javascript:"), href
-        assert target == "_blank", href
-        assert set(rel.split()) >= {"noopener", "noreferrer"}, href
-
-
-def prove_counter_works(page: Page, exfil: RequestCounter) -> None:
-    """The counter does count this browser's requests, so its zero above meant something."""
-    page.evaluate("url => fetch(url, {mode: 'no-cors'})", f"{exfil.url}/control")
-    assert exfil.wait_for("/control")
-    exfil.paths.clear()
-    page.exfil_requests.clear()  # type: ignore[attr-defined]
 
 
 def test_answer_payloads_fetch_nothing_in_the_panel(
@@ -133,14 +95,9 @@ def test_answer_payloads_fetch_nothing_in_the_panel(
 ) -> None:
     page = payload_page
     url = page.url
-    ask(page, "say " + answer_payload(exfil.url, payload_lab.base_url))
-    wait_idle(page)
-    answer = page.locator(f"{PANEL} .jp-kchat-assistant").last
-    expect(answer).to_contain_text(ANSWER_MARKER)
-    wait_own_image(answer)
-    assert_nothing_fetched(page, exfil)
+    answer = panel_answer(page, "say " + answer_payload(exfil.url, payload_lab.base_url))
+    assert_rendered_inert(page, answer, ANSWER_MARKER, exfil)
     assert page.url == url
-    assert answer.locator(FORBIDDEN).count() == 0
     # Readable: the text stays, blocked resources show their URL as a link.
     for text in ("Report", "after the image", "styled text", "click me", "the docs", "Send"):
         expect(answer).to_contain_text(text)
@@ -175,9 +132,8 @@ def test_cluster_payloads_fetch_nothing_in_the_panel(
     wait_idle(page)
     events = page.locator(f"{PANEL} .jp-kchat-tool-call").filter(has_text=EVENT_MARKER).last
     expect(events).to_be_visible()
-    ask(page, f'say Done. <img src="{payload_lab.base_url}static/favicons/favicon.ico" alt="own">')
-    wait_idle(page)
-    wait_own_image(page.locator(f"{PANEL} .jp-kchat-assistant").last)
+    own = f'<img src="{payload_lab.base_url}static/favicons/favicon.ico" alt="own">'
+    wait_own_image(panel_answer(page, f"say Done. {own}"))
     cards = page.locator(f"{PANEL} .jp-kchat-items")
     assert cards.locator(FORBIDDEN).count() == 0
     assert_nothing_fetched(page, exfil)
@@ -192,22 +148,15 @@ def test_answer_and_cluster_payloads_fetch_nothing_in_the_widget(
     """The real ``ChatWidget`` in a notebook: same cards, same sanitizer, same zero."""
     page = payload_page
     question = "say " + answer_payload(exfil.url, payload_lab.base_url)
-    (payload_lab.tmp / "root" / "safe_widget.ipynb").write_text(
-        _notebook(
-            f"from jupyter_kchat import ChatWidget\nw = ChatWidget({json.dumps(question)})\nw"
-        )
+    open_notebook(
+        page,
+        payload_lab,
+        "safe_widget.ipynb",
+        f"from jupyter_kchat import ChatWidget\nw = ChatWidget({json.dumps(question)})\nw",
     )
-    page.evaluate(
-        "() => window.jupyterapp.commands.execute('docmanager:open', "
-        "{path: 'safe_widget.ipynb', factory: 'Notebook'})"
-    )
-    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-    _run_cell(page, 0)
     widget = page.locator(".jp-Notebook .jp-kchat-widget")
     answer = widget.locator(".jp-kchat-assistant").last
-    expect(answer).to_contain_text(ANSWER_MARKER)
-    wait_own_image(answer)
-    assert answer.locator(FORBIDDEN).count() == 0
+    assert_rendered_inert(page, answer, ANSWER_MARKER, exfil)
     for text in ("Report", "after the image", "styled text", "click me", "the docs"):
         expect(answer).to_contain_text(text)
     expect(
