@@ -9,25 +9,20 @@ strings): only key names and sizes are kept.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
 
 from .base import ToolContext
 from .discovery import Kind
-from .redact import LAST_APPLIED, MASK, is_sensitive_name, redact_text
+from .redact import LAST_APPLIED, MASK, is_reference_key, is_sensitive_name, redact_text
 from .table import SECRET_KINDS
-
-_NOT_SECRET_SUFFIX = re.compile(
-    r"(?:name|namespace|ref|kind|path|file|type|mode|version)$", re.IGNORECASE
-)
 
 
 def scrub(value: Any, key: str = "") -> Any:
     """``value`` safe to show: credentials masked by key name and by text pattern."""
     if isinstance(value, str):
-        if key and is_sensitive_name(key) and not _NOT_SECRET_SUFFIX.search(key):
+        if key and is_sensitive_name(key) and not is_reference_key(key):
             return MASK
         return redact_text(value)
     if isinstance(value, dict):

@@ -74,9 +74,14 @@ containerd's "may require authorization: server message: insufficient_scope: ...
 "failed to authorize: failed to fetch anonymous token: unexpected status: 401" stay."""
 PROSE_KEYS = frozenset({"authorization", "authorize", "token"})
 """Bare words that registries' error sentences put before a colon (never ``AUTH_TOKEN:``)."""
-_REFERENCE_KEY = re.compile(r"(?:name|ref)\\?[\"']?\s*[:=]\s*$", re.IGNORECASE)
-"""A key that names a Secret rather than holding one (``secretName: shop-tls``, an Ingress's TLS
-or a Certificate's target, ``tokenSecretRef=...``): its value is a name and stays readable."""
+_REFERENCE_KEY = re.compile(
+    r"(?:name|namespace|ref|kind|path|file|type|mode|version)(?:\\?[\"']?\s*[:=]\s*)?$",
+    re.IGNORECASE,
+)
+"""A key that names or describes a credential rather than holding one (``secretName: shop-tls``,
+an Ingress's TLS or a Certificate's target, ``tokenSecretRef=...``, ``tokenPath``,
+``secretType``): its value is a name, path or kind and stays readable. It matches a bare key
+(``secretName``) and a key with its separator (``secretName: ``)."""
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 _VENDOR_TOKENS = re.compile(
     r"\b(?:"
@@ -135,6 +140,11 @@ def is_sensitive_name(name: str) -> bool:
     return _SENSITIVE_NAME.search(name) is not None
 
 
+def is_reference_key(key: str) -> bool:
+    """Whether a credential-looking key only names or describes one (see :data:`_REFERENCE_KEY`)."""
+    return _REFERENCE_KEY.search(key) is not None
+
+
 def _pem(match: re.Match[str]) -> str:
     kind = match.group(1)
     return f"-----BEGIN {kind}PRIVATE KEY-----{MASK}-----END {kind}PRIVATE KEY-----"
@@ -150,8 +160,9 @@ def _masked(value: str) -> str:
 
 def _is_prose(text: str, key: str, value_start: int) -> bool:
     """Whether a ``token:``-like pair is a sentence going on (see :data:`_PROSE_AFTER`), or its
-    key names a Secret (see :data:`_REFERENCE_KEY`): either way its value is not a credential."""
-    if _REFERENCE_KEY.search(key):
+    key only names or describes one (:func:`is_reference_key`): either way its value is not a
+    credential."""
+    if is_reference_key(key):
         return True
     word, _, _ = key.partition(":")
     return word.strip().lower() in PROSE_KEYS and _PROSE_AFTER.match(text, value_start) is not None
