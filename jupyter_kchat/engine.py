@@ -29,7 +29,7 @@ from .protocol import (
     tool_call_start,
 )
 from .tools.base import ToolContext, ToolError, ToolRegistry, ToolResult, ToolSpec
-from .tools.card import cluster_card
+from .tools.card import ClusterCards
 from .tools.redact import redact_text
 from .tools.runner import DENIED, argument_problem, execute
 from .untrusted import fence as fence_untrusted
@@ -47,8 +47,6 @@ ROUNDS_NOTE = (
     "You have used every tool round this turn allows. Answer now with what the tool results "
     "show, and say what is still unknown."
 )
-CARD_WAIT = 5.0
-"""Seconds the first request waits for the cluster card; a slow cluster gets none this turn."""
 
 
 @dataclass
@@ -91,16 +89,20 @@ async def process_message_stream(
     cell: dict[str, str] | None = None,
     windows: ContextWindows | None = None,
     account: TurnAccount | None = None,
+    cards: ClusterCards | None = None,
 ) -> AsyncIterator[Event]:
     """Answer ``message``: stream text, run the tools the model asks for, loop, then complete.
 
     Every request is fitted to the model's context window first (``windows`` keeps what was
-    learned about it across turns). Always ends with exactly one ``complete`` event unless the
-    consumer cancels it; either way the history gets an assistant message for the question.
+    learned about it across turns; ``cards``, the cluster's card and contexts). Always ends
+    with exactly one ``complete`` event unless the consumer cancels it; either way the history
+    gets an assistant message for the question.
     ``account`` is kept up to date as events are yielded: a consumer that cancels the turn
     ends it from there (``TurnAccount.cancel``).
     """
-    turn = _TurnState(tools, tool_context, options, approve, record, executor, model, windows)
+    turn = _TurnState(
+        tools, tool_context, options, approve, record, executor, model, windows, cards
+    )
     if account is not None:
         turn.account = account
     user_message = {"role": "user", "content": user_content(message, cell)}
@@ -188,6 +190,7 @@ class _TurnState:
         executor: Executor | None,
         model: ModelClient,
         windows: ContextWindows | None,
+        cards: ClusterCards | None = None,
     ) -> None:
         self.model = FittedModel(
             model,
@@ -211,16 +214,14 @@ class _TurnState:
         self.cache: dict[tuple[str, bytes], ToolResult] = {}
         self.last_tool_message: dict[str, Any] = {}
         self.offered_contexts: tuple[str, ...] = ()
+        self.cards = cards or ClusterCards(executor)
 
     async def contexts(self) -> tuple[str, ...]:
         """The kubeconfig contexts the tools may be aimed at (none known: no cluster yet, and
         the first tool call reports why)."""
-        loop = asyncio.get_running_loop()
         try:
-            if self.context is None:
-                self.context = await loop.run_in_executor(self.executor, self.make_context)
-            self.offered_contexts = await loop.run_in_executor(
-                self.executor, self.context.contexts
+            self.offered_contexts = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self._read_contexts
             )
         except ToolError:
             self.offered_contexts = ()
@@ -228,6 +229,12 @@ class _TurnState:
             log.warning("cannot read the kubeconfig contexts", exc_info=True)
             self.offered_contexts = ()
         return self.offered_contexts
+
+    def _read_contexts(self) -> tuple[str, ...]:
+        """Blocking, so one trip to a worker: the tool context, then its kubeconfig's contexts."""
+        if self.context is None:
+            self.context = self.make_context()
+        return self.cards.contexts(self.context)
 
     async def save(self, message: dict[str, Any], tool: dict[str, Any] | None = None) -> None:
         self.last_saved = message
@@ -257,14 +264,7 @@ class _TurnState:
         """The system prompt, then the cluster card (when there is a cluster to describe)."""
         card = ""
         if self.options.cluster_card and self.context is not None:
-            loop = asyncio.get_running_loop()
-            try:
-                async with asyncio.timeout(CARD_WAIT):
-                    card = await loop.run_in_executor(self.executor, cluster_card, self.context)
-            except TimeoutError:
-                log.info("no cluster card this turn: the cluster took over %s s", CARD_WAIT)
-            except Exception:  # the card helps; a chat never fails for it
-                log.warning("no cluster card this turn", exc_info=True)
+            card = await self.cards.card(self.context)
         return "\n\n".join(part for part in (self.options.system_prompt, card) if part)
 
     async def run_tool(self, call: ToolCallRequest) -> AsyncIterator[Event]:

@@ -41,6 +41,7 @@ from .protocol import (
 from .store import HistoryStore
 from .tools import default_registry
 from .tools.base import ToolContext, ToolRegistry
+from .tools.card import ClusterCards
 from .tools.kube import KubeClients
 
 log = logging.getLogger(__name__)
@@ -248,6 +249,7 @@ class TurnManager:
         self.max_retained_turns = max_retained_turns
         self.max_events_per_turn = max_events_per_turn
         self.windows = ContextWindows(settings.context_window, probe=model.context_window)
+        self.cards = ClusterCards(executor)
         self._turns: OrderedDict[str, Turn] = OrderedDict()
         self._approval_owner: dict[str, Turn] = {}
         self._starting: set[str] = set()
@@ -457,6 +459,7 @@ class TurnManager:
                 cell=frame.cell,
                 windows=self.windows,
                 account=turn.account,
+                cards=self.cards,
             )
             async for event in stream:
                 self._publish(turn, event, frame)

@@ -1,14 +1,19 @@
-"""The cluster card: bounded, cached, and silent about what the credentials may not read."""
+"""The cluster card: bounded, silent about what the credentials may not read, and never a wait
+for a turn once a cluster has one."""
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 
 from jupyter_kchat.tools.base import ToolContext
-from jupyter_kchat.tools.card import MAX_NAMESPACES, cluster_card
+from jupyter_kchat.tools.card import MAX_NAMESPACES, ClusterCards, cluster_card
 from jupyter_kchat.tools.errors import ToolError
+from jupyter_kchat.tools.kube import KubeClients
 
 
 class ListingCluster:
@@ -22,9 +27,13 @@ class ListingCluster:
         self.nodes = nodes
         self.forbid = forbid
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.answering = threading.Event()
+        """Cleared: the cluster is slow, every request waits until it is set again."""
+        self.answering.set()
 
     def get_raw(self, path: str, query: dict[str, Any], **kwargs: Any) -> bytes:
         self.requests.append((path, query))
+        assert self.answering.wait(30), "the test never let the cluster answer"
         resource = path.rsplit("/", 1)[-1]
         if resource == self.forbid:
             raise ToolError(f'forbidden (403): cannot list resource "{resource}"')
@@ -55,8 +64,82 @@ def test_many_namespaces_are_counted_not_listed_and_nodes_cost_one_item():
     assert len(text) < 1000
 
 
-def test_what_may_not_be_read_is_left_out_and_the_card_is_cached():
-    cluster = ListingCluster(namespaces=3, nodes=2, forbid="namespaces")
-    text = card(cluster)
+def test_what_may_not_be_read_is_left_out():
+    text = card(ListingCluster(namespaces=3, nodes=2, forbid="namespaces"))
     assert "Namespaces" not in text and "Nodes: 2." in text
-    assert card(cluster) == text and len(cluster.requests) == 2, "cached for a while"
+
+
+async def test_a_turn_gets_the_last_card_at_once_and_a_stale_one_is_read_in_the_background():
+    cluster = ListingCluster(namespaces=3, nodes=2)
+    ctx = ToolContext(cluster=cluster)  # type: ignore[arg-type]
+    cards = ClusterCards()
+    first = await cards.card(ctx)
+    assert "Namespaces (3)" in first and len(cluster.requests) == 2
+    assert await cards.card(ctx) == first and len(cluster.requests) == 2, "fresh: not read again"
+
+    cards.ttl = 0.0
+    cluster.names.append("team-new")
+    cluster.answering.clear()
+    assert await cards.card(ctx) == first, "a slow cluster does not hold up the turn"
+    cluster.answering.set()
+    assert "team-new" in await cards.prefetch(ctx), "the one read meanwhile"
+    assert "Namespaces (4)" in await cards.card(ctx)
+
+
+async def test_a_slow_cluster_gets_no_card_this_turn_but_the_next_turn_has_it():
+    cluster = ListingCluster(namespaces=3, nodes=2)
+    cluster.answering.clear()
+    ctx = ToolContext(cluster=cluster)  # type: ignore[arg-type]
+    cards = ClusterCards()
+    assert await cards.card(ctx, wait=0.05) == ""
+    cluster.answering.set()
+    await cards.prefetch(ctx)
+    assert "Namespaces (3)" in await cards.card(ctx)
+    assert len(cluster.requests) == 2, "the first read went on and was kept"
+
+
+async def test_a_failing_card_is_no_card_and_is_tried_again(caplog):
+    cluster = ListingCluster(namespaces=3, nodes=2)
+    cluster.get_raw = lambda *args, **kwargs: 1 / 0  # type: ignore[method-assign]
+    ctx = ToolContext(cluster=cluster)  # type: ignore[arg-type]
+    cards = ClusterCards()
+    assert await cards.card(ctx) == ""
+    assert "cannot read the cluster card" in caplog.text
+    del cluster.get_raw
+    assert "Nodes: 2." in await cards.card(ctx)
+
+
+def kubeconfig(path: Path, contexts: list[str]) -> None:
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": contexts[0],
+        "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": n, "context": {"cluster": "c", "user": "u"}} for n in contexts],
+    }))
+
+
+class CountingClients(KubeClients):
+    """The real kubeconfig reader, counting how often it parses the file."""
+
+    parsed = 0
+
+    def contexts(self) -> list[str]:
+        self.parsed += 1
+        return super().contexts()
+
+
+def test_context_names_are_parsed_once_and_again_when_the_kubeconfig_changes(tmp_path):
+    path = tmp_path / "kubeconfig"
+    kubeconfig(path, ["dev", "prod"])
+    clients = CountingClients(kubeconfig=str(path))
+    cards = ClusterCards()
+
+    def names() -> tuple[str, ...]:
+        return cards.contexts(ToolContext(cluster=clients.cluster(), clients=clients))
+
+    assert names() == ("dev", "prod")
+    assert names() == ("dev", "prod") and clients.parsed == 1, "every turn asks; one parse"
+    kubeconfig(path, ["dev", "prod", "staging-with-a-longer-name"])
+    assert names() == ("dev", "prod", "staging-with-a-longer-name")
+    assert clients.parsed == 2
+    clients.close()

@@ -2,14 +2,19 @@
 
 Without it models guess ``namespace: "default"``. The card names the kubeconfig context, the
 namespaces (at most :data:`MAX_NAMESPACES` names), the chat's default namespace and the node
-count. It costs two small list requests (metadata only, one node) and is cached per context and
-namespace for :data:`CARD_TTL` seconds; a part the credentials may not read is left out.
+count. It costs two small list requests (metadata only, one node); a part the credentials may
+not read is left out. :class:`ClusterCards` keeps the cards and the kubeconfig's context names
+for every turn, so a turn never waits for the cluster except for the very first card.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 import threading
 import time
+from concurrent.futures import Executor
 
 import msgspec
 
@@ -17,8 +22,15 @@ from .base import ToolContext
 from .errors import ToolError
 from .kube import api_path
 
+log = logging.getLogger(__name__)
+
 CARD_TTL = 120.0
-"""Seconds a card is reused (namespaces and nodes change rarely)."""
+"""Seconds a card is fresh (namespaces and nodes change rarely); then the next turn still gets it
+at once and a new one is read in the background."""
+
+CARD_WAIT = 5.0
+"""Seconds a turn waits for a cluster's first card; a slow cluster gets none this turn (the card
+is still read, for the next one)."""
 
 MAX_NAMESPACES = 40
 """Namespace names shown; the rest are counted."""
@@ -48,26 +60,104 @@ class _List(msgspec.Struct):
 
 
 _decoder = msgspec.json.Decoder(_List)
-_cache: dict[tuple[str, str, str], tuple[float, str]] = {}
-_lock = threading.Lock()
+
+CardKey = tuple[str, str, str]
+"""A card's cluster: kubeconfig context, API server and the chat's default namespace."""
+
+FileStamp = tuple[int, int, int] | None
+"""A kubeconfig file as ``os.stat`` sees it (inode, size, mtime), None when it is missing."""
+
+KnownNames = tuple[tuple[FileStamp, ...], tuple[str, ...]]
+"""Context names, and the kubeconfig files' stamps when they were read."""
+
+
+class ClusterCards:
+    """What a turn knows of its cluster before it asks the model, without waiting for it: the
+    card of each cluster and namespace, refreshed in the background once it is older than
+    ``ttl``, and the kubeconfig's context names, read again only when the file changes."""
+
+    def __init__(self, executor: Executor | None = None, ttl: float = CARD_TTL) -> None:
+        self.executor = executor
+        self.ttl = ttl
+        self._cards: dict[CardKey, tuple[float, str]] = {}
+        self._reading: dict[CardKey, asyncio.Future[str]] = {}
+        self._names: dict[tuple[str | None, str], KnownNames] = {}
+        self._lock = threading.Lock()
+
+    async def card(self, ctx: ToolContext, wait: float = CARD_WAIT) -> str:
+        """The card for ``ctx``'s cluster and namespace: the last one read (a stale one starts a
+        new read), else the first, waited for up to ``wait`` seconds ("" after that)."""
+        key = _key(ctx)
+        known = self._cards.get(key)
+        if known is not None:
+            if time.monotonic() - known[0] >= self.ttl:
+                self.prefetch(ctx)
+            return known[1]
+        try:
+            async with asyncio.timeout(wait):
+                return await asyncio.shield(self.prefetch(ctx))
+        except TimeoutError:
+            log.info("no cluster card this turn: the cluster took over %s s", wait)
+        except Exception:  # the card helps, a chat never fails for it (_read warns of it)
+            log.debug("no cluster card this turn", exc_info=True)
+        return ""
+
+    def prefetch(self, ctx: ToolContext) -> asyncio.Future[str]:
+        """Read ``ctx``'s card in the background (once at a time per cluster and namespace)."""
+        key = _key(ctx)
+        reading = self._reading.get(key)
+        if reading is None:
+            loop = asyncio.get_running_loop()
+            reading = loop.run_in_executor(self.executor, cluster_card, ctx)
+            self._reading[key] = reading
+            reading.add_done_callback(lambda done: self._read(key, done))
+        return reading
+
+    def _read(self, key: CardKey, done: asyncio.Future[str]) -> None:
+        del self._reading[key]
+        if done.cancelled():
+            return
+        if (error := done.exception()) is not None:  # the card helps; a chat never fails for it
+            log.warning("cannot read the cluster card", exc_info=error)
+            return
+        self._cards[key] = (time.monotonic(), done.result())
+
+    def contexts(self, ctx: ToolContext) -> tuple[str, ...]:
+        """``ctx.contexts()`` (this context first), parsed again only when a kubeconfig file
+        has changed since (blocking: call from a worker)."""
+        path = ctx.clients.kubeconfig_path() if ctx.clients is not None else None
+        key = (path, ctx.cluster.context)
+        stamps = _stamps(path)
+        with self._lock:
+            known = self._names.get(key)
+        if known is not None and known[0] == stamps:
+            return known[1]
+        names = ctx.contexts()
+        with self._lock:
+            self._names[key] = (stamps, names)
+        return names
+
+
+def _key(ctx: ToolContext) -> CardKey:
+    return (ctx.cluster.context, ctx.cluster.server, ctx.default_namespace())
+
+
+def _stamps(path: str | None) -> tuple[FileStamp, ...]:
+    """What changes when any of the (``:``-separated) kubeconfig files ``path`` is rewritten."""
+    stamps: list[FileStamp] = []
+    for part in (path or "").split(os.pathsep):
+        try:
+            stat = os.stat(part)
+        except (OSError, ValueError):
+            stamps.append(None)
+        else:
+            stamps.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return tuple(stamps)
 
 
 def cluster_card(ctx: ToolContext) -> str:
-    """The card for this chat's cluster and namespace (cached; blocking: call from a worker)."""
+    """The card for this chat's cluster and namespace, read now (blocking: call from a worker)."""
     namespace = ctx.default_namespace()
-    key = (ctx.cluster.context, ctx.cluster.server, namespace)
-    now = time.monotonic()
-    with _lock:
-        cached = _cache.get(key)
-    if cached is not None and now - cached[0] < CARD_TTL:
-        return cached[1]
-    card = _build(ctx, namespace)
-    with _lock:
-        _cache[key] = (now, card)
-    return card
-
-
-def _build(ctx: ToolContext, namespace: str) -> str:
     timeout = min(ctx.timeout, CARD_TIMEOUT)
     lines = [f"Kubernetes context: {ctx.cluster.context}."]
     namespaces = _list(ctx, "namespaces", limit=500, timeout=timeout)
