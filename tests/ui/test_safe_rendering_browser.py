@@ -18,7 +18,7 @@ from conftest import screenshot
 from exfil import RequestCounter, counting_server
 from kchat_lab import SCREENSHOTS, KChatLab
 from payload_cluster import EVENT_MARKER, LOG_MARKER
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 from safe_rendering import (
     FORBIDDEN,
     assert_nothing_fetched,
@@ -61,6 +61,14 @@ def answer_payload(exfil: str, base_url: str) -> str:
             ANSWER_MARKER,
         ]
     )
+
+
+def logs_card(scope: Locator) -> Locator:
+    """The last ``get_pod_logs`` card in the panel or widget, once the payload log is in it."""
+    name = scope.page.locator(".jp-kchat-tool-name", has_text="get_pod_logs")
+    card = scope.locator(".jp-kchat-tool-call").filter(has=name).last
+    expect(card).to_contain_text(LOG_MARKER)
+    return card
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +128,7 @@ def test_cluster_payloads_fetch_nothing_in_the_panel(
     page = payload_page
     ask(page, "show the logs of payments-api in payments")
     wait_idle(page)
-    logs = (
-        page.locator(f"{PANEL} .jp-kchat-tool-call")
-        .filter(has=page.locator(".jp-kchat-tool-name", has_text="get_pod_logs"))
-        .last
-    )
-    expect(logs).to_contain_text(LOG_MARKER)
+    logs = logs_card(page.locator(PANEL))
     # The log shows as text, the payload readable as it was written.
     expect(logs).to_contain_text(f'<iframe src="{exfil.url}/log-iframe"></iframe>')
     ask(page, "show warning events in payments")
@@ -166,12 +169,7 @@ def test_answer_and_cluster_payloads_fetch_nothing_in_the_widget(
     box = widget.locator("textarea[aria-label='Message']")
     box.fill("show the logs of payments-api in payments")
     box.press("Enter")
-    logs = (
-        widget.locator(".jp-kchat-tool-call")
-        .filter(has=page.locator(".jp-kchat-tool-name", has_text="get_pod_logs"))
-        .last
-    )
-    expect(logs).to_contain_text(LOG_MARKER)
+    logs_card(widget)
     expect(widget.locator(".jp-kchat-stop")).to_be_hidden()
     assert widget.locator(FORBIDDEN).count() == 0
     assert_nothing_fetched(page, exfil)
