@@ -17,7 +17,8 @@ from jupyter_kchat.kernel import KernelChat, result_from_events
 from jupyter_kchat.sample.model_faults import Fault, Quirks
 from jupyter_kchat.sample.offline import OfflineServices
 from jupyter_kchat.tokens import TokenCounter
-from jupyter_kchat.tools import default_registry
+from jupyter_kchat.tools import ToolRegistry, default_registry
+from jupyter_kchat.tools.runner import argument_problem
 
 
 @pytest.fixture
@@ -165,21 +166,47 @@ def test_chat_result_usage_in_the_kernel(services: OfflineServices, tmp_path) ->
 
 
 FIXED_PROMPT_GOAL = 1_200
-"""Issue 12's goal for the system prompt and every read tool schema, in tokens."""
+"""Issue 12's goal for the system prompt and every read tool schema, in tokens (it was 2,911)."""
 
-FIXED_PROMPT_BUDGET = 1_900
-"""What 16 read tools reach with terse descriptions (1,871; it was 2,911): their JSON scaffolding
-alone (names, types, enums, defaults) is ~925 tokens, so the goal would leave ~10 tokens of
-description per tool. A ceiling, so the prompt cannot grow back; small windows get the compact
-form (1,353)."""
+
+def fixed_prompt(registry: ToolRegistry, contexts: tuple[str, ...] = ()) -> tuple[str, list]:
+    """The system message (less the cluster card) and tools of a new conversation's request."""
+    note = registry.prompt_note(read_only=True, contexts=contexts)
+    tools = registry.openai_tools(read_only=True, contexts=contexts)
+    return f"{DEFAULT_SYSTEM_PROMPT}\n\n{note}", tools
 
 
 def test_the_fixed_prompt_stays_small_and_small_windows_get_it_compact() -> None:
     counter = TokenCounter("gpt-4o")
-    tools = default_registry().openai_tools(read_only=True)
-    system = counter.count(DEFAULT_SYSTEM_PROMPT)
-    full = system + counter.tools(tools)
-    compact = system + counter.tools(compact_tools(tools))
-    assert full <= FIXED_PROMPT_BUDGET, f"{full} tokens (goal {FIXED_PROMPT_GOAL})"
-    assert compact <= FIXED_PROMPT_GOAL + 200, compact
+    registry = default_registry()
+    system, tools = fixed_prompt(registry)
+    full = counter.count(system) + counter.tools(tools)
+    assert full <= FIXED_PROMPT_GOAL, full
+    assert counter.count(system) + counter.tools(compact_tools(tools)) < full
     assert len(tools) >= 16
+    several = ("sample", "sample-readonly", "shop-viewer")
+    system, tools = fixed_prompt(registry, several)
+    # The contexts are named once, in the system message, not in each of the 16 schemas.
+    assert "context: one of sample, sample-readonly, shop-viewer; default sample." in system
+    assert counter.count(system) + counter.tools(tools) <= full + 120
+
+
+def test_what_the_model_is_not_sent_is_still_said_and_checked() -> None:
+    """The offered schemas leave out what the system message says once; the engine and MCP
+    clients still get the whole schema, so a wrong call is still refused before it runs."""
+    registry = default_registry()
+    system, tools = fixed_prompt(registry, ("sample", "shop-viewer"))
+    offered = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
+    assert offered["list_pods"]["properties"]["namespace"] == {"type": "string"}
+    assert offered["list_pods"]["properties"]["context"] == {"type": "string"}
+    assert "namespace defaults to the chat's" in system
+    # A namespace that means something else keeps its own words.
+    assert offered["diagnose_cluster"]["properties"]["namespace"]["description"]
+    assert offered["list_helm_releases"]["properties"]["all_namespaces"]["default"] is True
+    spec = registry.get("list_pods")
+    assert spec is not None
+    whole = registry.parameters(spec, ("sample", "shop-viewer"))
+    assert whole["properties"]["namespace"]["description"] == "Default: the chat's namespace."
+    assert argument_problem(whole, {"namespaces": "shop"}) is not None
+    assert argument_problem(whole, {"context": "prod"}) is not None
+    assert argument_problem(whole, {"context": "shop-viewer", "namespace": "shop"}) is None

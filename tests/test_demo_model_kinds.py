@@ -140,7 +140,7 @@ BROKEN = {
     "shop/frontend": "not found",
     "payments/payments-exporter": "insufficient_scope: authorization failed",
     "data/etl-worker": "0/4 nodes are available",
-    "ml/datasets-cache": "fast-ssd does not exist",
+    "ml/datasets-cache": "fast-ssd",  # "does not exist", or the provisioner's "not found"
     "node-2": "MemoryPressure",
     "monitoring/prometheus": "The node was low on resource: memory",
     "shop/legacy-search": "matches no pod",

@@ -87,7 +87,7 @@ def test_registry_offers_the_catalog_with_strict_schemas() -> None:
         jsonschema.Draft202012Validator.check_schema(schema)
         assert schema["type"] == "object" and schema["additionalProperties"] is False
         assert spec.writes == (spec.name in WRITE_TOOLS)
-        assert 40 < len(spec.description) < 500
+        assert 20 < len(spec.description) < 200  # short: issue 12 counts every token
         assert spec.openai_schema()["function"]["name"] == spec.name
     logs = registry.get("get_pod_logs")
     assert logs is not None

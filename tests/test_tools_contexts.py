@@ -44,13 +44,18 @@ def test_every_tool_gets_a_context_enum_only_when_there_are_several(
     assert several.contexts() == ("sample", "sample-readonly", "shop-viewer")
     assert one.contexts() == ("sample",)
     for schema in REGISTRY.openai_tools(read_only=False, contexts=several.contexts()):
-        context = schema["function"]["parameters"]["properties"]["context"]
-        assert context["enum"] == ["sample", "sample-readonly", "shop-viewer"]
-        assert context["default"] == "sample"
+        assert schema["function"]["parameters"]["properties"]["context"] == {"type": "string"}
+    # The choices are named once, in the system message, rather than in every schema.
+    note = REGISTRY.prompt_note(read_only=False, contexts=several.contexts())
+    assert note.endswith("context: one of sample, sample-readonly, shop-viewer; default sample.")
+    assert "context" not in REGISTRY.prompt_note(read_only=False, contexts=one.contexts())
     for schema in REGISTRY.openai_tools(read_only=False, contexts=one.contexts()):
         assert "context" not in schema["function"]["parameters"]["properties"]
     spec = REGISTRY.get("list_pods")
     assert spec is not None and "context" not in spec.parameters["properties"]
+    context = REGISTRY.parameters(spec, several.contexts())["properties"]["context"]
+    assert context["enum"] == ["sample", "sample-readonly", "shop-viewer"]
+    assert context["default"] == "sample"
     validator = jsonschema.Draft202012Validator(REGISTRY.parameters(spec, several.contexts()))
     assert validator.is_valid({"context": "shop-viewer"})
     assert not validator.is_valid({"context": "prod"})
@@ -130,11 +135,11 @@ async def test_the_model_is_offered_contexts_and_sees_which_one_answered(
     end = next(e for e in events if e["type"] == "tool_call_end")["data"]
     assert end["status"] == "completed"
     assert end["result"].startswith("Context: shop-viewer\n")
-    offered = kchat_model.requests[0].body["tools"]
-    assert all(
-        tool["function"]["parameters"]["properties"]["context"]["enum"] == list(ALL_CONTEXTS)
-        for tool in offered
-    )
+    request = kchat_model.requests[0].body
+    assert all("context" in t["function"]["parameters"]["properties"] for t in request["tools"])
+    system = request["messages"][0]
+    assert system["role"] == "system"
+    assert f"context: one of {', '.join(ALL_CONTEXTS)}; default sample." in system["content"]
     wrong = await sock.turn(
         {"message": 'call tool list_pods with {"context": "prod"}', "conversation_id": None}
     )

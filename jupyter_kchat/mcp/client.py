@@ -320,6 +320,7 @@ class MCPClients:
             func=run,
             writes=writes,
             summarize=summarize,
+            conventions=False,
         )
 
     async def close(self) -> None:

@@ -21,6 +21,30 @@ __all__ = ["ToolContext", "ToolError", "ToolFunc", "ToolRegistry", "ToolResult",
 
 CONTEXT_ARG = "context"
 
+COMMON_ARGUMENTS: dict[str, dict[str, Any]] = {
+    "namespace": {"type": "string", "description": "Default: the chat's namespace."},
+    "all_namespaces": {"type": "boolean", "default": False, "description": "All namespaces."},
+    "label_selector": {"type": "string", "description": "Label selector (kubectl -l syntax)."},
+    "field_selector": {
+        "type": "string",
+        "description": "Field selector (kubectl --field-selector syntax).",
+    },
+    "name": {"type": "string", "description": "The object's exact name."},
+    "kind": {
+        "type": "string",
+        "description": "As kubectl takes it: plural, singular or short name, optionally .group.",
+    },
+}
+"""Arguments many tools take, with one meaning; a tool that means something else by one of these
+names gives it its own schema (``diagnose_cluster``'s namespace defaults to all)."""
+
+ARGUMENTS_NOTE = (
+    "Tool arguments: namespace defaults to the chat's; label_selector, field_selector: kubectl "
+    "syntax; name: exact; kind: as kubectl takes it; booleans default to false."
+)
+"""Said once in the system message, so the schemas a chat model is offered need not say it for
+each tool (issue 12: a small local model's window starts with this fixed prompt)."""
+
 
 @dataclass
 class ToolResult:
@@ -89,15 +113,18 @@ class ToolSpec:
     func: ToolFunc
     writes: bool = False
     summarize: Callable[[dict[str, Any]], str] | None = field(default=None, compare=False)
+    conventions: bool = True
+    """Its arguments mean what ``ARGUMENTS_NOTE`` says (another MCP server's tools promise not)."""
 
     def openai_schema(self, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
         """The entry for the ``tools`` list of a chat-completions request."""
+        offered = self.parameters if parameters is None else parameters
         return {
             "type": "function",
             "function": {
                 "name": self.name,
                 "description": self.description,
-                "parameters": self.parameters if parameters is None else parameters,
+                "parameters": _lean(offered) if self.conventions else offered,
             },
         }
 
@@ -107,6 +134,24 @@ class ToolSpec:
             return self.summarize(args)
         shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
         return f"{self.name}({shown})"
+
+
+def _lean(parameters: dict[str, Any]) -> dict[str, Any]:
+    """``parameters`` less what a model needs not read: the descriptions of ``COMMON_ARGUMENTS``,
+    false defaults and the ``context`` choices, which the system message gives once
+    (:meth:`ToolRegistry.prompt_note`), and ``additionalProperties``. The engine validates every
+    call against the whole schema before it runs."""
+    properties = {}
+    for name, prop in parameters.get("properties", {}).items():
+        if name == CONTEXT_ARG:
+            prop = {"type": "string"}
+        elif prop == COMMON_ARGUMENTS.get(name):
+            prop = {k: v for k, v in prop.items() if k != "description"}
+        if prop.get("type") == "boolean" and prop.get("default") is False:
+            prop = {k: v for k, v in prop.items() if k != "default"}
+        properties[name] = prop
+    lean = {k: v for k, v in parameters.items() if k != "additionalProperties"}
+    return {**lean, "properties": properties}
 
 
 class ToolRegistry:
@@ -141,6 +186,14 @@ class ToolRegistry:
             t.openai_schema(self.parameters(t, contexts))
             for t in self.available(read_only=read_only)
         ]
+
+    def prompt_note(self, *, read_only: bool, contexts: Sequence[str] = ()) -> str:
+        """What the system message says about the offered tools' arguments (see ``_lean``)."""
+        if not any(t.conventions for t in self.available(read_only=read_only)):
+            return ""
+        if len(contexts) < 2:
+            return ARGUMENTS_NOTE
+        return f"{ARGUMENTS_NOTE} context: one of {', '.join(contexts)}; default {contexts[0]}."
 
     @staticmethod
     def parameters(spec: ToolSpec, contexts: Sequence[str] = ()) -> dict[str, Any]:

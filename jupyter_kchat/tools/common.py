@@ -11,28 +11,17 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .base import ToolContext, ToolError
+from .base import COMMON_ARGUMENTS, ToolContext, ToolError
 from .kube import ApiFailure, api_path
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
-NAMESPACE = {
-    "type": "string",
-    "description": "Default: the chat's namespace.",
-}
-ALL_NAMESPACES = {
-    "type": "boolean",
-    "default": False,
-    "description": "All namespaces.",
-}
-LABEL_SELECTOR = {
-    "type": "string",
-    "description": "Label selector (kubectl -l syntax).",
-}
-FIELD_SELECTOR = {
-    "type": "string",
-    "description": "Field selector (kubectl --field-selector syntax).",
-}
+NAMESPACE = COMMON_ARGUMENTS["namespace"]
+ALL_NAMESPACES = COMMON_ARGUMENTS["all_namespaces"]
+LABEL_SELECTOR = COMMON_ARGUMENTS["label_selector"]
+FIELD_SELECTOR = COMMON_ARGUMENTS["field_selector"]
+NAME = COMMON_ARGUMENTS["name"]
+KIND = COMMON_ARGUMENTS["kind"]
 
 
 def schema(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:

@@ -92,7 +92,7 @@ def context_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_contexts",
             description=(
-                "The kubeconfig's contexts (cluster, namespace, user) and the one the chat uses."
+                "Kubeconfig contexts and the one in use."
             ),
             parameters=schema({}),
             func=list_contexts,

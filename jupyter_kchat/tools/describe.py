@@ -15,7 +15,7 @@ import msgspec
 import yaml
 
 from .base import ToolContext, ToolError, ToolResult, ToolSpec
-from .common import NAMESPACE, check_args, check_name, opt_str, req_str, schema
+from .common import KIND, NAME, NAMESPACE, check_args, check_name, opt_str, req_str, schema
 from .conditions import object_problem
 from .discovery import Kind, discovery, match, resolve_kind
 from .kube import ApiFailure, KubeCluster, api_path
@@ -23,7 +23,6 @@ from .lookup import read_located, target
 from .models import Event
 from .objects import fetch_object
 from .redact import env_display, redact_text
-from .resources import KIND
 from .shape import ago, clip
 
 OUTPUTS = ("summary", "yaml")
@@ -32,13 +31,12 @@ MAX_OWNERS = 4
 MAX_EVENTS = 10
 GET_PARAMS = {
     "kind": KIND,
-    "name": {"type": "string", "description": "Exact object name."},
+    "name": NAME,
     "namespace": NAMESPACE,
     "output": {
         "type": "string",
         "enum": list(OUTPUTS),
         "default": "summary",
-        "description": "summary: like kubectl describe; yaml: the object.",
     },
 }
 
@@ -397,8 +395,7 @@ def describe_tools() -> list[ToolSpec]:
         ToolSpec(
             name="get_resource",
             description=(
-                "One object of any kind: a kubectl-describe-like summary, or its YAML. Credentials "
-                "masked."
+                "One object of any kind, as kubectl describe shows it, or yaml."
             ),
             parameters=schema(GET_PARAMS, ["kind", "name"]),
             func=get_resource,

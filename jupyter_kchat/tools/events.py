@@ -125,15 +125,14 @@ PARAMS = {
     "warnings_only": {
         "type": "boolean",
         "default": False,
-        "description": "Only Warning events.",
     },
     "involved_object": {
         "type": "string",
-        "description": "Only events about the object of this name.",
+        "description": "Only about this object.",
     },
     "kind": {
         "type": "string",
-        "description": "The involved object's kind.",
+        "description": "Its kind.",
     },
 }
 
@@ -222,8 +221,7 @@ def event_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_events",
             description=(
-                "Events, newest first, repeats merged: scheduling, image pulls, back-offs, OOM "
-                "kills, node problems."
+                "Events, newest first, repeats merged."
             ),
             parameters=schema(PARAMS),
             func=list_events,

@@ -44,7 +44,6 @@ PARAMS = {
     "all_namespaces": {
         "type": "boolean",
         "default": True,
-        "description": "All namespaces (default); false: only namespace.",
     },
 }
 
@@ -302,8 +301,7 @@ def helm_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_helm_releases",
             description=(
-                "Helm releases: chart, app version, revision, status (failed first) and last "
-                "update."
+                "Helm releases: chart, version, status, updated; failed first."
             ),
             parameters=schema(PARAMS),
             func=list_helm_releases,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import ToolContext, ToolError, ToolResult
-from .common import NAMESPACE, check_args, check_name, opt_bool, opt_int, opt_str, req_str
+from .common import NAME, NAMESPACE, check_args, check_name, opt_bool, opt_int, opt_str, req_str
 from .health import RESTART_ALERT, pod_not_found
 from .kube import ApiFailure, KubeCluster, api_path
 from .lookup import read_located, target
@@ -23,18 +23,14 @@ ERROR_LINE = re.compile(
 )
 
 LOGS_PARAMS = {
-    "name": {"type": "string", "description": "Exact pod name."},
+    "name": NAME,
     "namespace": NAMESPACE,
-    "container": {
-        "type": "string",
-        "description": "Default: the failing one, else the pod's default.",
-    },
+    "container": {"type": "string", "description": "Default: the failing one."},
     "tail_lines": {
         "type": "integer",
         "minimum": 1,
         "maximum": 5000,
         "default": 100,
-        "description": "Lines from the end (2000 with grep).",
     },
     "previous": {
         "type": "boolean",
@@ -43,7 +39,7 @@ LOGS_PARAMS = {
     },
     "grep": {
         "type": "string",
-        "description": "Keep lines matching this regex (any case).",
+        "description": "Regex of the lines to keep.",
     },
 }
 LOG_LIMIT_BYTES = 8 * 1024 * 1024

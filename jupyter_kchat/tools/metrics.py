@@ -31,7 +31,6 @@ PARAMS = {
         "type": "string",
         "enum": list(KINDS),
         "default": "pods",
-        "description": "Pods or nodes.",
     },
     "namespace": NAMESPACE,
     "all_namespaces": ALL_NAMESPACES,
@@ -39,7 +38,6 @@ PARAMS = {
         "type": "string",
         "enum": list(SORTS),
         "default": "memory",
-        "description": "Biggest users of this first.",
     },
 }
 
@@ -384,8 +382,7 @@ def metrics_tools() -> list[ToolSpec]:
         ToolSpec(
             name="top",
             description=(
-                "CPU and memory in use (metrics-server), biggest first, against requests and "
-                "limits."
+                "CPU and memory use vs requests and limits."
             ),
             parameters=schema(PARAMS),
             func=top,

@@ -236,8 +236,7 @@ def node_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_nodes",
             description=(
-                "List nodes: ready, pressure, cordoned, roles, version, capacity, pods, taints; "
-                "unhealthy first."
+                "Nodes: ready, pressure, cordoned, taints; unhealthy first."
             ),
             parameters=schema(LIST_NODES_PARAMS),
             func=list_nodes,

@@ -15,6 +15,7 @@ from .common import (
     ALL_NAMESPACES,
     FIELD_SELECTOR,
     LABEL_SELECTOR,
+    NAME,
     NAMESPACE,
     check_args,
     check_name,
@@ -131,7 +132,7 @@ def list_pods(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
 # ---------------------------------------------------------------------- get_pod
 
 GET_POD_PARAMS = {
-    "name": {"type": "string", "description": "Exact pod name."},
+    "name": NAME,
     "namespace": NAMESPACE,
 }
 
@@ -443,7 +444,7 @@ def _pod_hint(view: PodView, namespace: str) -> str:
 # ---------------------------------------------------------------------- delete_pod
 
 DELETE_PARAMS = {
-    "name": {"type": "string", "description": "Exact pod name."},
+    "name": NAME,
     "namespace": NAMESPACE,
 }
 
@@ -500,8 +501,7 @@ def pod_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_pods",
             description=(
-                "List pods: ready, status, restarts, age, node. Unhealthy first with the reason; "
-                "big lists are summarised."
+                "Pods: status, restarts, node; unhealthy first."
             ),
             parameters=schema(LIST_PODS_PARAMS),
             func=list_pods,
@@ -509,8 +509,7 @@ def pod_tools() -> list[ToolSpec]:
         ToolSpec(
             name="get_pod",
             description=(
-                "Describe one pod: container states and reasons, last exit (code, OOMKilled), "
-                "resources, env (masked), events."
+                "One pod: containers, last exit, resources, env, events."
             ),
             parameters=schema(GET_POD_PARAMS, ["name"]),
             func=get_pod,
@@ -518,8 +517,7 @@ def pod_tools() -> list[ToolSpec]:
         ToolSpec(
             name="get_pod_logs",
             description=(
-                "The end of a pod container's log (credentials masked). previous=true: the crashed "
-                "instance."
+                "A pod's last log lines; previous=true: the crashed instance's."
             ),
             parameters=schema(LOGS_PARAMS, ["name"]),
             func=get_pod_logs,

@@ -23,6 +23,7 @@ from .base import ToolContext, ToolError, ToolResult, ToolSpec
 from .common import (
     ALL_NAMESPACES,
     FIELD_SELECTOR,
+    KIND,
     LABEL_SELECTOR,
     NAMESPACE,
     Scope,
@@ -43,12 +44,6 @@ from .models import Event
 from .redact import redact_text
 from .shape import Listing, clip, counts, fit_listing, plural
 from .table import Column, RowObject, Table, column_key, read_table, text_columns
-
-KIND = {
-    "type": "string",
-    "description": "As kubectl takes it: plural, singular or short name, optionally .group.",
-}
-
 
 def _warnings(
     cluster: KubeCluster, kind: Kind, namespace: str | None, timeout: float
@@ -420,8 +415,7 @@ def resource_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_resources",
             description=(
-                "List objects of any kind (PVCs, ingresses, jobs, HPAs, custom resources...) as "
-                "kubectl get does; unhealthy first."
+                "Any kind, custom ones too, as kubectl get lists them; unhealthy first."
             ),
             parameters=schema(LIST_PARAMS, ["kind"]),
             func=list_resources,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import ToolContext, ToolError, ToolResult, ToolSpec
-from .common import NAMESPACE, check_args, check_name, opt_str, req_str, schema
+from .common import NAME, NAMESPACE, check_args, check_name, opt_str, req_str, schema
 from .kube import api_path
 from .lookup import read_located, target
 from .redact import env_display, redact_text
@@ -25,13 +25,12 @@ CHANGE_CAUSE = "kubernetes.io/change-cause"
 HASH_LABELS = ("pod-template-hash", "controller-revision-hash")
 
 PARAMS = {
-    "name": {"type": "string", "description": "Workload name."},
+    "name": NAME,
     "namespace": NAMESPACE,
     "kind": {
         "type": "string",
         "enum": list(KINDS),
         "default": "deployment",
-        "description": "Workload kind.",
     },
 }
 
@@ -224,8 +223,7 @@ def rollout_tools() -> list[ToolSpec]:
         ToolSpec(
             name="rollout_history",
             description=(
-                "Revisions of a Deployment, StatefulSet or DaemonSet: images, change causes, the "
-                "last change."
+                "A workload's revisions: images, change causes, last change."
             ),
             parameters=schema(PARAMS, ["name"]),
             func=rollout_history,

@@ -89,7 +89,7 @@ def secret_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_secrets",
             description=(
-                "List Secrets: type and key names. Values are never read or shown."
+                "Secrets: type and key names, never values."
             ),
             parameters=schema(PARAMS),
             func=list_secrets,

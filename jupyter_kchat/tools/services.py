@@ -219,14 +219,14 @@ def service_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_services",
             description=(
-                "List Services: type, cluster and external IP, ports and selector."
+                "Services: type, IPs, ports, selector."
             ),
             parameters=schema(SERVICE_PARAMS),
             func=list_services,
         ),
         ToolSpec(
             name="list_namespaces",
-            description="List namespaces with their status (Active, Terminating) and age.",
+            description="Namespaces: status and age.",
             parameters=schema(NAMESPACE_PARAMS),
             func=list_namespaces,
         ),

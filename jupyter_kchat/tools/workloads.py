@@ -193,7 +193,6 @@ LIST_PARAMS = {
         "type": "string",
         "enum": ["all", "deployments", "statefulsets", "daemonsets"],
         "default": "all",
-        "description": "Which workloads.",
     },
 }
 
@@ -415,8 +414,7 @@ def workload_tools() -> list[ToolSpec]:
         ToolSpec(
             name="list_deployments",
             description=(
-                "List Deployments, StatefulSets and DaemonSets: ready/desired, and why replicas "
-                "are missing."
+                "Deployments, StatefulSets, DaemonSets: ready/desired and why."
             ),
             parameters=schema(LIST_PARAMS),
             func=list_deployments,

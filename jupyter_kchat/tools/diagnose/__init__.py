@@ -242,8 +242,7 @@ def diagnose_tools() -> list[ToolSpec]:
         ToolSpec(
             name="diagnose_cluster",
             description=(
-                "Everything unhealthy in one call, with the cause and evidence: nodes, pods, jobs, "
-                "volumes, services, autoscalers, warnings. Start here for 'what is wrong?'."
+                "Everything unhealthy, with cause and evidence; start here for 'what is wrong?'."
             ),
             parameters=schema(PARAMS),
             func=diagnose_cluster,
