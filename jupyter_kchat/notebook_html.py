@@ -37,6 +37,10 @@ _CELL = "border-bottom:1px solid #eaeef2;padding:1px 8px;text-align:left;vertica
 _PROBLEM = "background:#fff8c5"
 _PRE = "white-space:pre-wrap;max-height:24em;overflow:auto;margin:4px 0"
 _NOTE = "color:#57606a;font-size:0.9em"
+_QUESTION = (
+    "white-space:pre-wrap;font-weight:600;margin:8px 0 2px;padding-left:6px;"
+    "border-left:3px solid #0969da"
+)
 
 
 def signature(call: ToolCall) -> str:
@@ -182,6 +186,21 @@ def turn_html(
     if status:
         parts.append(f'<div style="{_NOTE}"><em>{escape(status)}</em></div>')
     return f'<div class="kchat-turn">{"".join(parts)}</div>'
+
+
+def conversation_html(
+    turns: Iterable[tuple[str, str]], waiting: str | None = None, css_class: str = ""
+) -> str:
+    """A chat as a saved notebook shows it: each question (escaped) above its turn's HTML, then
+    a question still being answered (``waiting``)."""
+    parts = [f'<div style="{_NOTE}">kchat chat (saved copy; run the cell for the live chat)</div>']
+    for question, turn in turns:
+        parts.append(f'<div class="kchat-question" style="{_QUESTION}">{escape(question)}</div>')
+        parts.append(turn)
+    if waiting is not None:
+        parts.append(f'<div class="kchat-question" style="{_QUESTION}">{escape(waiting)}</div>')
+        parts.append(f'<div style="{_NOTE}"><em>Answering…</em></div>')
+    return f'<div class="kchat-conversation {escape(css_class)}">{"".join(parts)}</div>'
 
 
 def turn_text(

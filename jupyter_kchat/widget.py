@@ -5,6 +5,10 @@ front end is the panel's chat view (``static/widget.js``); it sends the protocol
 frames as custom messages and receives the protocol's events the same way. Turns run through
 the kernel's ``KernelChat`` (the server's engine, tools, configuration and history store), and
 the Python side keeps the conversation (``.messages``, ``.last``) for the next cell to analyse.
+
+A displayed widget also shows the chat as static HTML (questions, tool blocks, answers) in an
+output of its own, updated after each turn, so a saved notebook reads the same on GitHub,
+nbviewer or through nbconvert where no widget runs; a live view hides that copy.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from typing import Any
 
 import anywidget
 import orjson
+from IPython.display import display, update_display
 from traitlets import Bool, List, Unicode
 
 from .kernel import CANCEL_GRACE, ChatResult, KernelChat, prompt_approval, result_from_events
+from .notebook_html import conversation_html
 from .protocol import ChatFrame, ProtocolError, error_event, parse_body
 from .protocol.envelope import user_entry, widget_message
 from .turns import LoggedEvent, Turn, merge_runs
@@ -118,6 +124,8 @@ class ChatWidget(anywidget.AnyWidget):
     events = List().tag(sync=True)
     """What a view rendered later replays: finished turns' events (text merged), and a ``user``
     entry before each later turn."""
+    _saved_copy_class = Unicode("").tag(sync=True)
+    """The class of this widget's static copy in the output area: a live view hides it."""
 
     def __init__(
         self,
@@ -138,6 +146,9 @@ class ChatWidget(anywidget.AnyWidget):
         self._lock = threading.Lock()
         self._pending: _Pending | None = None
         self._views = _Views(self)
+        self._display_id = f"kchat-chat-{uuid.uuid4().hex}"
+        self._displayed = False
+        self._saved_copy_class = f"kchat-saved-copy-{uuid.uuid4().hex}"
         self.on_msg(self._on_frame)
         if question:
             self.ask(question, wait=False)
@@ -183,10 +194,16 @@ class ChatWidget(anywidget.AnyWidget):
         return self._wait(pending, timeout, approve)
 
     def wait(self, timeout: float | None = None) -> ChatResult | None:
-        """Wait for the running answer (if any) and return the last one."""
+        """Wait for the running answer (if any) and return the last one.
+
+        Also refreshes the chat's static copy from this cell: an answer that ended while no
+        cell ran (a headless run by nbclient or papermill) reaches the saved notebook too.
+        """
         pending = self._pending
         if pending is not None:
             self._wait(pending, timeout, None)
+        if self._displayed:
+            update_display(self._saved_copy(None), raw=True, display_id=self._display_id)
         return self.last
 
     def cancel(self) -> None:
@@ -202,6 +219,35 @@ class ChatWidget(anywidget.AnyWidget):
     def close(self) -> None:
         self.cancel()
         super().close()
+
+    def _ipython_display_(self) -> None:
+        """The live view, then the chat as static HTML under this widget's display id (kept up
+        to date after each turn): what a saved notebook shows where no widget runs."""
+        bundle = self._repr_mimebundle_()
+        if bundle is None:
+            return
+        data, metadata = bundle
+        display(data, metadata=metadata, raw=True)
+        pending = self._pending
+        running = pending is not None and not pending.done.is_set()
+        display(
+            self._saved_copy(pending.question if running else None),
+            raw=True,
+            display_id=self._display_id,
+        )
+        self._displayed = True
+
+    def _saved_copy(self, waiting: str | None) -> dict[str, str]:
+        """The chat so far as ``text/html`` (tool blocks with their first rows, as the magics
+        show them) and ``text/plain``; ``waiting`` is a question still being answered."""
+        results = list(self.results)
+        html = conversation_html(
+            [(result.question, result._repr_html_()) for result in results],
+            waiting,
+            self._saved_copy_class,
+        )
+        text = "\n\n".join(f"> {result.question}\n{result.text}" for result in results)
+        return {"text/html": html, "text/plain": text or "kchat chat (no answers yet)"}
 
     def _wait(
         self, pending: _Pending, timeout: float | None, approve: bool | Approver | None
@@ -307,17 +353,25 @@ class ChatWidget(anywidget.AnyWidget):
         for message in messages:
             if message["type"] == "approval_required":
                 pending.approvals.put(message["data"])
-        if batch[-1].type == "complete":
-            result = result_from_events(pending.events, pending.question)
-            pending.result = result
-            self.results.append(result)
-            merged = merged_messages(pending.logged, pending.events, turn.conversation_id)
-            self.events = [*self.events, *merged]
-            self.conversation_id = result.conversation_id
-            self.busy = False
+        forwarded = merged_messages(batch, messages, turn.conversation_id)
+        if batch[-1].type != "complete":
+            self._forward(forwarded)
+            return
+        result = result_from_events(pending.events, pending.question)
+        pending.result = result
+        self.results.append(result)
+        merged = merged_messages(pending.logged, pending.events, turn.conversation_id)
+        self.events = [*self.events, *merged]
+        self.conversation_id = result.conversation_id
+        self.busy = False
+        try:
+            self._forward(forwarded)
+            if self._displayed:
+                # Before ``done``: a blocking ask() returns with its cell's copy up to date.
+                update_display(self._saved_copy(None), raw=True, display_id=self._display_id)
+        finally:
             pending.done.set()
             pending.approvals.put(None)
-        self._forward(merged_messages(batch, messages, turn.conversation_id))
 
     def _forward(self, messages: list[dict[str, Any]]) -> None:
         self._to_views(widget_message(messages))

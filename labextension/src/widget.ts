@@ -152,6 +152,24 @@ function injectStyle(): void {
 }
 
 /**
+ * The kernel also puts the chat as static HTML (for a saved notebook) in an output of its own,
+ * marked with the class in `_saved_copy_class`: while a view shows the live chat, that copy and
+ * its output row are hidden, so the chat shows once. Returns the undo.
+ */
+export function hideSavedCopy(model: IWidgetModel): () => void {
+  const marker = model.get('_saved_copy_class');
+  const valid = typeof marker === 'string' && /^kchat-saved-copy-[0-9a-f]+$/.test(marker);
+  if (typeof document === 'undefined' || !valid) {
+    return () => undefined;
+  }
+  const style = document.createElement('style');
+  const selector = `.${marker}, .jp-OutputArea-child:has(.${marker})`;
+  style.textContent = `${selector} { display: none !important; }`;
+  document.head.appendChild(style);
+  return () => style.remove();
+}
+
+/**
  * Optional model traits: `message` (the question the kernel asked; shown first) and `events`
  * (events already received, so a re-rendered output shows the whole answer).
  */
@@ -191,7 +209,9 @@ export function render({ model, el }: { model: IWidgetModel; el: HTMLElement }):
   }
   el.classList.add('jp-kchat-widget');
   el.appendChild(session.view.node);
+  const showSavedCopy = hideSavedCopy(model);
   return () => {
+    showSavedCopy();
     session.dispose();
     transport.dispose();
     session.view.node.remove();

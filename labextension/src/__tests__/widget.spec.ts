@@ -147,6 +147,27 @@ describe('anywidget front end', () => {
     expect(el.querySelector<HTMLButtonElement>('.jp-kchat-stop')!.hidden).toBe(true);
   });
 
+  it('hides the saved copy of its chat while it shows, and only that copy', () => {
+    const model = new FakeModel();
+    model.traits._saved_copy_class = 'kchat-saved-copy-0a1b';
+    const copy = document.createElement('div');
+    copy.className = 'kchat-conversation kchat-saved-copy-0a1b';
+    const other = document.createElement('div');
+    other.className = 'kchat-conversation kchat-saved-copy-ffff';
+    document.body.append(copy, other);
+    const el = document.createElement('div');
+    document.body.appendChild(el);
+    const dispose = widget.render({ model, el });
+    expect(getComputedStyle(copy).display).toBe('none');
+    expect(getComputedStyle(other).display).not.toBe('none');
+    dispose();
+    expect(getComputedStyle(copy).display).not.toBe('none');
+    const styles = document.head.querySelectorAll('style').length;
+    model.traits._saved_copy_class = 'x{} body{display:none';
+    widget.render({ model, el: document.createElement('div') })();
+    expect(document.head.querySelectorAll('style').length).toBe(styles);
+  });
+
   it('accepts single events, arrays and {events} batches', () => {
     const s = new Script();
     const one = s.thinking();
