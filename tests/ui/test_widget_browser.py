@@ -162,5 +162,24 @@ def test_chat_widget_in_a_notebook(kchat_page: Page, kchat_ui_lab: KChatLab) -> 
     expect(widget.locator(".jp-kchat-user")).to_have_count(2)
     expect(widget.locator(".jp-kchat-assistant").last).to_contain_text("The widget answers too.")
     expect(widget.locator(".jp-kchat-stop")).to_be_hidden()
+    # The chat shows once: its static copy (for the saved notebook) is there, kept up to date
+    # after a turn asked from the widget, but hidden while the live view shows.
+    first = page.locator(".jp-Notebook .jp-Cell").first
+    expect(first.locator(".jp-kchat-widget")).to_have_count(1)
+    copy = first.locator(".kchat-conversation")
+    expect(copy).to_contain_text("say The widget answers too.")
+    expect(copy).to_be_hidden()
+    expect(first.locator(".jp-OutputArea-child:visible")).to_have_count(1)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     widget.screenshot(path=str(SCREENSHOTS / "widget_chat.png"))
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+    saved = json.loads((kchat_ui_lab.tmp / "root" / "chat.ipynb").read_text())
+    html = "".join(
+        "".join(output["data"]["text/html"])
+        for output in saved["cells"][0]["outputs"]
+        if "text/html" in output.get("data", {})
+    )
+    for shown in ("list pods in payments", "list_pods(namespace=&#x27;payments&#x27;)",
+                  "say The widget answers too.", "The widget answers too."):
+        assert shown in html, f"the notebook JupyterLab saved shows {shown!r} without kchat"
