@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 from traitlets.config import Config
 
 from jupyter_kchat.kernel import KernelChat
@@ -29,6 +31,8 @@ from jupyter_kchat.widget import (
 pytestmark = pytest.mark.usefixtures("isolated")
 
 TIMEOUT = 30.0
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+PAYLOAD = '<img src="http://127.0.0.1:9/question">'
 
 
 def merge_text(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -69,7 +73,7 @@ class FrontEnd:
         """Every protocol event received, batches flattened."""
         flat: list[dict[str, Any]] = []
         for message in self.messages:
-            flat.extend(message["events"] if "events" in message else [message])
+            flat.extend(message.get("events", [message]))
         return [e for e in flat if "seq" in e]
 
     def frame(self, frame: dict[str, Any]) -> None:
@@ -238,7 +242,7 @@ def test_cancel_frame_stops_the_turn(widget: ChatWidget, services: OfflineServic
 
 
 def test_cancel_from_python(widget: ChatWidget, services: OfflineServices) -> None:
-    view = FrontEnd(widget)
+    FrontEnd(widget)
     hanging = hang_next_request(services)
     widget.ask("say this never arrives", wait=False)
     hanging()
@@ -389,3 +393,36 @@ def test_an_answer_from_ask_displays_its_tool_blocks_and_loads_nothing(widget: C
     shown = image._repr_html_()
     assert "<img" not in shown and 'rel="noopener noreferrer"' in shown
     assert "http://127.0.0.1:9/exfil" in shown, "the URL is visible as a link"
+
+
+@pytest.fixture
+def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    yield InteractiveShell.instance(config=Config({"HistoryManager": {"hist_file": ":memory:"}}))
+    InteractiveShell.clear_instance()
+
+
+def test_a_displayed_widget_keeps_its_chat_as_static_html(
+    widget: ChatWidget, make_chat: Callable[..., KernelChat], shell: InteractiveShell
+) -> None:
+    """The live view, then the chat as HTML under a display id that each finished turn updates:
+    what a saved notebook shows where no widget runs. A question stays text there too."""
+    with capture_output() as captured:
+        widget._ipython_display_()
+        widget.ask("list pods in payments")
+        widget.ask(f"say hi {PAYLOAD}")
+    view, copy, *updates = captured.outputs
+    assert WIDGET_VIEW in view.data and not (view.transient or {}).get("display_id")
+    display_id = copy.transient["display_id"]
+    assert WIDGET_VIEW not in copy.data and "kchat-question" not in copy.data["text/html"]
+    assert [u.transient["display_id"] for u in updates] == [display_id, display_id]
+    assert all(u.update for u in updates), "updates of the copy, not new outputs"
+    html = updates[-1].data["text/html"]
+    assert html.index("list pods in payments") < html.index("list_pods(namespace=&#x27;payments")
+    assert "&lt;img src=" in html and "<img" not in html
+    assert widget._saved_copy_class in html, "the class a live view hides"
+    assert "list pods in payments" in updates[-1].data["text/plain"]
+    unshown = ChatWidget(chat=make_chat())
+    with capture_output() as quiet:
+        unshown.ask("list pods in payments")
+    assert quiet.outputs == [], "a widget never displayed publishes nothing"
