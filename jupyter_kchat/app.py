@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -39,6 +40,7 @@ class KChatApp(ExtensionApp):
         self.executor = ThreadPoolExecutor(self.kchat.tool_threads, thread_name_prefix="kchat-tool")
         self.turns = TurnManager.from_settings(self.kchat, executor=self.executor)
         self.store = self.turns.store
+        self.warming: asyncio.Task[None] | None = None
         # kchat's own tools only: mcp_servers' tools are the chat's, not re-served to agents.
         self.mcp = MCPService(ToolServer(self.kchat, kube=self.turns.kube, executor=self.executor))
         self.settings.update(
@@ -66,8 +68,11 @@ class KChatApp(ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.store.open()
         stop_cleanly_on_sigint(serverapp)
+        self.warming = asyncio.create_task(self.turns.warm(), name="kchat-warm-up")
 
     async def stop_extension(self) -> None:
+        if self.warming is not None:
+            self.warming.cancel()
         await self.mcp.stop()
         await self.turns.close()
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -28,6 +28,7 @@ from .protocol import (
     tool_call_end,
     tool_call_start,
 )
+from .tokens import TokenCounter
 from .tools.base import ToolContext, ToolError, ToolRegistry, ToolResult, ToolSpec
 from .tools.card import ClusterCards
 from .tools.redact import redact_text
@@ -169,6 +170,35 @@ async def process_message_stream(
     yield turn.account.complete(turn.model.usage_data() or None)
 
 
+async def warm_up(
+    *,
+    tools: ToolRegistry,
+    tool_context: Callable[[], ToolContext],
+    model: str,
+    read_only: bool = True,
+    cluster_card: bool = True,
+    executor: Executor | None = None,
+    cards: ClusterCards | None = None,
+) -> None:
+    """Do ahead of time what the first turn would wait for (a server's first answer took half a
+    second more than later ones): the cluster's client, its contexts and card (kept in
+    ``cards``), the tokenizer, and the count of the tool schemas a turn offers."""
+    loop = asyncio.get_running_loop()
+    cards = cards or ClusterCards(executor)
+    contexts: tuple[str, ...] = ()
+    try:
+        context = await loop.run_in_executor(executor, tool_context)
+        contexts = await loop.run_in_executor(executor, cards.contexts, context)
+    except Exception:  # no cluster yet: the first tool call says why
+        log.debug("no cluster to warm up for", exc_info=True)
+    else:
+        if cluster_card:
+            await cards.card(context)
+    counter = await loop.run_in_executor(executor, TokenCounter.for_model, model)
+    offered = tools.openai_tools(read_only=read_only, contexts=contexts)
+    await loop.run_in_executor(executor, counter.tools, offered)
+
+
 def _openai_call(call: ToolCallRequest) -> dict[str, Any]:
     return {
         "id": call.id,
@@ -261,15 +291,11 @@ class _TurnState:
             await self.save({"role": "assistant", "content": note})
 
     async def system_message(self) -> str:
-        """The system prompt, what the tools' arguments mean, then the cluster card (when there
-        is a cluster to describe)."""
+        """The system prompt, then the cluster card (when there is a cluster to describe)."""
         card = ""
         if self.options.cluster_card and self.context is not None:
             card = await self.cards.card(self.context)
-        note = self.tools.prompt_note(
-            read_only=self.options.read_only, contexts=self.offered_contexts
-        )
-        return "\n\n".join(part for part in (self.options.system_prompt, note, card) if part)
+        return "\n\n".join(part for part in (self.options.system_prompt, card) if part)
 
     async def run_tool(self, call: ToolCallRequest) -> AsyncIterator[Event]:
         """Run one requested tool and yield its events; leaves the tool message for the model."""

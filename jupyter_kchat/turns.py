@@ -24,7 +24,7 @@ import orjson
 
 from .config import KChat
 from .context import ContextWindows
-from .engine import TurnOptions, process_message_stream
+from .engine import TurnOptions, process_message_stream, warm_up
 from .llm import ModelClient
 from .mcp.client import MCPClients
 from .protocol import (
@@ -293,6 +293,22 @@ class TurnManager:
         await self.model.close()
         self.kube.close()
 
+    async def warm(self) -> None:
+        """Ready at server start what the first message would wait for (see ``warm_up``)."""
+        try:
+            await self.store.open()
+            await warm_up(
+                tools=self.tools,
+                tool_context=self._tool_context(ChatFrame(message="")),
+                model=self.settings.model,
+                read_only=self.settings.read_only,
+                cluster_card=self.settings.cluster_card,
+                executor=self.executor,
+                cards=self.cards,
+            )
+        except Exception:  # the first turn reports what is wrong, in the chat
+            log.warning("kchat could not get ready ahead of the first message", exc_info=True)
+
     def turn(self, conversation_id: str) -> Turn | None:
         return self._turns.get(conversation_id)
 
@@ -433,9 +449,11 @@ class TurnManager:
                 self._approval_owner.pop(call_id, None)
 
         try:
-            history = await self.store.model_history(
-                conversation_id, settings.max_history_messages
-            )
+            history: list[dict[str, Any]] = []  # a new conversation has none: a trip less
+            if frame.conversation_id is not None:
+                history = await self.store.model_history(
+                    conversation_id, settings.max_history_messages
+                )
             stream = process_message_stream(
                 frame.message,
                 model=self.model,
