@@ -36,14 +36,15 @@ from .common import (
 )
 from .conditions import Health, main_condition, object_problem, plain_status
 from .diagnose.notes import failure_notes
-from .diagnose.observe import _candidates as fallback_namespaces
 from .discovery import Kind, resolve_kind
 from .kind_checks import kind_problems, suspended
 from .kube import ApiFailure, KubeCluster, api_path, gc_paused
 from .models import Event
+from .readable import fallback_namespaces
 from .redact import redact_text
 from .shape import Listing, clip, counts, fit_listing, plural
-from .table import Column, RowObject, Table, column_key, read_table, text_columns
+from .table import Column, RowObject, Table, column_key, data_rows, read_table, text_columns
+
 
 def _warnings(
     cluster: KubeCluster, kind: Kind, namespace: str | None, timeout: float
@@ -124,7 +125,7 @@ class Rows:
                 values.append(texts[i])
         keys += ["reason", "message"]
         values += [reasons, messages]
-        self.data.extend(map(dict, map(zip, repeat(keys), zip(*values))))
+        self.data.extend(data_rows(keys, values))
         self.namespaces.extend(namespaces)
         self.names.extend(row_names)
         self.reasons.extend(reasons)

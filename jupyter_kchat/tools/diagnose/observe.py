@@ -22,8 +22,9 @@ from ..errors import ToolError
 from ..events import EventGroup, read_events
 from ..health import PodView, view_pod
 from ..kube import ApiFailure, api_path
-from ..models import Endpoints, Namespace, Node, Pod, Service, Workload
+from ..models import Endpoints, Node, Pod, Service, Workload
 from ..nodes import NodeView, view_node
+from ..readable import fallback_namespaces
 from ..workloads import KINDS, WorkloadView, explain_short, view_workload
 from .kinds import (
     Autoscaler,
@@ -40,8 +41,6 @@ from .notes import Failure, failure_notes, forbidden
 
 READERS = 4
 """Lists read at once: enough to overlap the round trips, few enough for a busy API server."""
-MAX_FALLBACK_NAMESPACES = 20
-"""Namespaces tried one by one when the user may not read the whole cluster."""
 MAX_CUSTOM_KINDS = 20
 """Custom resource kinds checked for a False Ready/Available condition (the first served)."""
 BUILTIN_GROUPS = frozenset(
@@ -206,19 +205,6 @@ def _custom_kinds(ctx: ToolContext) -> list[Kind]:
     return custom[:MAX_CUSTOM_KINDS]
 
 
-def _candidates(ctx: ToolContext) -> list[str]:
-    """Namespaces to try one by one: the chat's, the kubeconfig's, then any the user can list."""
-    names = [ns for ns in (ctx.namespace, ctx.cluster.default_namespace) if ns]
-    try:
-        listed = ctx.cluster.list_all(api_path("namespaces"), Namespace, timeout=ctx.timeout)
-        names.extend(ns.metadata.name for ns in listed.items)
-    except ToolError:
-        pass
-    if not names:
-        names.append("default")
-    return list(dict.fromkeys(names))[:MAX_FALLBACK_NAMESPACES]
-
-
 def observe_cluster(ctx: ToolContext, namespace: str | None) -> Observed:
     """Read everything in scope (one namespace, or all; falling back to readable namespaces)."""
     with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="kchat-diagnose") as pool:
@@ -248,7 +234,7 @@ def observe_cluster(ctx: ToolContext, namespace: str | None) -> Observed:
             namespaces = [namespace] if namespace else None
             return _assemble(lists, failures, custom_kinds, namespaces, set())
         retry = {f.resource for f in denied}
-        candidates = _candidates(ctx)
+        candidates = fallback_namespaces(ctx)
         for candidate in candidates:
             for source in NAMESPACED:
                 if source.resource in retry:
