@@ -148,6 +148,8 @@ class ChatWidget(anywidget.AnyWidget):
         self._views = _Views(self)
         self._display_id = f"kchat-chat-{uuid.uuid4().hex}"
         self._displayed = False
+        self._turn_html: list[tuple[str, str]] = []
+        """Each finished turn's question and HTML, rendered once for the static copy."""
         self._saved_copy_class = f"kchat-saved-copy-{uuid.uuid4().hex}"
         self.on_msg(self._on_frame)
         if question:
@@ -240,12 +242,12 @@ class ChatWidget(anywidget.AnyWidget):
     def _saved_copy(self, waiting: str | None) -> dict[str, str]:
         """The chat so far as ``text/html`` (tool blocks with their first rows, as the magics
         show them) and ``text/plain``; ``waiting`` is a question still being answered."""
-        results = list(self.results)
-        html = conversation_html(
-            [(result.question, result._repr_html_()) for result in results],
-            waiting,
-            self._saved_copy_class,
-        )
+        with self._lock:  # the kchat thread and a cell (display, wait) may both get here
+            results = list(self.results)
+            for result in results[len(self._turn_html) :]:
+                self._turn_html.append((result.question, result._repr_html_()))
+            turns = self._turn_html[: len(results)]
+        html = conversation_html(turns, waiting, self._saved_copy_class)
         text = "\n\n".join(f"> {result.question}\n{result.text}" for result in results)
         return {"text/html": html, "text/plain": text or "kchat chat (no answers yet)"}
 
