@@ -21,95 +21,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness import best_of, ratio, serve_in_subprocess
 
-from jupyter_kchat.sample.cluster import SampleCluster  # noqa: E402
-from jupyter_kchat.tools import KubeClients, ToolContext  # noqa: E402
-from jupyter_kchat.tools.diagnose import diagnose_cluster, observe  # noqa: E402
-from jupyter_kchat.tools.discovery import discovery  # noqa: E402
+from jupyter_kchat.sample.cluster import SampleCluster
+from jupyter_kchat.tools import KubeClients, ToolContext
+from jupyter_kchat.tools.diagnose import diagnose_cluster, observe
+from jupyter_kchat.tools.discovery import discovery
 
-BANNER = "serving "
 BROKEN_PROFILES = ("crashloop", "imagepull", "pending", "oom", "oom-crashloop", "evicted")
 """Pod profiles of the sample cluster that are broken by themselves (not by their node)."""
-SERVER = """
-import sys
-from jupyter_kchat.sample.cluster import SampleCluster
-from jupyter_kchat.sample.kube_api import KubeAPIServer
-pods, broken, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-cluster = SampleCluster(pods=pods, seed=0, broken=broken if broken >= 0 else None)
-api = KubeAPIServer(cluster)
-with api.run_in_thread():
-    api.write_kubeconfig(path)
-    print("serving", path, flush=True)
-    for line in sys.stdin:
-        api.faults.clear()
-        if float(line) > 0:
-            api.faults.delay(float(line))
-        print("latency", line.strip(), flush=True)
-"""
 
 
-def best_of(repeat: int, func: Callable[[], Any]) -> tuple[float, Any]:
-    """The fastest of ``repeat`` runs (seconds) and the last result."""
-    best = float("inf")
-    result: Any = None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = func()
-        best = min(best, time.perf_counter() - started)
-    return best, result
-
-
-class Served:
-    """The emulation in a child process: its kubeconfig, and a knob for its round-trip time."""
-
-    def __init__(self, process: subprocess.Popen[str], kubeconfig: Path) -> None:
-        self.process = process
-        self.kubeconfig = kubeconfig
-
-    def latency(self, seconds: float) -> None:
-        """Delay every answer by ``seconds`` (a remote API server's round trip)."""
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(f"{seconds}\n")
-        self.process.stdin.flush()
-        self.process.stdout.readline()
-
-
-@contextmanager
-def serve(pods: int, broken: int, workdir: Path) -> Iterator[Served]:
-    """The emulation in a child process until its stdin closes."""
-    kubeconfig = workdir / "kubeconfig.yaml"
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(pods), str(broken), str(kubeconfig)],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdin is not None and process.stdout is not None
-    try:
-        line = process.stdout.readline()
-        if not line.startswith(BANNER):
-            raise RuntimeError(f"the sample cluster did not start: {line!r}")
-        yield Served(process, kubeconfig)
-    finally:
-        process.stdin.close()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
+def fastest(repeat: int, func: Callable[[], Any]) -> tuple[float, Any]:
+    """The fastest of ``repeat`` runs of ``func`` alone (seconds), and its last result."""
+    timing = best_of(repeat, func)[0]
+    return timing.wall, timing.result
 
 
 def broken_workloads(pods: int, broken: int) -> set[str]:
@@ -154,7 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     problems: list[str] = []
     with (
         tempfile.TemporaryDirectory(prefix="kchat-bench-") as tmp,
-        serve(options.pods, options.broken, Path(tmp)) as served,
+        serve_in_subprocess(
+            Path(tmp),
+            pods=options.pods,
+            seed=0,
+            broken=options.broken if options.broken >= 0 else None,
+        ) as served,
     ):
         clients = KubeClients(str(served.kubeconfig), None)
         cluster = clients.cluster()
@@ -179,13 +116,13 @@ def main(argv: list[str] | None = None) -> int:
 
         raw()
         tool()
-        t_raw, objects = best_of(options.repeat, raw)
-        t_tool, result = best_of(options.repeat, tool)
-        t_seq, _ = best_of(options.repeat, sequential)
+        t_raw, objects = fastest(options.repeat, raw)
+        t_tool, result = fastest(options.repeat, tool)
+        t_seq, _ = fastest(options.repeat, sequential)
         served.latency(options.latency)
-        far_raw, _ = best_of(options.repeat, raw)
-        far_tool, _ = best_of(options.repeat, tool)
-        far_seq, _ = best_of(options.repeat, sequential)
+        far_raw, _ = fastest(options.repeat, raw)
+        far_tool, _ = fastest(options.repeat, tool)
+        far_seq, _ = fastest(options.repeat, sequential)
         clients.close()
 
     text = result.text
@@ -195,13 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(a) raw GETs + json.loads, one by one   {t_raw:7.3f} s")
     print(f"(b) diagnose_cluster, end to end        {t_tool:7.3f} s")
     print(f"(c) diagnose_cluster with one reader    {t_seq:7.3f} s")
-    print(f"tool/raw         {t_tool / t_raw:6.2f}   (goal <= 1.0)")
-    print(f"sequential/tool  {t_seq / t_tool:6.2f}   (what the parallel reads buy)")
+    print(ratio("tool/raw         ", t_tool / t_raw, "goal <= 1.0"))
+    print(ratio("sequential/tool  ", t_seq / t_tool, "what the parallel reads buy"))
     print(f"with {options.latency * 1000:.0f} ms per answer (a remote API server):")
     print(
         f"(a) raw {far_raw:7.3f} s   (b) tool {far_tool:7.3f} s   (c) one reader {far_seq:7.3f} s"
     )
-    print(f"tool/raw         {far_tool / far_raw:6.2f}   sequential/tool {far_seq / far_tool:6.2f}")
+    print(
+        ratio("tool/raw         ", far_tool / far_raw)
+        + ratio("   sequential/tool ", far_seq / far_tool)
+    )
     print(
         f"text: {len(text)} chars of a {options.budget} budget, truncated={result.truncated}, "
         f"findings={len(result.data or [])}"

@@ -22,80 +22,24 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness import Timing, best_of, ratio, serve
+from kubernetes import client as k8s
 
-from kubernetes import client as k8s  # noqa: E402
-
-from jupyter_kchat.sample.cluster import SampleCluster  # noqa: E402
-from jupyter_kchat.sample.kube_api import KubeAPIServer  # noqa: E402
-from jupyter_kchat.tools import KubeClients, ToolContext  # noqa: E402
-from jupyter_kchat.tools.kube import paused_gc  # noqa: E402
-from jupyter_kchat.tools.pods import list_pods  # noqa: E402
-
-BANNER = "kchat sample cluster: "
+from jupyter_kchat.sample.cluster import SampleCluster
+from jupyter_kchat.tools import KubeClients, ToolContext
+from jupyter_kchat.tools.kube import paused_gc
+from jupyter_kchat.tools.pods import list_pods
 
 
-def best_of(repeat: int, func: Callable[[], Any]) -> tuple[float, Any]:
-    """The fastest of ``repeat`` runs (seconds) and the last result."""
-    best = float("inf")
-    result: Any = None
-    for _ in range(repeat):
-        result = None
-        started = time.perf_counter()
-        result = func()
-        best = min(best, time.perf_counter() - started)
-    return best, result
-
-
-@contextmanager
-def serve_in_subprocess(pods: int, workdir: Path) -> Iterator[Path]:
-    kubeconfig = workdir / "kubeconfig.yaml"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_kchat.sample_cluster",
-            "--pods",
-            str(pods),
-            "--kubeconfig",
-            str(kubeconfig),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.startswith(BANNER):
-            raise RuntimeError(f"the sample cluster did not start: {line!r}")
-        yield kubeconfig
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-@contextmanager
-def serve_in_thread(pods: int, workdir: Path) -> Iterator[Path]:
-    api = KubeAPIServer(SampleCluster(pods=pods, seed=0))
-    with api.run_in_thread():
-        yield api.write_kubeconfig(workdir / "kubeconfig.yaml")
+def fastest(repeat: int, func: Callable[[], Any]) -> Timing:
+    """The fastest of ``repeat`` runs of ``func`` alone, and its last result."""
+    return best_of(repeat, func)[0]
 
 
 def unhealthy_keys(pods: int) -> set[tuple[str, str]]:
@@ -122,13 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
 
     expected = unhealthy_keys(options.pods)
-    serve = serve_in_thread if options.thread else serve_in_subprocess
     problems: list[str] = []
     with (
         tempfile.TemporaryDirectory(prefix="kchat-bench-") as tmp,
-        serve(options.pods, Path(tmp)) as kubeconfig,
+        serve(options.thread)(Path(tmp), pods=options.pods, seed=0) as served,
     ):
-        clients = KubeClients(str(kubeconfig), None)
+        clients = KubeClients(str(served.kubeconfig), None)
         cluster = clients.cluster()
         ctx = ToolContext(cluster=cluster, budget=options.budget, timeout=120)
 
@@ -153,18 +96,16 @@ def main(argv: list[str] | None = None) -> int:
 
         raw()
         tool()
-        t_get, body = best_of(options.repeat, get_only)
-        raw_size = len(body)
-        del body
-        t_raw, parsed = best_of(options.repeat, raw)
-        items = len(parsed["items"])
-        del parsed
-        t_raw_paused, parsed = best_of(options.repeat, raw_gc_paused)
-        del parsed
-        t_tool, result = best_of(options.repeat, tool)
-        t_models, listed = best_of(options.model_repeat, models)
-        model_items = len(listed.items)
-        del listed
+        timing = fastest(options.repeat, get_only)
+        t_get, raw_size = timing.wall, len(timing.result)
+        timing = fastest(options.repeat, raw)
+        t_raw, items = timing.wall, len(timing.result["items"])
+        t_raw_paused = fastest(options.repeat, raw_gc_paused).wall
+        timing = fastest(options.repeat, tool)
+        t_tool, result = timing.wall, timing.result
+        timing = fastest(options.model_repeat, models)
+        t_models, model_items = timing.wall, len(timing.result.items)
+        del timing
         clients.close()
 
     text = result.text
@@ -179,10 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(b) list_pods tool, end to end    {t_tool:7.3f} s")
     print(f"(c) client models                 {t_models:7.3f} s")
     print(
-        f"tool/raw           {t_tool / t_raw:6.2f}   (goal <= 1.0; against raw with the GC "
-        f"paused: {t_tool / t_raw_paused:.2f})"
+        ratio(
+            "tool/raw           ",
+            t_tool / t_raw,
+            f"goal <= 1.0; against raw with the GC paused: {t_tool / t_raw_paused:.2f}",
+        )
     )
-    print(f"client_models/tool {t_models / t_tool:6.1f}   (goal >= 10)")
+    print(ratio("client_models/tool ", t_models / t_tool, "goal >= 10", digits=1))
     rows = len(result.data or [])
     print(
         f"text: {len(text)} chars of a {options.budget} budget, truncated={result.truncated}, "

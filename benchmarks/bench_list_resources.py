@@ -22,20 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness import best_of, ratio, serve
 
-from jupyter_kchat.sample.cluster import SampleCluster
-from jupyter_kchat.sample.kube_api import KubeAPIServer
 from jupyter_kchat.tools import KubeClients, ToolContext
 from jupyter_kchat.tools.discovery import resolve_kind
 from jupyter_kchat.tools.resources import list_resources
@@ -45,68 +38,6 @@ KINDS = {
     "certificates.cert-manager.io": "/apis/cert-manager.io/v1/certificates",
     "configmaps": "/api/v1/configmaps",
 }
-READY = "kubeconfig: "
-SERVE = """
-import sys
-from jupyter_kchat.sample.cluster import SampleCluster
-from jupyter_kchat.sample.kube_api import KubeAPIServer
-n, path, kinds = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
-api = KubeAPIServer(SampleCluster(pods=60, seed=0, extra=dict.fromkeys(kinds, n)))
-with api.run_in_thread():
-    print("kubeconfig: " + str(api.write_kubeconfig(path)), flush=True)
-    sys.stdin.read()
-"""
-
-
-def best_of(repeat: int, *funcs: Callable[[], Any]) -> list[tuple[float, float, Any]]:
-    """The fastest of ``repeat`` runs of each function (seconds of wall clock, and of this
-    process's CPU: the server's work is in another process) and its last result, the functions
-    taking turns so that each sees the machine's load of the same moments."""
-    wall = [float("inf")] * len(funcs)
-    cpu = [float("inf")] * len(funcs)
-    results: list[Any] = [None] * len(funcs)
-    for _ in range(repeat):
-        for i, func in enumerate(funcs):
-            results[i] = None
-            started, used = time.perf_counter(), time.process_time()
-            results[i] = func()
-            wall[i] = min(wall[i], time.perf_counter() - started)
-            cpu[i] = min(cpu[i], time.process_time() - used)
-    return list(zip(wall, cpu, results, strict=True))
-
-
-@contextmanager
-def serve_in_subprocess(objects: int, workdir: Path) -> Iterator[Path]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVE, str(objects), str(workdir / "kubeconfig.yaml"), *KINDS],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None and process.stdin is not None
-        line = process.stdout.readline()
-        if not line.startswith(READY):
-            raise RuntimeError(f"the sample cluster did not start: {line!r}")
-        yield Path(line[len(READY) :].strip())
-    finally:
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-@contextmanager
-def serve_in_thread(objects: int, workdir: Path) -> Iterator[Path]:
-    api = KubeAPIServer(SampleCluster(pods=60, seed=0, extra=dict.fromkeys(KINDS, objects)))
-    with api.run_in_thread():
-        yield api.write_kubeconfig(workdir / "kubeconfig.yaml")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,15 +49,16 @@ def main(argv: list[str] | None = None) -> int:
         "--thread", action="store_true", help="serve the emulation from a thread of this process"
     )
     options = parser.parse_args(argv)
-    serve = serve_in_thread if options.thread else serve_in_subprocess
     problems: list[str] = []
     where = "thread" if options.thread else "subprocess"
     print(f"{options.objects} filler objects per kind, emulation in a {where}")
     with (
         tempfile.TemporaryDirectory(prefix="kchat-bench-") as tmp,
-        serve(options.objects, Path(tmp)) as kubeconfig,
+        serve(options.thread)(
+            Path(tmp), pods=60, seed=0, extra=dict.fromkeys(KINDS, options.objects)
+        ) as served,
     ):
-        clients = KubeClients(str(kubeconfig), None)
+        clients = KubeClients(str(served.kubeconfig), None)
         cluster = clients.cluster()
         ctx = ToolContext(cluster=cluster, budget=options.budget, timeout=120)
         for kind, path in KINDS.items():
@@ -147,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             size = len(json.dumps(parsed))
             del parsed
             tool()
-            (t_raw, c_raw, _), (t_tool, c_tool, result), (t_table, _, _) = best_of(
-                options.repeat, raw, tool, table
-            )
+            raw_run, tool_run, table_run = best_of(options.repeat, raw, tool, table)
+            t_raw, c_raw, t_tool, c_tool = raw_run.wall, raw_run.cpu, tool_run.wall, tool_run.cpu
+            t_table, result = table_run.wall, tool_run.result
             rows = result.data or []
             bad = [r for r in rows if r["reason"]]
             named = sum(1 for r in bad if r["name"] in result.text)
@@ -157,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"(a) raw GET + json.loads        {t_raw:7.3f} s")
             print(f"(b) list_resources, end to end  {t_tool:7.3f} s")
             print(f"(c) the Table pages alone        {t_table:7.3f} s")
-            print(f"tool/raw   {t_tool / t_raw:6.2f}   (goal <= 1.0)")
-            print(f"tool/table {t_tool / t_table:6.2f}   (kchat's work on top of the server's)")
-            print(f"client CPU {c_tool / c_raw:6.2f}   (tool/raw, {c_tool:.3f} s / {c_raw:.3f} s)")
+            print(ratio("tool/raw   ", t_tool / t_raw, "goal <= 1.0"))
+            print(ratio("tool/table ", t_tool / t_table, "kchat's work on top of the server's"))
+            print(ratio("client CPU ", c_tool / c_raw, f"tool/raw, {c_tool:.3f} s / {c_raw:.3f} s"))
             print(
                 f"text: {len(result.text)} chars of a {options.budget} budget, "
                 f"truncated={result.truncated}, rows={len(rows)}; unhealthy named: "
