@@ -1,9 +1,11 @@
-"""The README's install works: the wheel into a fresh virtualenv, then ``jupyter lab`` with kchat.
+"""The README's install works: the wheel into a fresh virtualenv, then JupyterLab with kchat.
 
-The wheel is built once (its panel prebuilt, as released), installed with pip from the
-configured registry like ``make setup`` installs (no ``--no-index``: the dependencies come from
-there), and the fresh environment's own ``jupyter`` commands are run with nothing of this
-checkout or of the developer's Jupyter configuration in reach.
+The wheel is built once (its panel prebuilt, as released) and installed with pip as ``make
+setup`` installs: the user's pip configuration and cache, no ``--no-index`` (the dependencies come
+from the configured registry). The fresh environment's own commands then run with nothing of this
+checkout or of the developer's Jupyter configuration in reach: with nothing configured,
+``jupyter-kchat-demo`` serves JupyterLab on the demo model and the sample cluster, and Debian's
+Chromium opens the kchat panel there and asks it a question.
 """
 
 from __future__ import annotations
@@ -21,17 +23,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from processes import Service, free_port
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "ui"))
+from kchat_lab import LAB_SETTINGS, RECORDER_JS
+from lab_browser import chromium, open_panel, screenshot
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 INSTALL_TIMEOUT = 900
 TOKEN = "kchat-install-test"
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PAGE_CONFIG = re.compile(
     r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', re.DOTALL
 )
+PANEL = "#jp-kchat-panel"
+# A fresh environment's first lab page compiles every module it imports: wait long for it.
+UI_TIMEOUT_MS = 120_000
 
 
 @pytest.fixture(scope="module")
@@ -70,19 +79,15 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     venv = root / "venv"
     base_python = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base_python, "-m", "venv", str(venv)], check=True, timeout=120)
+    # pip keeps the user's HOME: its configuration (the registry or mirror ``make setup`` used)
+    # and its cache of downloads and built wheels are found there.
+    env = {**clean_env(home), "HOME": os.environ["HOME"]}
     subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile",
          str(wheel)],
-        check=True, timeout=INSTALL_TIMEOUT, env=clean_env(home), cwd=root,
+        check=True, timeout=INSTALL_TIMEOUT, env=env, cwd=root,
     )
     yield venv
-
-
-def jupyter(env: dict[str, str], *args: str) -> str:
-    """What the fresh environment's ``jupyter`` prints (both streams, without colours)."""
-    done = subprocess.run(["jupyter", *args], env=env, capture_output=True, text=True,
-                          timeout=120, check=True)
-    return ANSI.sub("", done.stdout + done.stderr)
 
 
 def wait_until_listening(service: Service, port: int, timeout: float = 60.0) -> None:
@@ -119,28 +124,40 @@ def test_wheel_ships_the_prebuilt_panel_widget_and_server_config(wheel: Path) ->
     )
 
 
-def test_jupyter_lab_starts_with_the_panel_and_the_server_extension(
+def quiet_lab_settings(home: Path) -> None:
+    """The user's answer to JupyterLab's news and update pop-ups, so none covers the panel."""
+    settings = home / ".jupyter" / "lab" / "user-settings"
+    for name, value in LAB_SETTINGS.items():
+        path = settings / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+
+
+def test_the_demo_command_serves_the_panel_which_answers_in_chromium(
     venv: Path, tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
     home.mkdir()
+    quiet_lab_settings(home)
     env = clean_env(home, venv)
     bin_dir = venv / "bin"
     assert (bin_dir / "jupyter-lab").exists(), "`jupyter lab` is there after `pip install`"
 
-    assert re.search(r"jupyter-kchat v\S+ enabled\s+OK", jupyter(env, "labextension", "list"))
-    assert re.search(r"jupyter_kchat enabled", jupyter(env, "server", "extension", "list"))
-
+    # Nothing configured (no OPENAI_*, no KUBECONFIG, no ~/.kube/config): the demo model and
+    # the sample cluster start next to the lab, as with `make demo` in a checkout.
     port = free_port()
     lab = Service(
-        [str(bin_dir / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={tmp_path}",
-         "--LabApp.extension_manager=readonly", "--LabApp.news_url=None",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
+        [str(bin_dir / "jupyter-kchat-demo"), "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={TOKEN}",
+         f"--ServerApp.root_dir={tmp_path}", "--LabApp.extension_manager=readonly",
+         "--LabApp.news_url=None"],
         banner=f"http://127.0.0.1:{port}/lab", log=tmp_path / "lab.log", env=env,
     )
     try:
         wait_until_listening(lab, port)
+        log = lab.log_path.read_text()
+        assert "kchat demo model: http://127.0.0.1:" in log
+        assert "kchat sample cluster: http://127.0.0.1:" in log
         headers = {"Authorization": f"token {TOKEN}"}
         with urllib.request.urlopen(
             urllib.request.Request(f"http://127.0.0.1:{port}/lab", headers=headers), timeout=60
@@ -156,6 +173,46 @@ def test_jupyter_lab_starts_with_the_panel_and_the_server_extension(
         ) as response:
             assert response.status == 200
             assert "conversations" in json.loads(response.read())
+        ask_the_panel(f"http://127.0.0.1:{port}/lab?token={TOKEN}", lab)
     finally:
         lab.stop()
-    assert not lab.killed, f"jupyter lab did not stop on SIGTERM:\n{lab.log_path.read_text()}"
+    assert not lab.killed, f"jupyter-kchat-demo did not stop:\n{lab.log_path.read_text()}"
+
+
+def ask_the_panel(url: str, lab: Service) -> None:
+    """Open the panel from the side bar, ask, and see a tool card and the answer stream in."""
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        context.add_init_script(RECORDER_JS)
+        page = context.new_page()
+        try:
+            page.goto(url)
+            open_panel(page)
+            box = page.locator(f"{PANEL} textarea[aria-label='Message']")
+            box.fill("list all pods")
+            box.press("Enter")
+            expect(page.locator(f"{PANEL} .jp-kchat-user")).to_contain_text(
+                "list all pods", timeout=UI_TIMEOUT_MS
+            )
+            card = page.locator(f"{PANEL} .jp-kchat-tool-call").filter(
+                has=page.locator(".jp-kchat-tool-name", has_text="list_pods")
+            ).first
+            expect(card).to_have_attribute("data-status", "completed", timeout=UI_TIMEOUT_MS)
+            expect(card.locator("tbody tr").first).to_be_visible(timeout=UI_TIMEOUT_MS)
+            page.locator(f"{PANEL} .jp-kchat-view:not(.jp-mod-busy)").wait_for()
+            streamed = page.evaluate("() => window.__kchat")
+            rendered = page.eval_on_selector_all(
+                f"{PANEL} .jp-kchat-assistant",
+                "nodes => nodes.map(n => Number(n.getAttribute('data-rendered-length')))",
+            )
+            assert streamed["textArrivals"] > 1, "the answer arrives in pieces, as it is written"
+            assert streamed["completeLength"] and sum(rendered) > 0, "the answer is shown"
+            card.scroll_into_view_if_needed()
+            screenshot(page, "install_fresh_venv_panel.png")
+        except Exception:
+            screenshot(page, "failed-install_fresh_venv_panel.png")
+            print(lab.log_path.read_text()[-4000:])
+            raise
+        finally:
+            context.close()

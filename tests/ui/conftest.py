@@ -7,11 +7,11 @@ import asyncio
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
-from kchat_lab import CHROMIUM, CHROMIUM_ARGS, RECORDER_JS, SCREENSHOTS, KChatLab
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from kchat_lab import RECORDER_JS, SCREENSHOTS, KChatLab
+from lab_browser import chromium, open_panel, screenshot
+from playwright.sync_api import Browser, Page, expect
 
 UI_TIMEOUT_MS = 60_000
 # Assertions wait as long as a kernel may take to start on a busy two-core machine; a passing
@@ -55,12 +55,8 @@ def kchat_ui_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KChatLab]
 
 @pytest.fixture(scope="session")
 def kchat_browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make browser)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -121,24 +117,3 @@ def kchat_page(
 ) -> Iterator[Page]:
     with lab_page(kchat_browser, kchat_ui_lab, kchat_workspace, request) as page:
         yield page
-
-
-def open_panel(page: Page) -> None:
-    """Click the sidebar tab unless the panel is already showing (a restored layout).
-
-    First the lab finishes restoring its layout (the splash screen goes): until then it may move
-    the focus (to the Launcher), and keys typed into the panel would go there instead."""
-    page.locator("#jupyterlab-splash").wait_for(state="detached")
-    tab = page.locator('[data-id="jp-kchat-panel"]')
-    tab.wait_for()
-    panel = page.locator("#jp-kchat-panel")
-    if not panel.is_visible():
-        tab.click()
-    page.locator("#jp-kchat-panel textarea[aria-label='Message']").wait_for()
-
-
-def screenshot(page: Page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / name
-    page.screenshot(path=str(path))
-    return path
