@@ -165,3 +165,25 @@ async def test_a_whole_cluster_diagnosis_names_every_broken_object_with_its_caus
     for key, cause in BROKEN.items():
         said = [line for line in bullets if key in line]
         assert any(cause in line for line in said), (key, said)
+
+
+LOOKED_UP: list[tuple[str, str, str]] = [
+    ("what changed in the last rollout of checkout?", "rollout_history", "namespace shop"),
+    ("describe pod postgres-0", "get_pod", "namespace data"),
+]
+"""Questions naming an object without its namespace (not the chat's default one), the tool
+that answers, and where the tool's lookup found the object."""
+
+
+@pytest.mark.parametrize(("question", "tool", "where"), LOOKED_UP)
+async def test_a_name_without_its_namespace_is_found_by_the_tools_lookup(
+    kchat_ws: Any, question: str, tool: str, where: str
+) -> None:
+    sock = await kchat_ws()
+    events = await sock.turn({"message": question, "conversation_id": None}, timeout=60)
+    complete = events[-1]["data"]
+    [call] = complete["tool_calls"]
+    assert call["tool_name"] == tool and call["status"] == "completed"
+    assert "namespace" not in call["arguments"], "the demo names no namespace the user did not"
+    assert f"is not in namespace default, the default; found it in {where}" in call["result"]
+    assert where in complete["message"]

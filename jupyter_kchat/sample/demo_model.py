@@ -40,9 +40,12 @@ Otherwise the user's intent is read from keywords and only offered tools are cal
   ``which pods use the most memory``: ``top``; ``Helm releases``: ``list_helm_releases``;
   ``contexts``: ``list_contexts``.
 
-Namespaces come from ``in NS`` / ``namespace NS`` / ``-n NS``, from a known namespace named in
-the text or used as a name's prefix (``payments-api`` -> ``payments``); known namespaces are a
-few common ones plus every namespace seen in earlier tool results.
+Namespaces come from ``in NS`` / ``namespace NS`` / ``-n NS`` or a known namespace named in the
+text; known namespaces are a few common ones plus every namespace seen in earlier tool results.
+A listing or diagnosis is also scoped by a name's prefix (``payments-api`` -> ``payments``), but
+a call about one named object (a pod, its logs, a change) names no namespace the user did not
+give and no result showed: the tool then looks the name up across the readable namespaces and
+says where it found it.
 
 After tool results the model calls at most a few follow-up tools, then writes a Markdown answer:
 a heading, the key findings as bullets quoting the important lines, and a suggestion. Failed tool
@@ -500,8 +503,9 @@ _EXPLICIT_NS = (
 _IN_NS = re.compile(r"\b(?:in|from|within|inside)\s+(?:the\s+)?['\"`]?([a-z][-a-z0-9]*)")
 
 
-def _namespace(turn: _Turn) -> str | None:
-    """The namespace the user means: ``namespace NS``, ``-n NS``, ``in NS``, or a known name."""
+def _namespace(turn: _Turn, *, from_prefixes: bool = True) -> str | None:
+    """The namespace the user means: ``namespace NS``, ``-n NS``, ``in NS``, a known name, or
+    (``from_prefixes``, to scope a listing) a known namespace a name starts with."""
     lowered = turn.user_text.lower()
     for pattern in _EXPLICIT_NS:
         for match in pattern.finditer(lowered):
@@ -519,7 +523,7 @@ def _namespace(turn: _Turn) -> str | None:
     for token in tokens:
         if token in turn.namespaces and token != "default":
             return token
-    for token in tokens:
+    for token in tokens if from_prefixes else ():
         prefix = token.split("-", 1)[0]
         if "-" in token and prefix in turn.namespaces and prefix not in ("kube", "default"):
             return prefix
@@ -607,20 +611,19 @@ def _first_step(turn: _Turn) -> Decision:
     if not text:
         return Decision(text=_help_text(turn))
     namespace = _namespace(turn)
-    write = _write_intent(turn, text, namespace)
+    named = _namespace(turn, from_prefixes=False)
+    write = _write_intent(turn, text, named)
     if write is not None:
         return write
     if _has(text, r"\blogs?\b"):
-        return _logs_step(turn, text, namespace)
+        return _logs_step(turn, text, namespace, named)
     kinds = _kinds_step(turn, text)
     if kinds is not None:
         return kinds
     if _has(text, r"\b(?:describe|details?|inspect)\b") or _has(text, r"\bget pod\b"):
         name = _name(turn, "pod", "describe", "inspect", "about", "of")
         if name and turn.offers("get_pod"):
-            return _calls(
-                turn, [("get_pod", {"name": name, "namespace": namespace or _guess_ns(turn, name)})]
-            )
+            return _calls(turn, [("get_pod", _in(named or _located_ns(turn, name), name=name))])
     nodes = _has(text, r"\bnodes?\b|memory pressure|disk pressure|pid pressure|capacity")
     if nodes and turn.offers("list_nodes") and (_DIAGNOSE_RE.search(text) or "pressure" in text):
         return _calls(turn, [("list_nodes", {})])
@@ -868,8 +871,7 @@ def _write_intent(turn: _Turn, text: str, namespace: str | None) -> Decision | N
             text=f"Which {what} do you mean? Name it, e.g. *{_example(tool)}*, and I'll do it "
             "(you'll be asked to approve the change)."
         )
-    args = {"name": name, "namespace": namespace or _guess_ns(turn, name), **args}
-    return _calls(turn, [(tool, args)])
+    return _calls(turn, [(tool, _in(namespace or _located_ns(turn, name), name=name, **args))])
 
 
 def _example(tool: str) -> str:
@@ -880,19 +882,23 @@ def _example(tool: str) -> str:
     }.get(tool, tool)
 
 
-def _guess_ns(turn: _Turn, name: str) -> str:
-    """A namespace for ``name``: where earlier tool results listed it, its prefix, or default."""
+def _located_ns(turn: _Turn, name: str) -> str | None:
+    """Where earlier tool results listed ``name``; else None: the call then names no namespace
+    and the tool looks the name up where the user can read (and says where it found it)."""
     for step in reversed(turn.steps):
         located = _locate(step.result or "", name)
         if located is not None and located[1]:
             return located[1]
-    prefix = name.split("-", 1)[0]
-    if prefix in turn.namespaces and prefix not in {"kube", "default"}:
-        return prefix
-    return "default"
+    return None
 
 
-def _logs_step(turn: _Turn, text: str, namespace: str | None) -> Decision:
+def _in(namespace: str | None, **args: Any) -> dict[str, Any]:
+    """A named object's arguments, with its namespace when one is known."""
+    return {**args, "namespace": namespace} if namespace else args
+
+
+def _logs_step(turn: _Turn, text: str, namespace: str | None, named: str | None) -> Decision:
+    """Logs of a named pod; a listing first for a name that is no pod's (a workload's)."""
     name = _name(turn, "logs?", "pod", "of", "for", "from")
     if not turn.offers("get_pod_logs"):
         return Decision(text=_help_text(turn))
@@ -902,12 +908,12 @@ def _logs_step(turn: _Turn, text: str, namespace: str | None) -> Decision:
         return Decision(text="Whose logs? Name the pod, e.g. *logs of payments-api in payments*.")
     if not _looks_like_pod(name) and turn.offers("list_pods"):
         return _calls(turn, [("list_pods", _scope(turn, namespace))])
-    args = _logs_args(turn, text, name, namespace or _guess_ns(turn, name))
+    args = _logs_args(turn, text, name, named or _located_ns(turn, name))
     return _calls(turn, [("get_pod_logs", args)])
 
 
-def _logs_args(turn: _Turn, text: str, pod: str, namespace: str) -> dict[str, Any]:
-    args: dict[str, Any] = {"name": pod, "namespace": namespace}
+def _logs_args(turn: _Turn, text: str, pod: str, namespace: str | None) -> dict[str, Any]:
+    args: dict[str, Any] = _in(namespace, name=pod)
     tail = re.search(r"\b(?:last|tail)\s+(\d+)", text)
     args["tail_lines"] = int(tail.group(1)) if tail else 100
     if _has(text, r"previous|crash|last run|before (?:it|the) restart|crashed|died|oom"):
@@ -972,9 +978,10 @@ def _follow_up(turn: _Turn) -> Decision | None:
 
 def _pod_namespace(
     turn: _Turn, step: _Step, pod: tuple[str, str | None], namespace: str | None
-) -> str:
-    """Where a pod found in a result lives: the result, the call, the question, or a guess."""
-    return pod[1] or step.arguments.get("namespace") or namespace or _guess_ns(turn, pod[0])
+) -> str | None:
+    """Where a pod found in a result lives: the result, the call, the question, earlier
+    results; None leaves it to the tool's lookup."""
+    return pod[1] or step.arguments.get("namespace") or namespace or _located_ns(turn, pod[0])
 
 
 def _find_pod(result: str, wanted: str | None, *, crashing: bool) -> tuple[str, str | None] | None:
