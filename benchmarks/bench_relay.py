@@ -4,7 +4,8 @@ In one run, with the demo model streaming as fast as it can (its own process) an
 ``jupyter server`` with kchat (its own process):
   direct  the ``openai`` SDK reads the stream from the model server itself, with one client kept
           for every answer as kchat keeps its own (``cold``: a new client per answer);
-  kchat   a WebSocket client reads the ``text`` events of the same answer through /ws/chat.
+  kchat   a WebSocket client reads the ``text`` events of the same answer through /ws/chat, on a
+          socket that is open already, as the panel's is.
 First the time to first token: many rounds of short answers, each round taking turns between the
 direct SDK, a new conversation and a follow-up question (the order rotates), and the median and
 p90 of what kchat added per round (goal: < 2 ms for both), split at the model server's own clock
@@ -124,16 +125,22 @@ async def direct(base_url: str, chunks: int, client: AsyncOpenAI | None = None) 
     return await timed(Run(began, first, ended, count), base_url)
 
 
-async def relayed(ws_url: str, token: str, chunks: int, model_url: str, follow_up: bool = False) -> Run:
-    """One answer through /ws/chat; ``follow_up`` times a second question in the conversation."""
-    async with connect(ws_url, additional_headers={"Authorization": f"token {token}"}, max_size=None) as ws:
+async def relayed(
+    ws_url: str, token: str, chunks: int, model_url: str, question: str = "new"
+) -> Run:
+    """One answer through /ws/chat, the ``question`` of a socket that has answered one already
+    as the panel's has: a ``new`` conversation or a ``follow-up`` in the first; or a new
+    conversation on a ``fresh`` socket, opened just before."""
+    headers = {"Authorization": f"token {token}"}
+    async with connect(ws_url, additional_headers=headers, max_size=None) as ws:
         frame: dict[str, object] = {"message": f"stream {chunks} chunks"}
-        if follow_up:
+        if question != "fresh":
             await ws.send(json.dumps({"message": "say first"}))
             async for message in ws:
                 event = json.loads(message)
                 if event["type"] == "complete":
-                    frame["conversation_id"] = event["data"]["conversation_id"]
+                    if question == "follow-up":
+                        frame["conversation_id"] = event["data"]["conversation_id"]
                     break
         began = time.perf_counter()
         await ws.send(json.dumps(frame))
@@ -212,8 +219,9 @@ async def first_tokens(
         for name in names[shift:] + names[:shift]:
             runs[name].append(await readers[name](chunks))
     print(f"time to first token, {rounds} rounds of {chunks}-chunk answers (cold: the SDK with a")
-    print("  new client per answer; kchat+1: a follow-up question), split at the model server's")
-    print("  clock: to the request, the model, the relay")
+    print("  new client per answer; kchat: a new conversation on an open socket, kchat+1: a")
+    print("  follow-up question, fresh: a new conversation on a socket opened just before), split")
+    print("  at the model server's clock: to the request, the model, the relay")
     print(f"  {'':8s} {'median':>9s} {'p90':>9s} {'= to request':>13s} {'+ model':>9s}"
           f" {'+ relay':>9s}")
     for name, results in runs.items():
@@ -224,7 +232,8 @@ async def first_tokens(
               f" {percentile(firsts, 90) * 1000:6.2f} ms {parts[0] * 1000:10.2f} ms"
               f" {parts[1] * 1000:6.2f} ms {parts[2] * 1000:6.2f} ms")
     print("  added by kchat to the direct SDK's first token, per round (goal < 2 ms):")
-    for name, label in (("kchat", "new conversation"), ("kchat+1", "follow-up")):
+    for name, label in (("kchat", "new conversation"), ("kchat+1", "follow-up"),
+                        ("fresh", "on a new socket")):
         pairs = list(zip(runs[name], runs["direct"], strict=True))
         added = [run.first - base.first for run, base in pairs]
         setup = [run.setup - base.setup for run, base in pairs]
@@ -291,8 +300,12 @@ async def main() -> int:
             "direct": lambda chunks: direct(model_url, chunks, sdk),
             "cold": lambda chunks: direct(model_url, chunks),
             "kchat": lambda chunks: relayed(ws_url, token, chunks, model_url),
-            "kchat+1": lambda chunks: relayed(ws_url, token, chunks, model_url, follow_up=True),
+            "kchat+1": lambda chunks: relayed(ws_url, token, chunks, model_url, "follow-up"),
+            "fresh": lambda chunks: relayed(ws_url, token, chunks, model_url, "fresh"),
         }
+        first = await readers["fresh"](options.first_chunks)
+        print(f"the first answer after the server started: first token in "
+              f"{first.first * 1000:.1f} ms (to the request {first.setup * 1000:.1f} ms)")
         for read in readers.values():  # warm up: imports, pools, the first card and counts
             await read(100)
         await first_tokens(readers, options.rounds, options.first_chunks)

@@ -107,9 +107,9 @@ async def process_message_stream(
     if account is not None:
         turn.account = account
     user_message = {"role": "user", "content": user_content(message, cell)}
-    await turn.save(user_message)
+    await turn.begin(user_message)
     yield Event("thinking", {"message": "Thinking..."})
-    offered = tools.openai_tools(read_only=options.read_only, contexts=await turn.contexts())
+    offered = tools.openai_tools(read_only=options.read_only, contexts=turn.offered_contexts)
     messages: list[dict[str, Any]] = [*history, user_message]
     system = await turn.system_message()
     if system:
@@ -245,6 +245,16 @@ class _TurnState:
         self.last_tool_message: dict[str, Any] = {}
         self.offered_contexts: tuple[str, ...] = ()
         self.cards = cards or ClusterCards(executor)
+
+    async def begin(self, question: dict[str, Any]) -> None:
+        """Save the question while the tools' contexts are read: two workers, one wait before
+        the first event (which still follows the save: a question the client saw acknowledged
+        is in the history)."""
+        saving = asyncio.ensure_future(self.save(question))
+        try:
+            await self.contexts()
+        finally:
+            await asyncio.shield(saving)
 
     async def contexts(self) -> tuple[str, ...]:
         """The kubeconfig contexts the tools may be aimed at (none known: no cluster yet, and

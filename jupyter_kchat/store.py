@@ -114,20 +114,15 @@ class HistoryStore:
             (conversation_id, title[:120], now, now, model),
         )
 
-    async def exists(self, conversation_id: str) -> bool:
-        db = await self._ready()
-        async with db.execute(
-            "SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)
-        ) as cursor:
-            return await cursor.fetchone() is not None
-
-    async def last_seq(self, conversation_id: str) -> int:
+    async def last_seq(self, conversation_id: str) -> int | None:
+        """The conversation's last event ``seq``; None when there is no such conversation (one
+        query for both, before a follow-up's first token)."""
         db = await self._ready()
         async with db.execute(
             "SELECT last_seq FROM conversations WHERE id = ?", (conversation_id,)
         ) as cursor:
             row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        return int(row[0]) if row else None
 
     async def append_message(
         self, conversation_id: str, message: dict[str, Any], tool: dict[str, Any] | None = None

@@ -390,7 +390,8 @@ class TurnManager:
                 )
             self._starting.add(conversation_id)
             try:
-                if not await self.store.exists(conversation_id):
+                stored_seq = await self.store.last_seq(conversation_id)
+                if stored_seq is None:
                     raise ProtocolError(
                         "unknown_conversation",
                         f"no conversation {conversation_id!r}; send conversation_id null to start "
@@ -398,7 +399,6 @@ class TurnManager:
                         **ids,
                     )
                 previous = self._turns.get(conversation_id)
-                stored_seq = await self.store.last_seq(conversation_id)
                 first_seq = max(previous.next_seq if previous else 1, stored_seq + 1)
             finally:
                 self._starting.discard(conversation_id)
