@@ -176,7 +176,9 @@ class KChat(Configurable):
         True,
         help="""Start each request with a short card about the cluster (context, namespaces,
         the chat's default namespace, node count), so the model does not guess namespaces.
-        It costs two small API requests, cached for two minutes.""",
+        It costs two small API requests, made at server start and again in the background when
+        the card is two minutes old: only a cluster's (or namespace's) first turn waits for
+        them, 5 seconds at most.""",
     ).tag(config=True)
 
     system_prompt = Unicode(
