@@ -11,7 +11,7 @@ import orjson
 import yaml
 
 from jupyter_kchat.tools.base import ToolContext
-from jupyter_kchat.tools.card import MAX_NAMESPACES, ClusterCards, cluster_card
+from jupyter_kchat.tools.card import MAX_CARDS, MAX_NAMESPACES, ClusterCards, cluster_card
 from jupyter_kchat.tools.errors import ToolError
 from jupyter_kchat.tools.kube import KubeClients
 
@@ -96,6 +96,15 @@ async def test_a_slow_cluster_gets_no_card_this_turn_but_the_next_turn_has_it():
     await cards.prefetch(ctx)
     assert "Namespaces (3)" in await cards.card(ctx)
     assert len(cluster.requests) == 2, "the first read went on and was kept"
+
+
+async def test_cards_for_ever_new_namespaces_stay_bounded():
+    cluster = ListingCluster(namespaces=3, nodes=2)
+    cards = ClusterCards()
+    for i in range(MAX_CARDS + 20):
+        ctx = ToolContext(cluster=cluster, namespace=f"ns-{i}")  # type: ignore[arg-type]
+        assert f"(used when none is named): ns-{i}." in await cards.card(ctx)
+    assert len(cards._cards) == MAX_CARDS
 
 
 async def test_a_failing_card_is_no_card_and_is_tried_again(caplog):

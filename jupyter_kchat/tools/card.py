@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import Executor
 
 import msgspec
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 CARD_TTL = 120.0
 """Seconds a card is fresh (namespaces and nodes change rarely); then the next turn still gets it
 at once and a new one is read in the background."""
+
+MAX_CARDS = 64
+"""Cards kept (clusters x namespaces chats name); the least recently read goes first."""
 
 CARD_WAIT = 5.0
 """Seconds a turn waits for a cluster's first card; a slow cluster gets none this turn (the card
@@ -79,7 +83,7 @@ class ClusterCards:
     def __init__(self, executor: Executor | None = None, ttl: float = CARD_TTL) -> None:
         self.executor = executor
         self.ttl = ttl
-        self._cards: dict[CardKey, tuple[float, str]] = {}
+        self._cards: OrderedDict[CardKey, tuple[float, str]] = OrderedDict()
         self._reading: dict[CardKey, asyncio.Future[str]] = {}
         self._names: dict[tuple[str | None, str], KnownNames] = {}
         self._lock = threading.Lock()
@@ -90,6 +94,7 @@ class ClusterCards:
         key = _key(ctx)
         known = self._cards.get(key)
         if known is not None:
+            self._cards.move_to_end(key)
             if time.monotonic() - known[0] >= self.ttl:
                 self.prefetch(ctx)
             return known[1]
@@ -121,6 +126,9 @@ class ClusterCards:
             log.warning("cannot read the cluster card", exc_info=error)
             return
         self._cards[key] = (time.monotonic(), done.result())
+        self._cards.move_to_end(key)
+        while len(self._cards) > MAX_CARDS:
+            self._cards.popitem(last=False)
 
     def contexts(self, ctx: ToolContext) -> tuple[str, ...]:
         """``ctx.contexts()`` (this context first), parsed again only when a kubeconfig file
