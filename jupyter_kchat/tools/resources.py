@@ -15,8 +15,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import repeat
-from operator import attrgetter, itemgetter
+from itertools import compress, count, repeat
+from operator import attrgetter, itemgetter, not_
 from typing import Any
 
 from .base import ToolContext, ToolError, ToolResult, ToolSpec
@@ -313,7 +313,7 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         return ToolResult(text=f"No {what} in {location}{filters}.{missing}{note}", data=[])
     _judge_kind(ctx.cluster, kind, spots, rows, ctx.timeout)
     reasons, messages, namespaces, names = rows.reasons, rows.messages, rows.namespaces, rows.names
-    problems = [i for i, reason in enumerate(reasons) if reason]
+    problems = list(compress(count(), reasons))
     if problems and (kind.group, kind.resource) not in EVENT_KINDS:
         events = {
             key: event
@@ -326,7 +326,7 @@ def list_resources(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
                 messages[i] = redact_text(f"{event.reason}: {event.message}")
                 rows.data[i]["message"] = messages[i]
     problems.sort(key=lambda i: (reasons[i], namespaces[i], names[i]))
-    healthy = [i for i, reason in enumerate(reasons) if not reason] if problems else None
+    healthy = list(compress(count(), map(not_, reasons))) if problems else None
     columns = (["NAMESPACE"] if everywhere else []) + [
         c.name.upper() for c in table.columns if c.priority == 0
     ]

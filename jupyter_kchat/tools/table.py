@@ -231,12 +231,13 @@ def _texts(values: list[Any], column: Column, now: float) -> list[str]:
 
 
 def _redacted(texts: list[str]) -> list[str]:
-    """A column's texts redacted: one pass over all of them (cheaper than finding the distinct
-    ones first), then each distinct value on its own only when that pass masked something."""
-    joined = CELL.join(texts)
+    """A column's texts redacted: one pass over its distinct values, each on its own only
+    when that pass masked something."""
+    distinct = list(dict.fromkeys(texts))
+    joined = CELL.join(distinct)
     if redact_text(joined) == joined:
         return texts
-    masked = {t: redact_text(t) for t in dict.fromkeys(texts)}
+    masked = {t: redact_text(t) for t in distinct}
     return [masked[t] for t in texts]
 
 
