@@ -174,29 +174,30 @@ async def warm_up(
     *,
     tools: ToolRegistry,
     tool_context: Callable[[], ToolContext],
+    cards: ClusterCards,
     model: str,
     read_only: bool = True,
     cluster_card: bool = True,
     executor: Executor | None = None,
-    cards: ClusterCards | None = None,
 ) -> None:
     """Do ahead of time what the first turn would wait for (a server's first answer took half a
     second more than later ones): the cluster's client, its contexts and card (kept in
     ``cards``), the tokenizer, and the count of the tool schemas a turn offers."""
     loop = asyncio.get_running_loop()
-    cards = cards or ClusterCards(executor)
+    context: ToolContext | None = None
     contexts: tuple[str, ...] = ()
     try:
         context = await loop.run_in_executor(executor, tool_context)
         contexts = await loop.run_in_executor(executor, cards.contexts, context)
     except Exception:  # no cluster yet: the first tool call says why
         log.debug("no cluster to warm up for", exc_info=True)
-    else:
-        if cluster_card:
-            await cards.card(context)
+    if cluster_card and context is not None:
+        cards.prefetch(context)  # read while the tokenizer loads
     counter = await loop.run_in_executor(executor, TokenCounter.for_model, model)
     offered = tools.openai_tools(read_only=read_only, contexts=contexts)
     await loop.run_in_executor(executor, counter.tools, offered)
+    if cluster_card and context is not None:
+        await cards.card(context)
 
 
 def _openai_call(call: ToolCallRequest) -> dict[str, Any]:
