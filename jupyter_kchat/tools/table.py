@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from operator import attrgetter, itemgetter
 from typing import Any, Generic, TypeVar
 
@@ -124,8 +124,9 @@ def read_table(
 
     The first page has ``page_size`` rows; the next ones as many as make about
     :data:`PAGE_BYTES` at the first page's bytes per row (never fewer than ``page_size``): rows
-    of metadata are small, and every request is a round trip. The next page is requested as
-    soon as a page's continue token is known, so the server prints it while
+    of metadata are small, and every request is a round trip. The first page is read here (a
+    list of one page, the most common, starts no thread); the next one is requested from a
+    thread as soon as a page's continue token is known, so the server prints it while
     ``each_page(page, first)`` (if given) works on the current one. A continue token that
     expired while paging (410) restarts the list once from the top: ``first`` is True on the
     first page of each start.
@@ -144,15 +145,15 @@ def read_table(
     columns: list[Column] = []
     rows: list[Row[Any]] = []
     token, restarted = "", False
+    first_page: Callable[[], bytes] = partial(fetch, "")
     with ThreadPoolExecutor(max_workers=1) as prefetch:
-        pending = prefetch.submit(fetch, "")
+        pending = first_page
         while True:
             try:
-                data = pending.result()
+                data = pending()
             except ApiFailure as exc:
                 if exc.status == 410 and token and not restarted:
-                    restarted, token, rows = True, "", []
-                    pending = prefetch.submit(fetch, "")
+                    restarted, token, rows, pending = True, "", [], first_page
                     continue
                 raise
             page = _decode_table(data, cluster, path)
@@ -160,7 +161,8 @@ def read_table(
             del data
             token = page.metadata.continue_
             if token:
-                pending = prefetch.submit(fetch, token, max(page_size, int(PAGE_BYTES / per_row)))
+                limit = max(page_size, int(PAGE_BYTES / per_row))
+                pending = prefetch.submit(fetch, token, limit).result
             columns = page.column_definitions or columns
             first = not rows
             rows.extend(page.rows)
