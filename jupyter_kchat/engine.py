@@ -302,11 +302,15 @@ class _TurnState:
             await self.save({"role": "assistant", "content": note})
 
     async def system_message(self) -> str:
-        """The system prompt, then the cluster card (when there is a cluster to describe)."""
+        """The system prompt, what the tools' arguments mean, then the cluster card (when there
+        is a cluster to describe)."""
         card = ""
         if self.options.cluster_card and self.context is not None:
             card = await self.cards.card(self.context)
-        return "\n\n".join(part for part in (self.options.system_prompt, card) if part)
+        note = self.tools.prompt_note(
+            read_only=self.options.read_only, contexts=self.offered_contexts
+        )
+        return "\n\n".join(part for part in (self.options.system_prompt, note, card) if part)
 
     async def run_tool(self, call: ToolCallRequest) -> AsyncIterator[Event]:
         """Run one requested tool and yield its events; leaves the tool message for the model."""
