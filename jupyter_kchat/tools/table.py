@@ -210,7 +210,7 @@ def text_columns(rows: list[Row[Any]], columns: list[Column], now: float) -> lis
     if not cells:
         return [[] for _ in columns]
     return [
-        _redacted(_texts(list(map(itemgetter(i), cells)), column, now))
+        _redacted(_texts(list(map(itemgetter(i), cells)), column, now), column.format != "name")
         for i, column in enumerate(columns)
     ]
 
@@ -232,10 +232,11 @@ def _texts(values: list[Any], column: Column, now: float) -> list[str]:
     return [cell_text(v, column, now) for v in values]
 
 
-def _redacted(texts: list[str]) -> list[str]:
-    """A column's texts redacted: one pass over its distinct values, each on its own only
-    when that pass masked something."""
-    distinct = list(dict.fromkeys(texts))
+def _redacted(texts: list[str], repeated: bool = True) -> list[str]:
+    """A column's texts redacted: one pass over its distinct values (over all of them when
+    they are not ``repeated``: object names), each on its own only when that pass masked
+    something."""
+    distinct = list(dict.fromkeys(texts)) if repeated else texts
     joined = CELL.join(distinct)
     if redact_text(joined) == joined:
         return texts
