@@ -60,8 +60,9 @@ def _loads(value: str | None) -> Any:
 
 
 def stored_view(tool: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A tool call as history keeps it: at most ``STORED_ROWS`` rows, and ``rows_total`` (the
-    call's full count) when it had more, so a reloaded table says it is trimmed."""
+    """A tool call as history (and a ``ChatWidget``'s saved ``events``) keeps it: at most
+    ``STORED_ROWS`` rows, and ``rows_total`` (the call's full count) when it had more, so a
+    reloaded or replayed table says it is trimmed."""
     if tool is None or len(tool.get("data") or ()) <= STORED_ROWS:
         return tool
     return {**tool, "data": tool["data"][:STORED_ROWS], "rows_total": len(tool["data"])}

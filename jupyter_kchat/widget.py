@@ -31,6 +31,7 @@ from .kernel import CANCEL_GRACE, ChatResult, KernelChat, prompt_approval, resul
 from .notebook_html import conversation_html
 from .protocol import ChatFrame, ProtocolError, error_event, parse_body
 from .protocol.envelope import user_entry, widget_message
+from .store import stored_view
 from .turns import LoggedEvent, Turn, merge_runs
 
 WIDGET_JS = Path(__file__).parent / "static" / "widget.js"
@@ -65,6 +66,15 @@ def merged_messages(
         decoded[id(event)] if id(event) in decoded else event.message()
         for event in merge_runs(events, conversation_id)
     ]
+
+
+def kept_entry(message: dict[str, Any]) -> dict[str, Any]:
+    """An entry as the ``events`` trait keeps it: a ``tool_call_end`` with its rows bounded as
+    history bounds them (``stored_view``: the first ``STORED_ROWS`` and ``rows_total``), so a
+    saved notebook's widget state stays small; live views get every row by message."""
+    if message["type"] != "tool_call_end":
+        return message
+    return {**message, "data": stored_view(message["data"])}
 
 
 @dataclass(eq=False)
@@ -122,8 +132,8 @@ class ChatWidget(anywidget.AnyWidget):
     message = Unicode("").tag(sync=True)
     """The conversation's first question; the front end shows it first when a view renders."""
     events = List().tag(sync=True)
-    """What a view rendered later replays: finished turns' events (text merged), and a ``user``
-    entry before each later turn."""
+    """What a view rendered later replays: finished turns' events (text merged, each call's rows
+    bounded by ``kept_entry``), and a ``user`` entry before each later turn."""
     _saved_copy_class = Unicode("").tag(sync=True)
     """The class of this widget's static copy in the output area: a live view hides it."""
 
@@ -363,7 +373,7 @@ class ChatWidget(anywidget.AnyWidget):
         pending.result = result
         self.results.append(result)
         merged = merged_messages(pending.logged, pending.events, turn.conversation_id)
-        self.events = [*self.events, *merged]
+        self.events = [*self.events, *map(kept_entry, merged)]
         self.conversation_id = result.conversation_id
         self.busy = False
         try:

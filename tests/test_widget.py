@@ -19,8 +19,10 @@ from IPython.utils.capture import capture_output
 from traitlets.config import Config
 
 from jupyter_kchat.kernel import KernelChat
+from jupyter_kchat.protocol.schema import problems
 from jupyter_kchat.sample.model_server import Fault
-from jupyter_kchat.sample.offline import OfflineServices
+from jupyter_kchat.sample.offline import OfflineServices, start_offline_services
+from jupyter_kchat.store import STORED_ROWS
 from jupyter_kchat.widget import (
     WIDGET_JS,
     ChatWidget,
@@ -168,6 +170,10 @@ def test_chat_frame_streams_events_and_keeps_the_conversation(
     assert not widget.busy
     assert widget.message == "list all pods"
     assert [e["seq"] for e in widget.events] == [e["seq"] for e in merge_text(events)]
+    live_end = next(e for e in events if e["type"] == "tool_call_end")
+    assert next(e for e in widget.events if e["type"] == "tool_call_end") == live_end, (
+        "a call within STORED_ROWS is kept whole, with no rows_total"
+    )
 
     assert services.cluster is not None
     last = widget.last
@@ -426,3 +432,42 @@ def test_a_displayed_widget_keeps_its_chat_as_static_html(
     with capture_output() as quiet:
         unshown.ask("list pods in payments")
     assert quiet.outputs == [], "a widget never displayed publishes nothing"
+
+
+@pytest.fixture(scope="module")
+def big_cluster() -> Iterator[OfflineServices]:
+    """A 10,000-pod sample cluster (no model: the widget asks the 60-pod services' model)."""
+    running = start_offline_services(pods=10_000, model=False)
+    yield running
+    running.close()
+
+
+def test_saved_events_keep_the_first_rows_and_the_total(
+    make_chat: Callable[..., KernelChat], big_cluster: OfflineServices
+) -> None:
+    """The ``events`` trait (what a saved notebook keeps) holds a 10,000-pod call as history
+    does: its first ``STORED_ROWS`` rows and ``rows_total``; the live view and the kernel's
+    ``to_dataframe()`` still get every row."""
+    assert big_cluster.cluster is not None
+    pods = big_cluster.cluster.pod_count
+    assert pods > STORED_ROWS
+    widget = ChatWidget(chat=make_chat(kubeconfig=big_cluster.kubeconfig))
+    view = FrontEnd(widget)
+    view.frame({"message": "list all pods", "conversation_id": None, "client_id": "c1"})
+    view.complete()
+    live = next(e for e in view.events if e["type"] == "tool_call_end")["data"]
+    assert len(live["data"]) == pods and "rows_total" not in live, "the live card has every row"
+
+    kept = next(e for e in widget.events if e["type"] == "tool_call_end")["data"]
+    assert kept["rows_total"] == pods
+    assert kept["data"] == live["data"][:STORED_ROWS], "the first rows: problems come first"
+    assert {k: v for k, v in kept.items() if k not in ("data", "rows_total")} == {
+        k: v for k, v in live.items() if k != "data"
+    }
+    for entry in widget.events:
+        assert problems("WidgetEntry", entry) == [], entry
+    saved = len(orjson.dumps(widget.events))
+    assert saved * 5 < len(orjson.dumps(view.events)), f"{saved:,} B kept for {pods:,} pods"
+
+    assert widget.last is not None
+    assert len(widget.last.to_dataframe()) == pods, "the kernel keeps every row"

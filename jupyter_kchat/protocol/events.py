@@ -30,6 +30,8 @@ class ToolCallEndData(ToolCallStartData):
     duration_ms: float | None
     data: NotRequired[list[dict[str, Any]]]
     truncated: NotRequired[bool]
+    rows_total: NotRequired[int]
+    """Only where the rows were trimmed for keeping (``store.stored_view``): how many there were."""
 
 
 class ToolCallSummary(ToolCallStartData):

@@ -6,6 +6,7 @@
 import {
   DataRow,
   ICellContext,
+  IToolCallEndData,
   IConversation,
   IStoredMessage,
   IUsage,
@@ -29,7 +30,8 @@ export interface IToolCallView {
   durationMs?: number;
   data?: DataRow[] | null;
   truncated?: boolean;
-  /** History kept only the first rows of this call's table: how many it had. */
+  /** A saved answer (history, a widget's saved `events`) kept only the first rows of this
+   * call's table: how many it had. */
   rowsTotal?: number;
   /** The user's answer to an approval, shown until the server's `tool_call_end` arrives. */
   decision?: 'approved' | 'denied';
@@ -386,9 +388,10 @@ function leaveBusy(state: IChatState): IChatState {
   };
 }
 
-/** A card from `tool_call_end` (with its rows) or from a `complete` entry (rows stay unknown:
- * a card the stream finished keeps the rows it has). */
-function endedCall(data: ToolCallSummary): IToolCallView {
+/** A card from `tool_call_end` (with its rows, and `rows_total` when a widget's saved events
+ * kept only the first ones) or from a `complete` entry (rows stay unknown: a card the stream
+ * finished keeps the rows it has). */
+function endedCall(data: IToolCallEndData | ToolCallSummary): IToolCallView {
   return {
     id: data.tool_call_id,
     name: data.tool_name,
@@ -397,7 +400,8 @@ function endedCall(data: ToolCallSummary): IToolCallView {
     result: data.result,
     durationMs: data.duration_ms ?? undefined,
     data: data.data ?? null,
-    truncated: Boolean(data.truncated)
+    truncated: Boolean(data.truncated),
+    rowsTotal: 'rows_total' in data ? data.rows_total : undefined
   };
 }
 

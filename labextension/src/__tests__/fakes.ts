@@ -185,6 +185,7 @@ export class Script {
       data: Record<string, unknown>[];
       truncated: boolean;
       arguments: Record<string, unknown>;
+      rows_total: number;
     }> = {}
   ): ServerEvent {
     return this._event('tool_call_end', {
@@ -195,7 +196,8 @@ export class Script {
       status: extra.status ?? 'completed',
       duration_ms: extra.duration_ms ?? 12,
       ...(extra.data ? { data: extra.data } : {}),
-      ...(extra.truncated ? { truncated: true } : {})
+      ...(extra.truncated ? { truncated: true } : {}),
+      ...(extra.rows_total !== undefined ? { rows_total: extra.rows_total } : {})
     });
   }
   error(message: string, code: string, retryable: boolean): ServerEvent {

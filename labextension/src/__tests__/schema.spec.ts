@@ -135,6 +135,45 @@ describe('protocol schema', () => {
     const [card] = tools(state);
     expect(card.call).toMatchObject({ rowsTotal: 10000 });
     const node = renderToolCard(card.call, { approve: () => undefined });
-    expect(node.textContent).toContain('History kept the first 1,000 of 10,000 rows');
+    expect(node.textContent).toContain('Showing the first 1,000 of 10,000 rows');
+    expect(node.textContent).not.toContain('History');
+  });
+
+  it('a widget replay of a trimmed call says how many rows it had; a live end shows all', () => {
+    const s = new Script('conv-w');
+    const [thinking, start] = [s.thinking(), s.toolStart('t1', 'list_pods')];
+    const replayed = s.toolEnd('t1', 'list_pods', { data: rows(1000), rows_total: 10000 });
+    expect(schemaProblems('ServerEvent', replayed)).toEqual([]);
+    expect(
+      schemaProblems('ServerEvent', {
+        ...replayed,
+        data: { ...replayed.data, rows_total: -1 }
+      })
+    ).not.toEqual([]);
+    const state = run([
+      { type: 'send', message: 'list all pods', clientId: '' },
+      ev(thinking),
+      ev(start),
+      ev(replayed),
+      ev(s.complete('10,000 pods'))
+    ]);
+    const [card] = tools(state);
+    expect(card.call).toMatchObject({ rowsTotal: 10000, state: 'completed' });
+    const node = renderToolCard(card.call, { approve: () => undefined });
+    expect(node.querySelector('.jp-kchat-table-trimmed')?.textContent).toBe(
+      'Showing the first 1,000 of 10,000 rows: a saved answer keeps only these. ' +
+        'Ask again for all of them.'
+    );
+    expect(node.textContent).not.toContain('History');
+
+    const live = new Script('conv-l');
+    const whole = run([
+      ev(live.toolStart('t1', 'list_pods')),
+      ev(live.toolEnd('t1', 'list_pods', { data: rows(1500) }))
+    ]);
+    const [full] = tools(whole);
+    expect(full.call.rowsTotal).toBeUndefined();
+    const shown = renderToolCard(full.call, { approve: () => undefined });
+    expect(shown.querySelector('.jp-kchat-table-trimmed')).toBeNull();
   });
 });

@@ -102,6 +102,33 @@ describe('anywidget front end', () => {
     expect(el.querySelector<HTMLButtonElement>('.jp-kchat-stop')!.hidden).toBe(true);
   });
 
+  it('a replayed call the kernel kept the first rows of says how many it had', async () => {
+    const model = new FakeModel();
+    const s = new Script('conv-t');
+    const rows = Array.from({ length: 1000 }, (_, i) => ({ name: `pod-${i}` }));
+    model.traits.message = 'list all pods';
+    model.traits.events = [
+      s.thinking(),
+      s.toolStart('t1', 'list_pods'),
+      s.toolEnd('t1', 'list_pods', { data: rows, rows_total: 10000 }),
+      s.complete('10,000 pods')
+    ];
+    const el = document.createElement('div');
+    const dispose = widget.render({ model, el });
+    await nextFrame();
+    expect(el.querySelector('.jp-kchat-table-trimmed')?.textContent).toContain(
+      'Showing the first 1,000 of 10,000 rows'
+    );
+    model.custom([
+      s.toolStart('t2', 'list_pods'),
+      s.toolEnd('t2', 'list_pods', { data: [...rows, ...rows] }),
+      s.complete('2,000 pods')
+    ]);
+    await nextFrame();
+    expect(el.querySelectorAll('.jp-kchat-table-trimmed')).toHaveLength(1);
+    dispose();
+  });
+
   it('shows questions asked from Python, in order with their turns', async () => {
     const model = new FakeModel();
     const s = new Script('conv-p');

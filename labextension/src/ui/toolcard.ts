@@ -127,8 +127,9 @@ function renderResult(call: IToolCallView, actions: IToolCardActions): HTMLEleme
         ? h(
             'div',
             { className: 'jp-kchat-table-trimmed', role: 'note' },
-            `History kept the first ${rows.length.toLocaleString()} of ` +
-              `${call.rowsTotal.toLocaleString()} rows. Ask again for all of them.`
+            `Showing the first ${rows.length.toLocaleString()} of ` +
+              `${call.rowsTotal.toLocaleString()} rows: a saved answer keeps only these. ` +
+              'Ask again for all of them.'
           )
         : null,
       h(
