@@ -71,8 +71,8 @@ def _warnings(
 @dataclass
 class Rows:
     """Every object of a list in the server's order, one list per field, built page by page
-    while the next page is on its way: ``shown`` are the text table's cells, ``data`` the rows
-    for the panel; a ``reason`` marks an object that needs attention."""
+    as the pages arrive: ``shown`` are the text table's cells, ``data`` the rows for the panel;
+    a ``reason`` marks an object that needs attention."""
 
     namespaces: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)

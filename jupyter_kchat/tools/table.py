@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import lru_cache
 from operator import attrgetter, itemgetter
 from typing import Any, Generic, TypeVar
 
@@ -124,12 +123,13 @@ def read_table(
 
     The first page has ``page_size`` rows; the next ones as many as make about
     :data:`PAGE_BYTES` at the first page's bytes per row (never fewer than ``page_size``): rows
-    of metadata are small, and every request is a round trip. The first page is read here (a
-    list of one page, the most common, starts no thread); the next one is requested from a
-    thread as soon as a page's continue token is known, so the server prints it while
-    ``each_page(page, first)`` (if given) works on the current one. A continue token that
-    expired while paging (410) restarts the list once from the top: ``first`` is True on the
-    first page of each start.
+    of metadata are small, and every request is a round trip. ``each_page(page, first)`` (if
+    given) works on each page as it arrives, so only one page's bytes are held at a time.
+    Pages are read one after another: a thread reading the next page while this one is
+    converted overlapped at most that conversion (a few ms per 2,000 rows) and cost as much in
+    switching between the two (measured on 10,000 ConfigMaps). A continue token that expired
+    while paging (410) restarts the list once from the top: ``first`` is True on the first page
+    of each start.
     """
     path = kind.path(namespace)
     base: list[tuple[str, Any]] = [("includeObject", _include(kind))]
@@ -137,39 +137,29 @@ def read_table(
         base.append(("labelSelector", label_selector))
     if field_selector:
         base.append(("fieldSelector", field_selector))
-
-    def fetch(token: str, limit: int = page_size) -> bytes:
-        query = [("limit", limit), *base, *([("continue", token)] if token else [])]
-        return cluster.get_raw(path, query, accept=TABLE, timeout=timeout)
-
     columns: list[Column] = []
     rows: list[Row[Any]] = []
-    token, restarted = "", False
-    first_page: Callable[[], bytes] = partial(fetch, "")
-    with ThreadPoolExecutor(max_workers=1) as prefetch:
-        pending = first_page
-        while True:
-            try:
-                data = pending()
-            except ApiFailure as exc:
-                if exc.status == 410 and token and not restarted:
-                    restarted, token, rows, pending = True, "", [], first_page
-                    continue
-                raise
-            page = _decode_table(data, cluster, path)
-            per_row = len(data) / max(1, len(page.rows))
-            del data
-            token = page.metadata.continue_
-            if token:
-                limit = max(page_size, int(PAGE_BYTES / per_row))
-                pending = prefetch.submit(fetch, token, limit).result
-            columns = page.column_definitions or columns
-            first = not rows
-            rows.extend(page.rows)
-            if each_page is not None:
-                each_page(Table(columns, page.rows), first)
-            if not token:
-                return Table(columns, rows)
+    token, limit, restarted = "", page_size, False
+    while True:
+        query = [("limit", limit), *base, *([("continue", token)] if token else [])]
+        try:
+            data = cluster.get_raw(path, query, accept=TABLE, timeout=timeout)
+        except ApiFailure as exc:
+            if exc.status == 410 and token and not restarted:
+                restarted, token, limit, rows = True, "", page_size, []
+                continue
+            raise
+        page = _decode_table(data, cluster, path)
+        limit = max(page_size, int(PAGE_BYTES / (len(data) / max(1, len(page.rows)))))
+        del data
+        token = page.metadata.continue_
+        columns = page.column_definitions or columns
+        first = not rows
+        rows.extend(page.rows)
+        if each_page is not None:
+            each_page(Table(columns, page.rows), first)
+        if not token:
+            return Table(columns, rows)
 
 
 def column_key(name: str) -> str:
