@@ -18,7 +18,17 @@ from jupyter_kchat.tools.redact import redact_text
         ("tokenPath", "/var/run/secrets/tokens/vault", True),
         ("password_file", "/run/secrets/db", True),
         ("secretType", "Opaque", True),
-        ("apiKeyVersion", "v2", True),
+        ("PASSWORD_FILE", "/run/secrets/db", True),
+        ("token_type", "Bearer", True),
+        ("sslSecretKind", "Secret", True),
+        # Only a whole last word describes: a key merely ending in those letters, or a
+        # credential's version or mode, may hold the credential itself.
+        ("api_key_version", "9f86d081884c7d65", False),
+        ("apiKeyVersion", "9f86d081884c7d65", False),
+        ("password_mode", "hunter2", False),
+        ("auth_profile", "s3cr3t-value", False),
+        ("tokenname", "abc123def", False),
+        ("secretnamespace", "s3cr3t-value", False),
         ("password", "hunter2", False),
         ("client_secret", "s3cr3t-value", False),
         ("apiKey", "k-7f3a9c", False),

@@ -74,14 +74,18 @@ containerd's "may require authorization: server message: insufficient_scope: ...
 "failed to authorize: failed to fetch anonymous token: unexpected status: 401" stay."""
 PROSE_KEYS = frozenset({"authorization", "authorize", "token"})
 """Bare words that registries' error sentences put before a colon (never ``AUTH_TOKEN:``)."""
+_REFERENCE_WORDS = "name|namespace|ref|kind|path|file|type"
 _REFERENCE_KEY = re.compile(
-    r"(?:name|namespace|ref|kind|path|file|type|mode|version)(?:\\?[\"']?\s*[:=]\s*)?$",
-    re.IGNORECASE,
+    rf"(?:[_.-](?i:{_REFERENCE_WORDS})|(?<=[a-z0-9])(?:{_REFERENCE_WORDS.title()}))"
+    r"(?:\\?[\"']?\s*[:=]\s*)?$"
 )
 """A key that names or describes a credential rather than holding one (``secretName: shop-tls``,
 an Ingress's TLS or a Certificate's target, ``tokenSecretRef=...``, ``tokenPath``,
-``secretType``): its value is a name, path or kind and stays readable. It matches a bare key
-(``secretName``) and a key with its separator (``secretName: ``)."""
+``PASSWORD_FILE``, ``secretType``): its value is a name, path or kind and stays readable. The
+last word must be one of these on its own (after ``_``, ``-``, ``.`` or a camel-case hump), so a
+key that merely ends in those letters (``auth_profile``, ``tokenname``) still has its value
+masked, as do a credential's version or mode. It matches a bare key (``secretName``) and a key
+with its separator (``secretName: ``)."""
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 _VENDOR_TOKENS = re.compile(
     r"\b(?:"
@@ -184,7 +188,7 @@ def _mask_pairs(text: str) -> str:
     last = 0
     for match in _PAIR_LOWER.finditer(low):
         start, end = match.span(2)
-        if _is_prose(text, match.group(1), start):
+        if _is_prose(text, text[match.start(1) : match.end(1)], start):
             continue
         parts.append(text[last:start])
         parts.append(_masked(text[start:end]))
