@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -68,7 +69,7 @@ class KChatApp(ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.store.open()
         stop_cleanly_on_sigint(serverapp)
-        self.warming = asyncio.create_task(self.turns.warm(), name="kchat-warm-up")
+        self.warming = asyncio.create_task(warm_then_freeze(self.turns), name="kchat-warm-up")
 
     async def stop_extension(self) -> None:
         if self.warming is not None:
@@ -76,6 +77,21 @@ class KChatApp(ExtensionApp):
         await self.mcp.stop()
         await self.turns.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def warm_then_freeze(turns: TurnManager) -> None:
+    """Warm the turn manager, then move every object alive so far out of the garbage collector's
+    sight (``gc.freeze``).
+
+    A server holds some 290,000 objects from its start (Jupyter, the ``kubernetes`` and
+    ``openai`` clients, the tokenizer) that live as long as it does; every full collection
+    walked them all: 50-165 ms in which no event of any conversation went out.
+    Frozen, a collection only walks what came later. It runs only in a started server (the
+    extension's start, not pytest-jupyter's in-process servers, whose interpreter is shared).
+    """
+    await turns.warm()
+    gc.collect()  # garbage of the start is freed, not kept forever
+    gc.freeze()
 
 
 def stop_cleanly_on_sigint(serverapp: Any) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from jupyter_kchat.tools import ToolResult, ToolSpec, default_registry
+
 
 def of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [e["data"] for e in events if e["type"] == kind]
@@ -43,3 +45,18 @@ async def test_a_new_context_in_the_kubeconfig_is_offered_at_the_next_message(
     path.write_text(yaml.safe_dump(config))
     await sock.turn({"message": "say two"})
     assert "another-context" in str(kchat_model.requests[-1].body), "offered without a restart"
+
+
+def test_the_tools_offered_are_built_once_and_a_tool_connected_later_is_offered() -> None:
+    registry = default_registry()
+    read_only = registry.openai_tools(read_only=True)
+    assert registry.openai_tools(read_only=True) is read_only, "not rebuilt for every turn"
+    writes = {t["function"]["name"] for t in registry.openai_tools(read_only=False)}
+    assert writes > {t["function"]["name"] for t in read_only}, "changes only when allowed"
+    several = registry.openai_tools(read_only=True, contexts=("a", "b"))
+    assert "context" in several[0]["function"]["parameters"]["properties"]
+    assert registry.openai_tools(read_only=True, contexts=("a",)) is read_only
+    echo = ToolSpec("echo", "Says it back.", {"type": "object"}, lambda ctx, args: ToolResult(""))
+    registry.add(echo)  # as an MCP server's tools are, once it is connected
+    assert "echo" in [t["function"]["name"] for t in registry.openai_tools(read_only=True)]
+    assert "echo" in str(registry.openai_tools(read_only=True, contexts=("a", "b")))

@@ -45,6 +45,9 @@ ARGUMENTS_NOTE = (
 """Said once in the system message, so the schemas a chat model is offered need not say it for
 each tool (issue 12: a small local model's window starts with this fixed prompt)."""
 
+MAX_OFFERED = 16
+"""Tool lists :meth:`ToolRegistry.openai_tools` keeps (one per mode and kubeconfig contexts)."""
+
 
 @dataclass
 class ToolResult:
@@ -159,6 +162,7 @@ class ToolRegistry:
 
     def __init__(self, tools: Iterable[ToolSpec]) -> None:
         self._tools: dict[str, ToolSpec] = {}
+        self._offered: dict[tuple[bool, tuple[str, ...]], list[dict[str, Any]]] = {}
         for tool in tools:
             self.add(tool)
 
@@ -167,6 +171,7 @@ class ToolRegistry:
         if tool.name in self._tools:
             raise ValueError(f"duplicate tool name {tool.name!r}")
         self._tools[tool.name] = tool
+        self._offered.clear()
 
     def get(self, name: str) -> ToolSpec | None:
         return self._tools.get(name)
@@ -181,11 +186,21 @@ class ToolRegistry:
     def openai_tools(
         self, *, read_only: bool, contexts: Sequence[str] = ()
     ) -> list[dict[str, Any]]:
-        """The ``tools`` list of a request; with several ``contexts`` each takes ``context``."""
-        return [
-            t.openai_schema(self.parameters(t, contexts))
-            for t in self.available(read_only=read_only)
-        ]
+        """The ``tools`` list of a request; with several ``contexts`` each takes ``context``.
+
+        Built once per (read_only, contexts) until a tool is added, not on every turn (a quarter
+        of a millisecond before each first token): shared by every turn, so do not change it.
+        """
+        key = (read_only, tuple(contexts) if len(contexts) > 1 else ())
+        offered = self._offered.get(key)
+        if offered is None:
+            if len(self._offered) >= MAX_OFFERED:  # contexts come and go with the kubeconfig
+                self._offered.clear()
+            offered = self._offered[key] = [
+                t.openai_schema(self.parameters(t, key[1]))
+                for t in self.available(read_only=read_only)
+            ]
+        return offered
 
     def prompt_note(self, *, read_only: bool, contexts: Sequence[str] = ()) -> str:
         """What the system message says about the offered tools' arguments (see ``_lean``)."""
