@@ -91,9 +91,7 @@ def context_tools() -> list[ToolSpec]:
     return [
         ToolSpec(
             name="list_contexts",
-            description=(
-                "Kubeconfig contexts and the one in use."
-            ),
+            description="Kubeconfig contexts and the one in use.",
             parameters=schema({}),
             func=list_contexts,
         )

@@ -394,9 +394,7 @@ def describe_tools() -> list[ToolSpec]:
     return [
         ToolSpec(
             name="get_resource",
-            description=(
-                "One object of any kind, as kubectl describe shows it, or yaml."
-            ),
+            description="One object of any kind, as kubectl describe shows it, or yaml.",
             parameters=schema(GET_PARAMS, ["kind", "name"]),
             func=get_resource,
         )

@@ -220,9 +220,7 @@ def event_tools() -> list[ToolSpec]:
     return [
         ToolSpec(
             name="list_events",
-            description=(
-                "Events, newest first, repeats merged."
-            ),
+            description="Events, newest first, repeats merged.",
             parameters=schema(PARAMS),
             func=list_events,
         )

@@ -300,9 +300,7 @@ def helm_tools() -> list[ToolSpec]:
     return [
         ToolSpec(
             name="list_helm_releases",
-            description=(
-                "Helm releases: chart, version, status, updated; failed first."
-            ),
+            description="Helm releases: chart, version, status, updated; failed first.",
             parameters=schema(PARAMS),
             func=list_helm_releases,
         )

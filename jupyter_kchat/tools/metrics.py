@@ -381,9 +381,7 @@ def metrics_tools() -> list[ToolSpec]:
     return [
         ToolSpec(
             name="top",
-            description=(
-                "CPU and memory use vs requests and limits."
-            ),
+            description="CPU and memory use vs requests and limits.",
             parameters=schema(PARAMS),
             func=top,
         )

@@ -235,9 +235,7 @@ def node_tools() -> list[ToolSpec]:
     return [
         ToolSpec(
             name="list_nodes",
-            description=(
-                "Nodes: ready, pressure, cordoned, taints; unhealthy first."
-            ),
+            description="Nodes: ready, pressure, cordoned, taints; unhealthy first.",
             parameters=schema(LIST_NODES_PARAMS),
             func=list_nodes,
         )

@@ -500,25 +500,19 @@ def pod_tools() -> list[ToolSpec]:
     return [
         ToolSpec(
             name="list_pods",
-            description=(
-                "Pods: status, restarts, node; unhealthy first."
-            ),
+            description="Pods: status, restarts, node; unhealthy first.",
             parameters=schema(LIST_PODS_PARAMS),
             func=list_pods,
         ),
         ToolSpec(
             name="get_pod",
-            description=(
-                "One pod: containers, last exit, resources, env, events."
-            ),
+            description="One pod: containers, last exit, resources, env, events.",
             parameters=schema(GET_POD_PARAMS, ["name"]),
             func=get_pod,
         ),
         ToolSpec(
             name="get_pod_logs",
-            description=(
-                "A pod's last log lines; previous=true: the crashed instance's."
-            ),
+            description="A pod's last log lines; previous=true: the crashed instance's.",
             parameters=schema(LOGS_PARAMS, ["name"]),
             func=get_pod_logs,
         ),

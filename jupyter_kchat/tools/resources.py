@@ -415,9 +415,7 @@ def resource_tools() -> list[ToolSpec]:
     return [
         ToolSpec(
             name="list_resources",
-            description=(
-                "Any kind, custom ones too, as kubectl get lists them; unhealthy first."
-            ),
+            description="Any kind, custom ones too, as kubectl get lists them; unhealthy first.",
             parameters=schema(LIST_PARAMS, ["kind"]),
             func=list_resources,
         ),

@@ -222,9 +222,7 @@ def rollout_tools() -> list[ToolSpec]:
     return [
         ToolSpec(
             name="rollout_history",
-            description=(
-                "A workload's revisions: images, change causes, last change."
-            ),
+            description="A workload's revisions: images, change causes, last change.",
             parameters=schema(PARAMS, ["name"]),
             func=rollout_history,
         )

@@ -88,9 +88,7 @@ def secret_tools() -> list[ToolSpec]:
     return [
         ToolSpec(
             name="list_secrets",
-            description=(
-                "Secrets: type and key names, never values."
-            ),
+            description="Secrets: type and key names, never values.",
             parameters=schema(PARAMS),
             func=list_secrets,
         )

@@ -218,9 +218,7 @@ def service_tools() -> list[ToolSpec]:
     return [
         ToolSpec(
             name="list_services",
-            description=(
-                "Services: type, IPs, ports, selector."
-            ),
+            description="Services: type, IPs, ports, selector.",
             parameters=schema(SERVICE_PARAMS),
             func=list_services,
         ),

@@ -413,9 +413,7 @@ def workload_tools() -> list[ToolSpec]:
     return [
         ToolSpec(
             name="list_deployments",
-            description=(
-                "Deployments, StatefulSets, DaemonSets: ready/desired and why."
-            ),
+            description="Deployments, StatefulSets, DaemonSets: ready/desired and why.",
             parameters=schema(LIST_PARAMS),
             func=list_deployments,
         ),
