@@ -158,6 +158,8 @@ class ChatWidget(anywidget.AnyWidget):
         self._views = _Views(self)
         self._display_id = f"kchat-chat-{uuid.uuid4().hex}"
         self._displayed = False
+        self._copy_lock = threading.Lock()
+        """Orders showing the static copy and a finishing turn's update of it."""
         self._turn_html: list[tuple[str, str]] = []
         """Each finished turn's question and HTML, rendered once for the static copy."""
         self._saved_copy_class = f"kchat-saved-copy-{uuid.uuid4().hex}"
@@ -240,14 +242,15 @@ class ChatWidget(anywidget.AnyWidget):
             return
         data, metadata = bundle
         display(data, metadata=metadata, raw=True)
-        pending = self._pending
-        running = pending is not None and not pending.done.is_set()
-        display(
-            self._saved_copy(pending.question if running else None),
-            raw=True,
-            display_id=self._display_id,
-        )
-        self._displayed = True
+        with self._copy_lock:  # a turn ending now updates the copy after it is shown
+            pending = self._pending
+            running = pending is not None and pending.result is None and not pending.done.is_set()
+            display(
+                self._saved_copy(pending.question if running else None),
+                raw=True,
+                display_id=self._display_id,
+            )
+            self._displayed = True
 
     def _saved_copy(self, waiting: str | None) -> dict[str, str]:
         """The chat so far as ``text/html`` (tool blocks with their first rows, as the magics
@@ -378,9 +381,10 @@ class ChatWidget(anywidget.AnyWidget):
         self.busy = False
         try:
             self._forward(forwarded)
-            if self._displayed:
-                # Before ``done``: a blocking ask() returns with its cell's copy up to date.
-                update_display(self._saved_copy(None), raw=True, display_id=self._display_id)
+            with self._copy_lock:
+                if self._displayed:
+                    # Before ``done``: a blocking ask() returns with its cell's copy up to date.
+                    update_display(self._saved_copy(None), raw=True, display_id=self._display_id)
         finally:
             pending.done.set()
             pending.approvals.put(None)

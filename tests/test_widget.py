@@ -434,6 +434,26 @@ def test_a_displayed_widget_keeps_its_chat_as_static_html(
     assert quiet.outputs == [], "a widget never displayed publishes nothing"
 
 
+def test_a_widget_shown_while_answering_saves_the_answer_once_it_ends(
+    widget: ChatWidget, services: OfflineServices, shell: InteractiveShell
+) -> None:
+    """Shown mid-answer, the copy says the question is being answered; the turn's end (here a
+    cancel) replaces that with the finished turn, so a saved notebook never stays 'Answering'."""
+    hanging = hang_next_request(services)
+    with capture_output() as captured:
+        widget.ask("say this is slow", wait=False)
+        hanging()
+        widget._ipython_display_()
+        widget.cancel()
+        result = widget.wait(TIMEOUT)
+    assert result is not None and result.cancelled
+    _view, copy, *updates = captured.outputs
+    assert "Answering" in copy.data["text/html"] and "say this is slow" in copy.data["text/html"]
+    assert updates and all(u.update for u in updates)
+    final = updates[-1].data["text/html"]
+    assert "Answering" not in final and final.count("say this is slow") == 1
+
+
 @pytest.fixture(scope="module")
 def big_cluster() -> Iterator[OfflineServices]:
     """A 10,000-pod sample cluster (no model: the widget asks the 60-pod services' model)."""
