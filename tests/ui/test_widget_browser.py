@@ -180,6 +180,10 @@ def test_chat_widget_in_a_notebook(kchat_page: Page, kchat_ui_lab: KChatLab) -> 
         for output in saved["cells"][0]["outputs"]
         if "text/html" in output.get("data", {})
     )
-    for shown in ("list pods in payments", "list_pods(namespace=&#x27;payments&#x27;)",
-                  "say The widget answers too.", "The widget answers too."):
+    for shown in (
+        "list pods in payments",
+        "list_pods(namespace=&#x27;payments&#x27;)",
+        "say The widget answers too.",
+        "The widget answers too.",
+    ):
         assert shown in html, f"the notebook JupyterLab saved shows {shown!r} without kchat"
