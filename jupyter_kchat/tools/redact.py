@@ -16,7 +16,9 @@ on every tool result, so a leak needs two mistakes. What is masked:
     passwd, pwd, secret, token, api_key / apikey, access_key, private_key, credential(s),
     auth, client_secret, session, cookie: the value becomes ``***`` (except where a registry's
     error sentence goes on after ``authorization:``, ``authorize:`` or ``token:``, as in
-    containerd's "may require authorization: server message: insufficient_scope");
+    containerd's "may require authorization: server message: insufficient_scope", and where
+    the key's last word only names or describes a credential, ``secretName``, ``tokenPath``:
+    :func:`is_reference_key`);
   - ``Authorization: Bearer|Basic|Token ...`` headers and any ``Bearer <token>``;
   - JWT-looking tokens (``eyJ...``.``...``.``...``);
   - AWS access key ids (``AKIA``/``ASIA`` + 16 characters), GitHub (``ghp_``, ``gho_``,
