@@ -256,24 +256,37 @@ def notebook_cells(host: str) -> list[Any]:
     ]
 
 
-@pytest.fixture(scope="module")
-def saved(counter: Counter, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The executed notebook and its nbconvert HTML, written to artifacts/."""
+def run_and_export(cells: list[Any], tmp_path: Path, name: str) -> dict[str, Any]:
+    """``cells`` run by nbclient in a fresh kernel, then the notebook as nbconvert's lab
+    template renders it: both returned and written to ``artifacts/<name>.ipynb`` / ``.html``."""
     from nbclient import NotebookClient
     from test_notebooks import kernel_env
 
-    tmp_path = tmp_path_factory.mktemp("saved-notebook")
-    notebook = new_notebook(cells=notebook_cells(counter.url))
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
-    client = NotebookClient(notebook, timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
+    notebook = new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    client = NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
     client.execute(env=kernel_env(tmp_path))
     html, _ = HTMLExporter(template_name="lab").from_notebook_node(notebook)
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "notebook_saved.ipynb").write_text(nbformat.writes(notebook))
-    (ARTIFACTS / "notebook_saved.html").write_text(html)
+    (ARTIFACTS / f"{name}.ipynb").write_text(nbformat.writes(notebook))
+    (ARTIFACTS / f"{name}.html").write_text(html)
     return {"notebook": notebook, "html": html}
+
+
+@pytest.fixture(scope="module")
+def saved(counter: Counter, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The executed notebook and its nbconvert HTML, written to artifacts/."""
+    tmp_path = tmp_path_factory.mktemp("saved-notebook")
+    return run_and_export(notebook_cells(counter.url), tmp_path, "notebook_saved")
 
 
 def outputs_html(notebook: Any, cell_id: str) -> str:

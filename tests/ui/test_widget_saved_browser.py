@@ -17,10 +17,9 @@ import pytest
 from exfil import RequestCounter, counting_server
 from kchat_lab import REPO, SCREENSHOTS
 from nbconvert import HTMLExporter
-from nbformat.v4 import new_code_cell, new_notebook
+from nbformat.v4 import new_code_cell
 from playwright.sync_api import Browser, Route, expect
-from test_notebook_html import assert_inert, parse, payloads
-from test_notebooks import kernel_env
+from test_notebook_html import assert_inert, parse, payloads, run_and_export
 
 pytestmark = pytest.mark.browser
 
@@ -52,27 +51,8 @@ def exfil() -> Iterator[RequestCounter]:
 @pytest.fixture(scope="module")
 def saved(exfil: RequestCounter, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The executed notebook and its nbconvert HTML, written to artifacts/."""
-    from nbclient import NotebookClient
-
     tmp_path = tmp_path_factory.mktemp("saved-widget")
-    notebook = new_notebook(cells=cells(exfil.url))
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    client = NotebookClient(
-        notebook,
-        timeout=120,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    )
-    client.execute(env=kernel_env(tmp_path))
-    html, _ = HTMLExporter(template_name="lab").from_notebook_node(notebook)
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "widget_saved.ipynb").write_text(nbformat.writes(notebook))
-    (ARTIFACTS / "widget_saved.html").write_text(html)
-    return {"notebook": notebook, "html": html}
+    return run_and_export(cells(exfil.url), tmp_path, "widget_saved")
 
 
 def outputs(notebook: Any, cell_id: str) -> list[Any]:
