@@ -9,9 +9,11 @@ In one run, with the demo model streaming as fast as it can (its own process) an
 First the time to first token: many rounds of short answers, each round taking turns between the
 direct SDK, a new conversation and a follow-up question (the order rotates), and the median and
 p90 of what kchat added per round (goal: < 2 ms for both), split at the model server's own clock
-into the time to the request, the model and the relay. Then throughput of long answers (goal:
-kchat >= 1.0x direct), the CPU each reader spends per chunk, and 100 concurrent conversations on
-one server: completion count and the p50/p99 gap between consecutive events of a conversation.
+into the time to the request, the model and the relay, with the machine's load average (each
+process hop waits for a core on a loaded machine: compare runs at a like load). Then throughput
+of long answers (goal: kchat >= 1.0x direct), the CPU each reader spends per chunk, and 100
+concurrent conversations on one server: completion count and the p50/p99 gap between
+consecutive events of a conversation.
 
     .venv/bin/python benchmarks/bench_relay.py [--rounds 40] [--chunks 5000] [--repeat 5]
         [--concurrent 100]
@@ -214,11 +216,14 @@ async def first_tokens(
     and goes on the machine falls on all of them; what kchat adds is taken per round."""
     names = list(readers)
     runs: dict[str, list[Run]] = {name: [] for name in names}
+    load_before = os.getloadavg()[0]
     for round_number in range(rounds):
         shift = round_number % len(names)
         for name in names[shift:] + names[:shift]:
             runs[name].append(await readers[name](chunks))
-    print(f"time to first token, {rounds} rounds of {chunks}-chunk answers (cold: the SDK with a")
+    load_after = os.getloadavg()[0]
+    print(f"time to first token, {rounds} rounds of {chunks}-chunk answers (machine load "
+          f"{load_before:.1f} -> {load_after:.1f}, {os.cpu_count()} cores; cold: the SDK with a")
     print("  new client per answer; kchat: a new conversation on an open socket, kchat+1: a")
     print("  follow-up question, fresh: a new conversation on a socket opened just before), split")
     print("  at the model server's clock: to the request, the model, the relay")
