@@ -22,7 +22,9 @@ SLOW_STREAM = {"kind": "slow", "delay": 0.003}
 
 
 def ask(page: Page, text: str) -> None:
-    """Send a message and wait until the panel shows it (and so its busy state)."""
+    """Send a message once the panel takes one (as a person waits for Send), and wait until
+    the panel shows it (and so its busy state)."""
+    wait_idle(page)
     users = page.locator(f"{PANEL} .jp-kchat-user")
     before = users.count()
     box = page.locator(f"{PANEL} textarea[aria-label='Message']")
