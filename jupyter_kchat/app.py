@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -74,6 +75,8 @@ class KChatApp(ExtensionApp):
     async def stop_extension(self) -> None:
         if self.warming is not None:
             self.warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.warming  # ended before the store and the clients it uses close
         await self.mcp.stop()
         await self.turns.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
