@@ -74,17 +74,29 @@ class HistoryStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._db: aiosqlite.Connection | None = None
-        self._opening: asyncio.Lock | None = None
+        self._opening: asyncio.Future[aiosqlite.Connection] | None = None
 
     async def open(self) -> None:
-        """Connect and create the schema; safe to call again (and called by every method)."""
+        """Connect and create the schema; safe to call again (and called by every method).
+
+        The connection is made in a task of its own that a cancelled caller does not stop:
+        cancelled half-way, aiosqlite's thread would be left behind without its connection
+        and keep the process alive after shutdown (a server stopped while it warms up).
+        """
         if self._db is not None:
             return
-        if self._opening is None:
-            self._opening = asyncio.Lock()
-        async with self._opening:
-            if self._db is None:
-                self._db = await self._connect()
+        if self._opening is None or self._opening.cancelled():
+            self._opening = asyncio.ensure_future(self._connect())
+        opening = self._opening
+        try:
+            db = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            if self._opening is opening:
+                self._opening = None  # the next call tries again
+            raise
+        self._db = db
 
     async def _connect(self) -> aiosqlite.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +110,13 @@ class HistoryStore:
         return db
 
     async def close(self) -> None:
+        """Close the connection, also one still being made when this is called."""
+        opening, self._opening = self._opening, None
+        if self._db is None and opening is not None and not opening.cancelled():
+            try:
+                self._db = await opening
+            except Exception:
+                return  # it never connected: nothing to close
         if self._db is not None:
             await self._db.close()
             self._db = None

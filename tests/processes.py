@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -47,6 +48,7 @@ class Service:
             if banner in line:
                 self.line = line.strip()
                 break
+        self._log.flush()  # the log says what came before the banner as soon as it is seen
         if not self.line:
             self.process.wait(10)
             self.process.stdout.close()
@@ -69,7 +71,8 @@ class Service:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.killed = True
-                self.process.kill()
+                # The whole session: a child it left running would hold the log pipe open.
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
         self.drain.join(10)
         assert self.process.stdout is not None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
+
 from jupyter_kchat.store import INTERRUPTED_TOOL_RESULT, STORED_ROWS, HistoryStore
 
 
@@ -56,4 +60,29 @@ async def test_a_10000_row_tool_call_keeps_its_first_rows_and_says_how_many_ther
     assert trimmed["data"] == rows[:STORED_ROWS] and trimmed["rows_total"] == 10_000
     assert whole["data"] == rows[:STORED_ROWS] and "rows_total" not in whole
     assert end["data"] is rows, "the live event keeps every row"
+    await store.close()
+
+
+def _database_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if "_connection_worker" in t.name and t.is_alive()}
+
+
+async def test_a_store_closed_while_it_opens_leaves_no_thread_behind(tmp_path):
+    """A server stopped while it warms up: the opening is cancelled, then the store closed. The
+    database's thread must end with it, or the server process never exits. Cancelled at each
+    step of the opening in turn (connecting, then each statement that sets it up)."""
+    for steps in range(1, 80):
+        before = _database_threads()
+        store = HistoryStore(tmp_path / f"history-{steps}.sqlite3")
+        opener = asyncio.ensure_future(store.open())
+        for _ in range(steps):
+            await asyncio.sleep(0)  # one more step of the opening before the cancel
+        opener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await opener
+        await store.close()
+        for thread in _database_threads() - before:
+            thread.join(10)
+            assert not thread.is_alive(), f"cancelled after {steps} steps, its thread stayed"
+    await store.open()  # and a closed store opens again
     await store.close()
