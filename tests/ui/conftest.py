@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from kchat_lab import RECORDER_JS, SCREENSHOTS, KChatLab
+from kchat_lab import EXPOSE_APP, RECORDER_JS, SCREENSHOTS, KChatLab
 from lab_browser import chromium, open_panel, screenshot
 from playwright.sync_api import Browser, Page, expect
 
@@ -39,18 +39,9 @@ def jp_server_cleanup() -> None:
 @pytest.fixture(scope="session")
 def kchat_ui_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KChatLab]:
     """Write tools enabled (each change still waits for approval), app exposed for commands."""
-    lab = KChatLab(
-        tmp_path_factory.mktemp("kchat-ui"),
-        read_only=False,
-        extra_args=["--LabApp.expose_app_in_browser=True"],
-    )
-    try:
-        lab.start()
-    except Exception:
-        lab.stop()
-        raise
-    yield lab
-    lab.stop()
+    lab = KChatLab(tmp_path_factory.mktemp("kchat-ui"), read_only=False, extra_args=[EXPOSE_APP])
+    with lab.running():
+        yield lab
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ import secrets
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ from processes import Service, free_port
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 LABEXTENSION = REPO / "jupyter_kchat" / "labextension"
+EXPOSE_APP = "--LabApp.expose_app_in_browser=True"
+"""Lets a test run lab commands (``window.jupyterapp``)."""
 
 CHROMIUM = os.environ.get("KCHAT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -221,6 +225,15 @@ class KChatLab:
         for service in reversed(self.services):
             service.stop()
         self.services.clear()
+
+    @contextmanager
+    def running(self) -> Iterator[KChatLab]:
+        """Started for a ``with`` block (a module's or the session's fixture), then stopped, also
+        what did start when the start fails half-way."""
+        try:
+            yield self.start()
+        finally:
+            self.stop()
 
     def push_model_faults(self, *faults: dict[str, Any]) -> None:
         """Queue faults for the next model requests (``{"kind": "slow", "delay": 0.002}``)."""

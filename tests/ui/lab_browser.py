@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import nbformat
 import pytest
 from kchat_lab import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+from nbformat.v4 import new_code_cell, new_notebook
 from playwright.sync_api import Browser, Page, sync_playwright
 
 
@@ -47,3 +49,16 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / name
     page.screenshot(path=str(path))
     return path
+
+
+def notebook(*sources: str) -> str:
+    """A Python 3 notebook of these code cells, unexecuted, as the file a test puts in the lab."""
+    kernelspec = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    cells = [new_code_cell(source.strip()) for source in sources]
+    return nbformat.writes(new_notebook(cells=cells, metadata={"kernelspec": kernelspec}))
+
+
+def run_cell(page: Page, index: int) -> None:
+    """Select cell ``index`` of the open notebook and run it (the lab's own command)."""
+    page.locator(".jp-Notebook .jp-Cell").nth(index).click()
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")

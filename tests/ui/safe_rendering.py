@@ -6,32 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import lab_page
 from exfil import RequestCounter
 from kchat_lab import KChatLab
+from lab_browser import notebook, run_cell
 from playwright.sync_api import Browser, Locator, Page, expect
 from test_panel_browser import PANEL, ask, wait_idle
-from test_widget_browser import _notebook, _run_cell
 
 # Tags that would embed, style, refresh, re-base or submit if they reached the page.
 FORBIDDEN = (
     "img:not([alt='own']), iframe, object, embed, svg, video, audio, style, link, meta, base, form"
 )
-
-
-@contextmanager
-def running_lab(tmp: Path, **options: Any) -> Iterator[KChatLab]:
-    """A started ``KChatLab`` (``options`` as its own) that exposes the app for commands."""
-    lab = KChatLab(tmp, extra_args=["--LabApp.expose_app_in_browser=True"], **options)
-    try:
-        lab.start()
-        yield lab
-    finally:
-        lab.stop()
 
 
 @contextmanager
@@ -56,7 +43,7 @@ def panel_answer(page: Page, question: str) -> Locator:
 
 def open_notebook(page: Page, lab: KChatLab, name: str, *cells: str) -> None:
     """Write a notebook of ``cells`` into the lab's root, open it and run every cell."""
-    (lab.tmp / "root" / name).write_text(_notebook(*cells))
+    (lab.tmp / "root" / name).write_text(notebook(*cells))
     page.evaluate(
         "name => window.jupyterapp.commands.execute('docmanager:open', "
         "{path: name, factory: 'Notebook'})",
@@ -64,7 +51,7 @@ def open_notebook(page: Page, lab: KChatLab, name: str, *cells: str) -> None:
     )
     page.locator(".jp-Notebook .jp-Cell").first.wait_for()
     for index in range(len(cells)):
-        _run_cell(page, index)
+        run_cell(page, index)
 
 
 def wait_own_image(scope: Locator) -> None:

@@ -18,12 +18,8 @@ PODS = 10_000
 
 @pytest.fixture(scope="module")
 def big_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KChatLab]:
-    lab = KChatLab(tmp_path_factory.mktemp("kchat-big"), pods=PODS)
-    try:
-        lab.start()
+    with KChatLab(tmp_path_factory.mktemp("kchat-big"), pods=PODS).running() as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 @pytest.fixture

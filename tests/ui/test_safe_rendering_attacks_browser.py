@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from conftest import screenshot
 from exfil import RequestCounter, counting_server
-from kchat_lab import KChatLab
+from kchat_lab import EXPOSE_APP, KChatLab
 from playwright.sync_api import Browser, Locator, Page, expect
 from safe_rendering import (
     FORBIDDEN,
@@ -24,7 +24,6 @@ from safe_rendering import (
     open_notebook,
     panel_answer,
     prove_counter_works,
-    running_lab,
     wait_own_image,
     watched_page,
 )
@@ -75,7 +74,8 @@ def exfil() -> Iterator[RequestCounter]:
 
 @pytest.fixture(scope="module")
 def attack_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KChatLab]:
-    with running_lab(tmp_path_factory.mktemp("kchat-attacks")) as lab:
+    lab = KChatLab(tmp_path_factory.mktemp("kchat-attacks"), extra_args=[EXPOSE_APP])
+    with lab.running():
         yield lab
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import screenshot
 from exfil import RequestCounter, counting_server
-from kchat_lab import SCREENSHOTS, KChatLab
+from kchat_lab import EXPOSE_APP, SCREENSHOTS, KChatLab
 from payload_cluster import EVENT_MARKER, LOG_MARKER
 from playwright.sync_api import Browser, Locator, Page, expect
 from safe_rendering import (
@@ -27,7 +27,6 @@ from safe_rendering import (
     open_notebook,
     panel_answer,
     prove_counter_works,
-    running_lab,
     wait_own_image,
     watched_page,
 )
@@ -83,7 +82,10 @@ def payload_lab(
 ) -> Iterator[KChatLab]:
     script = Path(__file__).with_name("payload_cluster.py")
     command = [sys.executable, "-u", str(script), "--exfil", exfil.url]
-    with running_lab(tmp_path_factory.mktemp("kchat-payload"), cluster_command=command) as lab:
+    lab = KChatLab(
+        tmp_path_factory.mktemp("kchat-payload"), cluster_command=command, extra_args=[EXPOSE_APP]
+    )
+    with lab.running():
         yield lab
 
 

@@ -14,9 +14,9 @@ import urllib.request
 import pytest
 from conftest import screenshot
 from kchat_lab import SCREENSHOTS, KChatLab
+from lab_browser import notebook, run_cell
 from playwright.sync_api import Page, expect
 from test_panel_browser import PANEL, ask, wait_idle
-from test_widget_browser import _notebook, _run_cell
 
 pytestmark = pytest.mark.browser
 
@@ -124,7 +124,7 @@ def test_ask_kchat_about_a_failed_cell(kchat_page: Page, kchat_ui_lab: KChatLab)
     page = kchat_page
     kubeconfig = str(kchat_ui_lab.tmp / "kubeconfig.yaml")
     (kchat_ui_lab.tmp / "root" / "errors.ipynb").write_text(
-        _notebook(ERROR_CELL.format(kubeconfig=kubeconfig), SHELL_CELL, "print('fine')")
+        notebook(ERROR_CELL.format(kubeconfig=kubeconfig), SHELL_CELL, "print('fine')")
     )
     page.evaluate(
         "() => window.jupyterapp.commands.execute('docmanager:open', "
@@ -133,7 +133,7 @@ def test_ask_kchat_about_a_failed_cell(kchat_page: Page, kchat_ui_lab: KChatLab)
     cells = page.locator(".jp-Notebook .jp-Cell")
     cells.first.wait_for()
     for index in range(3):
-        _run_cell(page, index)
+        run_cell(page, index)
     expect(cells.nth(0).locator(".jp-OutputArea-output")).to_contain_text("(404)")
     expect(cells.nth(1).locator(".jp-OutputArea-output")).to_contain_text("Error from server")
     expect(cells.nth(2).locator(".jp-OutputArea-output")).to_contain_text("fine")
@@ -173,14 +173,14 @@ def test_chat_widget_tables_show_problems_first(kchat_page: Page, kchat_ui_lab: 
     """The notebook widget shares the cards: the same rows first, the reason in view."""
     page = kchat_page
     (kchat_ui_lab.tmp / "root" / "widget_table.ipynb").write_text(
-        _notebook("from jupyter_kchat import ChatWidget\nw = ChatWidget('list all pods')\nw")
+        notebook("from jupyter_kchat import ChatWidget\nw = ChatWidget('list all pods')\nw")
     )
     page.evaluate(
         "() => window.jupyterapp.commands.execute('docmanager:open', "
         "{path: 'widget_table.ipynb', factory: 'Notebook'})"
     )
     page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-    _run_cell(page, 0)
+    run_cell(page, 0)
     widget = page.locator(".jp-Notebook .jp-kchat-widget")
     card = (
         widget.locator(".jp-kchat-tool-call[data-status='completed']")

@@ -10,6 +10,7 @@ import json
 
 import pytest
 from kchat_lab import REPO, SCREENSHOTS, KChatLab
+from lab_browser import notebook, run_cell
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
@@ -59,35 +60,6 @@ w.send({"type": "complete", "seq": 8, "data": {"conversation_id": c, "message": 
 """
 
 
-def _notebook(*sources: str) -> str:
-    cells = [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": f"cell{i}",
-            "metadata": {},
-            "outputs": [],
-            "source": source.strip(),
-        }
-        for i, source in enumerate(sources)
-    ]
-    return json.dumps(
-        {
-            "cells": cells,
-            "metadata": {
-                "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
-            },
-            "nbformat": 4,
-            "nbformat_minor": 5,
-        }
-    )
-
-
-def _run_cell(page: Page, index: int) -> None:
-    page.locator(".jp-Notebook .jp-Cell").nth(index).click()
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")
-
-
 def test_widget_renders_kernel_events_and_answers_approvals(
     kchat_page: Page, kchat_ui_lab: KChatLab
 ) -> None:
@@ -95,17 +67,17 @@ def test_widget_renders_kernel_events_and_answers_approvals(
         pytest.fail(f"{WIDGET_JS} is missing: build it (cd labextension && jlpm build:widget)")
     page = kchat_page
     (kchat_ui_lab.tmp / "root" / "widget.ipynb").write_text(
-        _notebook(SETUP, EVENTS, FINISH, "print(received)")
+        notebook(SETUP, EVENTS, FINISH, "print(received)")
     )
     page.evaluate(
         "() => window.jupyterapp.commands.execute('docmanager:open', "
         "{path: 'widget.ipynb', factory: 'Notebook'})"
     )
     page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-    _run_cell(page, 0)
+    run_cell(page, 0)
     widget = page.locator(".jp-Notebook .jp-kchat-widget")
     expect(widget.locator(".jp-kchat-user")).to_have_text("list pods in payments")
-    _run_cell(page, 1)
+    run_cell(page, 1)
     expect(widget.locator(".jp-kchat-tool-call[data-status='completed'] tbody tr")).to_have_count(
         20
     )
@@ -117,15 +89,15 @@ def test_widget_renders_kernel_events_and_answers_approvals(
     expect(widget.locator(".jp-kchat-tool-status").last).to_contain_text("Approved")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     widget.screenshot(path=str(SCREENSHOTS / "widget.png"))
-    _run_cell(page, 2)
+    run_cell(page, 2)
     expect(widget.locator(".jp-kchat-stop")).to_be_hidden()
-    _run_cell(page, 3)
+    run_cell(page, 3)
     output = page.locator(".jp-Notebook .jp-Cell").nth(3).locator(".jp-OutputArea-output")
     expect(output).to_contain_text("'type': 'approve', 'tool_call_id': 't2', 'approved': True")
     box = widget.locator("textarea[aria-label='Message']")
     box.fill("and nodes?")
     box.press("Enter")
-    _run_cell(page, 3)
+    run_cell(page, 3)
     expect(output).to_contain_text("'message': 'and nodes?'")
     expect(output).to_contain_text("'conversation_id': 'conv-widget'")
 
@@ -134,7 +106,7 @@ def test_chat_widget_in_a_notebook(kchat_page: Page, kchat_ui_lab: KChatLab) -> 
     """The real ``ChatWidget``: a question from Python, a follow-up typed in the widget."""
     page = kchat_page
     (kchat_ui_lab.tmp / "root" / "chat.ipynb").write_text(
-        _notebook(
+        notebook(
             "from jupyter_kchat import ChatWidget\nw = ChatWidget('list pods in payments')\nw",
             "w.wait(120)\nfirst = w.results[0]\n"
             "print(first.tool_calls[0].name, len(first.to_dataframe()))",
@@ -145,7 +117,7 @@ def test_chat_widget_in_a_notebook(kchat_page: Page, kchat_ui_lab: KChatLab) -> 
         "{path: 'chat.ipynb', factory: 'Notebook'})"
     )
     page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-    _run_cell(page, 0)
+    run_cell(page, 0)
     widget = page.locator(".jp-Notebook .jp-kchat-widget")
     expect(widget.locator(".jp-kchat-user").first).to_have_text("list pods in payments")
     card = widget.locator(".jp-kchat-tool-call[data-status='completed']").first
@@ -153,7 +125,7 @@ def test_chat_widget_in_a_notebook(kchat_page: Page, kchat_ui_lab: KChatLab) -> 
     expect(card.locator("tbody tr").first).to_be_visible()
     expect(widget.locator(".jp-kchat-stop")).to_be_hidden()
     expect(widget.locator(".jp-kchat-assistant").last).not_to_be_empty()
-    _run_cell(page, 1)
+    run_cell(page, 1)
     output = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea-output")
     expect(output).to_contain_text("list_pods")
     box = widget.locator("textarea[aria-label='Message']")

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import lab_page
-from kchat_lab import KChatLab
+from kchat_lab import EXPOSE_APP, KChatLab
+from lab_browser import notebook, run_cell
 from playwright.sync_api import Browser, Page, expect
-from test_widget_browser import _notebook, _run_cell
 
 from jupyter_kchat.store import STORED_ROWS
 
@@ -24,16 +24,9 @@ PODS = 10_000
 
 @pytest.fixture(scope="module")
 def big_widget_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KChatLab]:
-    lab = KChatLab(
-        tmp_path_factory.mktemp("kchat-widget-big"),
-        pods=PODS,
-        extra_args=["--LabApp.expose_app_in_browser=True"],
-    )
-    try:
-        lab.start()
+    lab = KChatLab(tmp_path_factory.mktemp("kchat-widget-big"), pods=PODS, extra_args=[EXPOSE_APP])
+    with lab.running():
         yield lab
-    finally:
-        lab.stop()
 
 
 @pytest.fixture
@@ -52,7 +45,7 @@ def test_a_replayed_widget_card_says_it_shows_the_first_rows(
 ) -> None:
     page = big_widget_page
     (big_widget_lab.tmp / "root" / "big.ipynb").write_text(
-        _notebook(
+        notebook(
             "from jupyter_kchat import ChatWidget\nw = ChatWidget('list all pods')\nw",
             "w.wait(300)\nprint('rows', len(w.last.to_dataframe()))",
             "w",
@@ -64,8 +57,8 @@ def test_a_replayed_widget_card_says_it_shows_the_first_rows(
     )
     cells = page.locator(".jp-Notebook .jp-Cell")
     cells.first.wait_for()
-    _run_cell(page, 0)
-    _run_cell(page, 1)
+    run_cell(page, 0)
+    run_cell(page, 1)
     output = cells.nth(1).locator(".jp-OutputArea-output")
     expect(output).to_contain_text("rows ")
     total = int(output.inner_text().split()[-1])
@@ -75,7 +68,7 @@ def test_a_replayed_widget_card_says_it_shows_the_first_rows(
     expect(live.locator(".jp-kchat-show-all")).to_have_text(f"Show all {total} rows")
     expect(live.locator(".jp-kchat-table-trimmed")).to_have_count(0)
 
-    _run_cell(page, 2)
+    run_cell(page, 2)
     replayed = cells.nth(2).locator(".jp-kchat-tool-call[data-status='completed']").first
     expect(replayed.locator(".jp-kchat-table-trimmed")).to_have_text(
         f"Showing the first {STORED_ROWS:,} of {total:,} rows: a saved answer keeps only these. "
